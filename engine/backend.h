@@ -1,0 +1,153 @@
+#pragma once
+// The op interface every device implements. The engine dispatches on a tensor's
+// device; kernels/<backend>/ registers an implementation at static-initialisation
+// time. Every op has a default that fails with "`op` is not available on <device>
+// yet", so a backend can grow op by op without the layers changing.
+//
+// Conventions: all tensors are contiguous f32 unless stated. Backward ops ADD into
+// their gradient outputs (dx, dw, db): gradients accumulate, callers zero them once.
+#include <cstdint>
+#include <string>
+
+#include "engine/tensor.h"
+
+namespace cpc {
+
+struct Conv1dGeometry {
+  int64_t stride = 1;
+  int64_t padding = 0;
+  int64_t dilation = 1;
+  // Output length for input length L and kernel size K (PyTorch's formula).
+  int64_t out_length(int64_t L, int64_t K) const {
+    return (L + 2 * padding - dilation * (K - 1) - 1) / stride + 1;
+  }
+};
+
+struct GemmArgs {  // C = alpha * op(A) * op(B) + beta * C, row-major, device pointers
+  bool trans_a = false, trans_b = false;
+  int64_t m = 0, n = 0, k = 0;
+  float alpha = 1.f, beta = 0.f;
+  const float* a = nullptr; int64_t lda = 0;
+  const float* b = nullptr; int64_t ldb = 0;
+  float* c = nullptr; int64_t ldc = 0;
+};
+
+struct AdamHyper {
+  float lr = 1e-3f, beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f, weight_decay = 0.f;
+  bool decoupled = false;  // AdamW: decay the weights, not the gradient
+  bool amsgrad = false;
+  int64_t step = 1;        // 1-based, for bias correction
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string name() const = 0;
+  virtual bool available() const { return true; }
+
+  // Memory. copy() moves bytes where at least one side is this backend's device.
+  virtual void* allocate(size_t bytes) = 0;
+  virtual void deallocate(void* p) = 0;
+  virtual void copy(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes) = 0;
+  virtual void synchronize() {}
+  // Worker threads of this backend's host-side math (BLAS and OpenMP on the CPU).
+  virtual void set_threads(int n) {}
+  virtual int threads() const { return 1; }
+  // One line naming the libraries and kernels this backend runs (for bench and info).
+  virtual std::string describe() const { return name(); }
+
+  // BLAS.
+  virtual void gemm(const GemmArgs& g);
+
+  // Elementwise.
+  virtual void fill(const Tensor& y, float value);
+  virtual void axpy(float alpha, const Tensor& x, const Tensor& y);           // y += alpha * x
+  virtual void add(const Tensor& a, const Tensor& b, const Tensor& y);        // y = a + b
+  virtual void add_bias(const Tensor& y, const Tensor& bias, int64_t inner);  // y[o, c, i] += bias[c]
+  virtual void bias_grad(const Tensor& dy, const Tensor& dbias, int64_t inner);  // dbias[c] += sum dy[o, c, i]
+  virtual void relu_forward(const Tensor& x, const Tensor& y);
+  virtual void relu_backward(const Tensor& y, const Tensor& dy, const Tensor& dx);
+  virtual void gelu_forward(const Tensor& x, const Tensor& y);
+  virtual void gelu_backward(const Tensor& x, const Tensor& dy, const Tensor& dx);
+  virtual void dropout_forward(const Tensor& x, float p, uint64_t seed, const Tensor& y);
+  virtual void dropout_backward(const Tensor& dy, float p, uint64_t seed, const Tensor& dx);
+  virtual double sum_squares(const Tensor& x);
+  virtual double sum(const Tensor& x);
+
+  // Layout. x viewed as (O, M, N) -> y (O, N, M); y = transpose(x) + beta * y.
+  virtual void transpose_last2(const Tensor& x, const Tensor& y, float beta);
+  // x viewed as (O, N, I): y (O, len, I) = x[:, start:start+len, :]; backward adds back.
+  virtual void narrow_forward(const Tensor& x, int64_t start, const Tensor& y);
+  virtual void narrow_backward(const Tensor& dy, int64_t start, const Tensor& dx);
+  // Reductions over the middle axis of (O, N, I) -> (O, I).
+  virtual void mean_axis_forward(const Tensor& x, const Tensor& y);
+  virtual void mean_axis_backward(const Tensor& dy, const Tensor& dx);
+  virtual void max_axis_forward(const Tensor& x, const Tensor& y, const Tensor& argmax);
+  virtual void max_axis_backward(const Tensor& dy, const Tensor& argmax, const Tensor& dx);
+
+  // Conv1d: x (B, Cin, L), w (Cout, Cin, K), y (B, Cout, Lout).
+  virtual void conv1d_forward(const Tensor& x, const Tensor& w, const Tensor* bias,
+                              const Conv1dGeometry& g, const Tensor& y);
+  virtual void conv1d_backward_data(const Tensor& dy, const Tensor& w, const Conv1dGeometry& g,
+                                    const Tensor& dx);
+  virtual void conv1d_backward_weights(const Tensor& x, const Tensor& dy, const Conv1dGeometry& g,
+                                       const Tensor& dw, const Tensor* dbias);
+
+  // BatchNorm1d over (B, C, L): statistics per channel over B and L.
+  // Training: saves mean and 1/sqrt(var + eps), updates running stats (unbiased var).
+  virtual void batchnorm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                       float momentum, float eps, const Tensor& running_mean,
+                                       const Tensor& running_var, const Tensor& save_mean,
+                                       const Tensor& save_invstd, const Tensor& y);
+  // Eval: uses running stats; save_invstd receives 1/sqrt(running_var + eps) for backward.
+  virtual void batchnorm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                      float eps, const Tensor& running_mean, const Tensor& running_var,
+                                      const Tensor& save_invstd, const Tensor& y);
+  // training: statistics were the batch's (their gradient flows); else constants.
+  virtual void batchnorm_backward(const Tensor& x, const Tensor& dy, const Tensor& gamma,
+                                  const Tensor& mean, const Tensor& invstd, bool training,
+                                  const Tensor& dx, const Tensor& dgamma, const Tensor& dbeta);
+
+  // Channel LayerNorm over (B, C, L): statistics over C at each (b, l).
+  virtual void channel_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps,
+                                    const Tensor& save_mean, const Tensor& save_invstd, const Tensor& y);
+  virtual void channel_norm_backward(const Tensor& x, const Tensor& dy, const Tensor& gamma,
+                                     const Tensor& mean, const Tensor& invstd, const Tensor& dx,
+                                     const Tensor& dgamma, const Tensor& dbeta);
+
+  // One GRU layer, batch-first. x (B, T, Din), h0 (B, H) or undefined (zeros),
+  // w_ih (3H, Din), w_hh (3H, H), b_ih/b_hh (3H). y (B, T, H).
+  // reserve (B, T, 4H) keeps r, z, n and W_hn h + b_hn for backward.
+  virtual void gru_layer_forward(const Tensor& x, const Tensor& h0, const Tensor& w_ih,
+                                 const Tensor& w_hh, const Tensor& b_ih, const Tensor& b_hh,
+                                 const Tensor& y, const Tensor& reserve);
+  // dy (B, T, H) is the gradient of y; dh_n (B, H) or undefined is the extra gradient
+  // of the last state. Accumulates dx, dh0 (if defined) and the weight gradients.
+  virtual void gru_layer_backward(const Tensor& x, const Tensor& h0, const Tensor& w_ih,
+                                  const Tensor& w_hh, const Tensor& y, const Tensor& reserve,
+                                  const Tensor& dy, const Tensor& dh_n, const Tensor& dx,
+                                  const Tensor& dh0, const Tensor& dw_ih, const Tensor& dw_hh,
+                                  const Tensor& db_ih, const Tensor& db_hh);
+
+  // Optimizer updates over one parameter tensor (state tensors have its shape).
+  virtual void adam_update(const Tensor& param, const Tensor& grad, const Tensor& exp_avg,
+                           const Tensor& exp_avg_sq, const Tensor& max_exp_avg_sq, const AdamHyper& h);
+  virtual void sgd_update(const Tensor& param, const Tensor& grad, const Tensor& momentum_buf,
+                          float lr, float momentum, float dampening, float weight_decay, bool nesterov,
+                          bool first_step);
+
+ protected:
+  [[noreturn]] void unavailable(const char* op) const;
+};
+
+// Registry: one backend per device kind, registered by kernels/<kind>/.
+void register_backend(DeviceKind kind, Backend* backend);
+Backend& backend(Device device);
+bool has_backend(DeviceKind kind);
+
+// Registers a backend while static objects are constructed.
+struct BackendRegistrar {
+  BackendRegistrar(DeviceKind kind, Backend* backend) { register_backend(kind, backend); }
+};
+
+}  // namespace cpc

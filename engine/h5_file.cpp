@@ -1,0 +1,218 @@
+#include "engine/h5_file.h"
+
+#include <fcntl.h>
+#include <hdf5.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <mutex>
+
+#include "engine/error.h"
+
+namespace cpc {
+
+namespace {
+
+std::mutex& h5_lock() {
+  static std::mutex m;
+  return m;
+}
+
+// Silences HDF5's own error stack printing once; we report errors ourselves.
+void quiet() {
+  static bool done = [] {
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+    return true;
+  }();
+  (void)done;
+}
+
+struct Handle {  // closes any HDF5 id with the right function
+  hid_t id;
+  herr_t (*close)(hid_t);
+  ~Handle() {
+    if (id >= 0) close(id);
+  }
+};
+
+herr_t collect(hid_t, const char* name, const H5O_info_t* info, void* data) {
+  if (info->type == H5O_TYPE_DATASET) static_cast<std::vector<std::string>*>(data)->push_back(name);
+  return 0;
+}
+
+}  // namespace
+
+Shape H5Array::shape() const {
+  CPC_CHECK(dims.size() <= kMaxRank, "HDF5 dataset of rank ", dims.size(), " exceeds ", kMaxRank);
+  Shape s;
+  switch (dims.size()) {
+    case 0: s = Shape{}; break;
+    case 1: s = Shape{dims[0]}; break;
+    case 2: s = Shape{dims[0], dims[1]}; break;
+    case 3: s = Shape{dims[0], dims[1], dims[2]}; break;
+    default: s = Shape{dims[0], dims[1], dims[2], dims[3]}; break;
+  }
+  return s;
+}
+
+H5File::H5File(const std::string& path, Mode mode) : path_(path) {
+  std::lock_guard<std::mutex> g(h5_lock());
+  quiet();
+  if (mode == Mode::read) {
+    CPC_CHECK(H5Fis_hdf5(path.c_str()) > 0, path, ": not found or not an HDF5 file");
+    id_ = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  } else {
+    id_ = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  }
+  CPC_CHECK(id_ >= 0, path, ": cannot ", mode == Mode::read ? "open" : "create", " the HDF5 file");
+}
+
+H5File::~H5File() {
+  std::lock_guard<std::mutex> g(h5_lock());
+  if (id_ >= 0) H5Fclose(id_);
+}
+
+bool H5File::has(const std::string& name) const {
+  std::lock_guard<std::mutex> g(h5_lock());
+  // Check each path component so that a missing group is not an error.
+  size_t pos = 0;
+  while (true) {
+    pos = name.find('/', pos + 1);
+    const std::string part = name.substr(0, pos);
+    if (H5Lexists(id_, part.c_str(), H5P_DEFAULT) <= 0) return false;
+    if (pos == std::string::npos) return true;
+  }
+}
+
+H5Array H5File::read(const std::string& name) const {
+  std::lock_guard<std::mutex> g(h5_lock());
+  Handle ds{H5Dopen2(id_, name.c_str(), H5P_DEFAULT), H5Dclose};
+  CPC_CHECK(ds.id >= 0, path_, ": dataset '", name, "' not found");
+  Handle space{H5Dget_space(ds.id), H5Sclose};
+  const int rank = H5Sget_simple_extent_ndims(space.id);
+  std::vector<hsize_t> dims(static_cast<size_t>(rank));
+  H5Sget_simple_extent_dims(space.id, dims.data(), nullptr);
+  H5Array a;
+  size_t n = 1;
+  for (hsize_t d : dims) {
+    a.dims.push_back(static_cast<int64_t>(d));
+    n *= d;
+  }
+  a.values.resize(n);
+  if (n)
+    CPC_CHECK(H5Dread(ds.id, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, a.values.data()) >= 0, path_,
+              ": cannot read dataset '", name, "' as numbers");
+  return a;
+}
+
+Tensor H5File::read_tensor(const std::string& name) const {
+  const H5Array a = read(name);
+  std::vector<float> v(a.values.begin(), a.values.end());
+  return Tensor::from_vector(a.shape(), v);
+}
+
+void H5File::write(const std::string& name, const Tensor& t) {
+  const std::vector<float> host = t.to_vector();
+  std::lock_guard<std::mutex> g(h5_lock());
+  std::vector<hsize_t> dims;
+  for (int i = 0; i < t.rank(); ++i) dims.push_back(static_cast<hsize_t>(t.size(i)));
+  Handle space{t.rank() ? H5Screate_simple(t.rank(), dims.data(), nullptr) : H5Screate(H5S_SCALAR), H5Sclose};
+  Handle lcpl{H5Pcreate(H5P_LINK_CREATE), H5Pclose};
+  H5Pset_create_intermediate_group(lcpl.id, 1);
+  Handle ds{H5Dcreate2(id_, name.c_str(), H5T_IEEE_F32LE, space.id, lcpl.id, H5P_DEFAULT, H5P_DEFAULT), H5Dclose};
+  CPC_CHECK(ds.id >= 0, path_, ": cannot create dataset '", name, "'");
+  CPC_CHECK(H5Dwrite(ds.id, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, host.data()) >= 0, path_,
+            ": cannot write dataset '", name, "'");
+}
+
+std::string H5File::attribute(const std::string& object, const std::string& name) const {
+  std::lock_guard<std::mutex> g(h5_lock());
+  const char* obj = object.empty() ? "/" : object.c_str();
+  CPC_CHECK(H5Aexists_by_name(id_, obj, name.c_str(), H5P_DEFAULT) > 0, path_, ": attribute '", name, "' of '",
+            obj, "' not found");
+  Handle attr{H5Aopen_by_name(id_, obj, name.c_str(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose};
+  Handle type{H5Aget_type(attr.id), H5Tclose};
+  CPC_CHECK(H5Tget_class(type.id) == H5T_STRING, path_, ": attribute '", name, "' of '", obj, "' is not a string");
+  std::string out;
+  if (H5Tis_variable_str(type.id) > 0) {
+    Handle mem{H5Tcopy(H5T_C_S1), H5Tclose};
+    H5Tset_size(mem.id, H5T_VARIABLE);
+    H5Tset_cset(mem.id, H5Tget_cset(type.id));
+    char* s = nullptr;
+    CPC_CHECK(H5Aread(attr.id, mem.id, &s) >= 0, path_, ": cannot read attribute '", name, "'");
+    out = s ? s : "";
+    H5free_memory(s);
+  } else {
+    const size_t n = H5Tget_size(type.id);
+    std::vector<char> buf(n + 1, 0);
+    CPC_CHECK(H5Aread(attr.id, type.id, buf.data()) >= 0, path_, ": cannot read attribute '", name, "'");
+    out = std::string(buf.data());
+  }
+  return out;
+}
+
+void H5File::set_attribute(const std::string& object, const std::string& name, const std::string& value) {
+  std::lock_guard<std::mutex> g(h5_lock());
+  const char* obj = object.empty() ? "/" : object.c_str();
+  Handle type{H5Tcopy(H5T_C_S1), H5Tclose};
+  H5Tset_size(type.id, value.size() + 1);
+  Handle space{H5Screate(H5S_SCALAR), H5Sclose};
+  if (H5Aexists_by_name(id_, obj, name.c_str(), H5P_DEFAULT) > 0) H5Adelete_by_name(id_, obj, name.c_str(), H5P_DEFAULT);
+  Handle attr{H5Acreate_by_name(id_, obj, name.c_str(), type.id, space.id, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+              H5Aclose};
+  CPC_CHECK(attr.id >= 0, path_, ": cannot create attribute '", name, "' on '", obj, "'");
+  H5Awrite(attr.id, type.id, value.c_str());
+}
+
+std::vector<std::string> H5File::datasets(const std::string& group) const {
+  std::lock_guard<std::mutex> g(h5_lock());
+  std::vector<std::string> names;
+  const char* grp = group.empty() ? "/" : group.c_str();
+  CPC_CHECK(H5Ovisit_by_name2(id_, grp, H5_INDEX_NAME, H5_ITER_INC, collect, &names, H5O_INFO_BASIC,
+                              H5P_DEFAULT) >= 0,
+            path_, ": cannot list group '", grp, "'");
+  if (!group.empty())
+    for (std::string& n : names) n = group + "/" + n;
+  return names;
+}
+
+std::vector<std::string> H5File::groups(const std::string& group) const {
+  std::lock_guard<std::mutex> g(h5_lock());
+  std::vector<std::string> out;
+  const char* grp = group.empty() ? "/" : group.c_str();
+  Handle gid{H5Gopen2(id_, grp, H5P_DEFAULT), H5Gclose};
+  CPC_CHECK(gid.id >= 0, path_, ": group '", grp, "' not found");
+  H5G_info_t info;
+  H5Gget_info(gid.id, &info);
+  for (hsize_t i = 0; i < info.nlinks; ++i) {
+    char name[1024];
+    H5Lget_name_by_idx(gid.id, ".", H5_INDEX_NAME, H5_ITER_INC, i, name, sizeof(name), H5P_DEFAULT);
+    H5O_info_t oi;
+    if (H5Oget_info_by_name2(gid.id, name, &oi, H5O_INFO_BASIC, H5P_DEFAULT) >= 0 && oi.type == H5O_TYPE_GROUP)
+      out.push_back(name);
+  }
+  return out;
+}
+
+void save_tensors(const std::string& path, const std::map<std::string, Tensor>& tensors) {
+  const std::string tmp = path + ".tmp";
+  {
+    H5File f(tmp, H5File::Mode::create);
+    for (const auto& [name, t] : tensors) f.write(name, t);
+  }
+  const int fd = ::open(tmp.c_str(), O_RDONLY);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+  CPC_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, path, ": cannot rename ", tmp, " into place");
+}
+
+std::map<std::string, Tensor> load_tensors(const std::string& path) {
+  H5File f(path, H5File::Mode::read);
+  std::map<std::string, Tensor> out;
+  for (const std::string& name : f.datasets()) out[name] = f.read_tensor(name);
+  return out;
+}
+
+}  // namespace cpc

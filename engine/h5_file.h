@@ -1,0 +1,49 @@
+#pragma once
+// A small HDF5 reader/writer for named float tensors and string attributes: state
+// dicts, checkpoints and the PyTorch reference cases. The serial HDF5 library is not
+// thread-safe: every call here takes one process-wide lock.
+#include <map>
+#include <string>
+#include <vector>
+
+#include "engine/tensor.h"
+
+namespace cpc {
+
+struct H5Array {  // a dataset read as double, whatever its stored type
+  std::vector<int64_t> dims;
+  std::vector<double> values;
+  Shape shape() const;
+};
+
+class H5File {
+ public:
+  enum class Mode { read, create };
+  H5File(const std::string& path, Mode mode);
+  ~H5File();
+  H5File(const H5File&) = delete;
+  H5File& operator=(const H5File&) = delete;
+
+  bool has(const std::string& name) const;
+  H5Array read(const std::string& name) const;
+  Tensor read_tensor(const std::string& name) const;  // f32 on the CPU
+  void write(const std::string& name, const Tensor& t);  // creates intermediate groups
+  std::string attribute(const std::string& object, const std::string& name) const;
+  void set_attribute(const std::string& object, const std::string& name, const std::string& value);
+  // Full names of all datasets under a group ("" = root), recursively.
+  std::vector<std::string> datasets(const std::string& group = "") const;
+  // Immediate child groups of a group.
+  std::vector<std::string> groups(const std::string& group = "") const;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  long long id_ = -1;
+};
+
+// Writes named tensors to path atomically (temporary file, fsync, rename), so an
+// existing file is never left half-written.
+void save_tensors(const std::string& path, const std::map<std::string, Tensor>& tensors);
+std::map<std::string, Tensor> load_tensors(const std::string& path);
+
+}  // namespace cpc

@@ -1,0 +1,59 @@
+#pragma once
+// The differentiable op API. Each function checks shapes and devices, runs the
+// forward kernel of the inputs' device and, when grad is on, records one tape node
+// whose backward calls the backward kernels. Layouts: (B, C, L) for conv and norms,
+// (B, T, D) for the GRU and linear layers.
+#include <cstdint>
+#include <vector>
+
+#include "engine/autograd.h"
+#include "engine/backend.h"
+
+namespace cpc::ops {
+
+// x (..., Din), w (Dout, Din), b (Dout) or null -> (..., Dout).
+Var* linear(Var* x, Var* w, Var* b);
+// x (B, Cin, L), w (Cout, Cin, K), b (Cout) or null -> (B, Cout, Lout).
+Var* conv1d(Var* x, Var* w, Var* b, const Conv1dGeometry& g);
+// x (B, C, L). Training uses batch statistics and updates the running ones in place.
+Var* batch_norm(Var* x, Var* gamma, Var* beta, const Tensor& running_mean, const Tensor& running_var,
+                bool training, float momentum, float eps);
+// x (B, C, L): LayerNorm over C at each (b, l) with per-channel affine weights.
+Var* channel_norm(Var* x, Var* gamma, Var* beta, float eps);
+Var* relu(Var* x);
+Var* gelu(Var* x);  // exact (erf) form, PyTorch's default
+Var* add(Var* a, Var* b);
+// Inverted dropout with a counter-based mask: the same (seed) gives the same mask on
+// every backend. p = 0 returns x itself.
+Var* dropout(Var* x, float p, uint64_t seed);
+// (B, M, N) -> (B, N, M), e.g. encoder (B, C, T) -> GRU input (B, T, C).
+Var* transpose_last2(Var* x);
+// 3-D x, a copy of x[:, start:start+length, :] (dim 1) or the analogous slice of dim 0/2.
+Var* narrow(Var* x, int dim, int64_t start, int64_t length);
+// (B, T, D) -> (B, D) at step t.
+Var* select(Var* x, int dim, int64_t index);
+// Mean / max over dim 1 or 2 of a 3-D tensor, which is removed.
+Var* mean_pool(Var* x, int dim);
+Var* max_pool(Var* x, int dim);
+Var* reshape(Var* x, const Shape& shape);
+
+struct GruLayerParams {
+  Var* w_ih;
+  Var* w_hh;
+  Var* b_ih;
+  Var* b_hh;
+};
+struct GruOutput {
+  Var* output;  // (B, T, H): hidden states of the last layer at every step
+  Var* h_n;     // (num_layers, B, H): last hidden state of every layer
+};
+// Stacked GRU, batch-first, PyTorch semantics (gate order r, z, n; linear before
+// reset). h0 (num_layers, B, H) or null for zeros.
+GruOutput gru(Var* x, Var* h0, const std::vector<GruLayerParams>& layers);
+
+// mean((y - target)^2) over all elements -> scalar. target is a constant.
+Var* mse_loss(Var* y, const Tensor& target);
+// sum of all elements -> scalar.
+Var* sum(Var* x);
+
+}  // namespace cpc::ops

@@ -1,0 +1,116 @@
+#include "engine/optimizer.h"
+
+#include <cmath>
+
+#include "engine/error.h"
+
+namespace cpc {
+
+namespace {
+Backend& be(const Parameter* p) { return backend(p->value.device()); }
+
+void restore(std::vector<Tensor>& dst, const std::map<std::string, Tensor>& s, const std::string& key) {
+  for (size_t i = 0; i < dst.size(); ++i) {
+    if (!dst[i].defined()) continue;
+    auto it = s.find(key + "." + std::to_string(i));
+    CPC_CHECK(it != s.end(), "optimizer state: missing '", key, ".", i, "'");
+    CPC_CHECK(it->second.shape() == dst[i].shape(), "optimizer state: '", key, ".", i, "' has shape ",
+              it->second.shape(), ", expected ", dst[i].shape());
+    dst[i].copy_from(it->second.to(dst[i].device()));
+  }
+}
+}  // namespace
+
+void Optimizer::zero_grad() {
+  for (Parameter* p : params_) p->zero_grad();
+}
+
+Sgd::Sgd(std::vector<Parameter*> params, const SgdOptions& o) : Optimizer(std::move(params)), o_(o) {
+  lr_ = o.lr;
+  for (Parameter* p : params_)
+    buf_.push_back(o.momentum != 0.f ? Tensor::zeros(p->value.shape(), p->value.device()) : Tensor());
+}
+
+void Sgd::step() {
+  for (size_t i = 0; i < params_.size(); ++i) {
+    Parameter* p = params_[i];
+    be(p).sgd_update(p->value, p->grad, buf_[i], lr_, o_.momentum, o_.dampening, o_.weight_decay, o_.nesterov,
+                     steps_ == 0);
+  }
+  ++steps_;
+}
+
+std::map<std::string, Tensor> Sgd::state() const {
+  std::map<std::string, Tensor> s;
+  s["step"] = Tensor::from_vector({}, {static_cast<float>(steps_)});
+  for (size_t i = 0; i < buf_.size(); ++i)
+    if (buf_[i].defined()) s["momentum_buffer." + std::to_string(i)] = buf_[i];
+  return s;
+}
+
+void Sgd::load_state(const std::map<std::string, Tensor>& s) {
+  auto it = s.find("step");
+  CPC_CHECK(it != s.end(), "optimizer state: missing 'step'");
+  steps_ = static_cast<int64_t>(it->second.to_vector()[0]);
+  restore(buf_, s, "momentum_buffer");
+}
+
+Adam::Adam(std::vector<Parameter*> params, const AdamOptions& o, bool decoupled)
+    : Optimizer(std::move(params)), o_(o), decoupled_(decoupled) {
+  lr_ = o.lr;
+  for (Parameter* p : params_) {
+    m_.push_back(Tensor::zeros(p->value.shape(), p->value.device()));
+    v_.push_back(Tensor::zeros(p->value.shape(), p->value.device()));
+    vmax_.push_back(o.amsgrad ? Tensor::zeros(p->value.shape(), p->value.device()) : Tensor());
+  }
+}
+
+void Adam::step() {
+  ++steps_;
+  AdamHyper h;
+  h.lr = lr_, h.beta1 = o_.beta1, h.beta2 = o_.beta2, h.eps = o_.eps, h.weight_decay = o_.weight_decay;
+  h.decoupled = decoupled_, h.amsgrad = o_.amsgrad, h.step = steps_;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    Parameter* p = params_[i];
+    be(p).adam_update(p->value, p->grad, m_[i], v_[i], vmax_[i], h);
+  }
+}
+
+std::map<std::string, Tensor> Adam::state() const {
+  std::map<std::string, Tensor> s;
+  s["step"] = Tensor::from_vector({}, {static_cast<float>(steps_)});
+  for (size_t i = 0; i < m_.size(); ++i) {
+    s["exp_avg." + std::to_string(i)] = m_[i];
+    s["exp_avg_sq." + std::to_string(i)] = v_[i];
+    if (vmax_[i].defined()) s["max_exp_avg_sq." + std::to_string(i)] = vmax_[i];
+  }
+  return s;
+}
+
+void Adam::load_state(const std::map<std::string, Tensor>& s) {
+  auto it = s.find("step");
+  CPC_CHECK(it != s.end(), "optimizer state: missing 'step'");
+  steps_ = static_cast<int64_t>(it->second.to_vector()[0]);
+  restore(m_, s, "exp_avg");
+  restore(v_, s, "exp_avg_sq");
+  restore(vmax_, s, "max_exp_avg_sq");
+}
+
+double grad_norm(const std::vector<Parameter*>& params) {
+  double ss = 0;
+  for (const Parameter* p : params) ss += be(p).sum_squares(p->grad);
+  return std::sqrt(ss);
+}
+
+double clip_grad_norm(const std::vector<Parameter*>& params, double max_norm) {
+  CPC_CHECK(max_norm > 0, "clip_grad_norm: max_norm must be > 0, found ", max_norm);
+  const double norm = grad_norm(params);
+  const double coef = max_norm / (norm + 1e-6);
+  if (coef < 1.0) {
+    // scale in place: g += (coef - 1) * g
+    for (Parameter* p : params) be(p).axpy(static_cast<float>(coef - 1.0), p->grad, p->grad);
+  }
+  return norm;
+}
+
+}  // namespace cpc

@@ -1,0 +1,272 @@
+// The CPU backend: OpenBLAS GEMMs, im2col convolution, BLAS-based GRU and plain
+// (OpenMP) loops for the rest. Registered for DeviceKind::cpu at start-up.
+#include <omp.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "engine/backend.h"
+#include "engine/error.h"
+#include "kernels/common/optimizer_math.h"
+#include "kernels/cpu/blas.h"
+#include "kernels/cpu/conv1d.h"
+#include "kernels/cpu/elementwise.h"
+#include "kernels/cpu/gru.h"
+#include "kernels/cpu/norms.h"
+
+extern "C" {
+void openblas_set_num_threads(int);
+int openblas_get_num_threads(void);
+char* openblas_get_corename(void);
+char* openblas_get_config(void);
+}
+
+namespace cpc {
+namespace {
+
+float* f(const Tensor& t) { return t.defined() ? t.f32() : nullptr; }
+
+void check_cpu(const Tensor& t, const char* op) {
+  CPC_CHECK(t.dtype() == DType::f32, op, " on cpu: expected f32, found ", dtype_name(t.dtype()),
+            " (bf16/f16 are GPU-only)");
+  CPC_CHECK(t.is_contiguous(), op, " on cpu: tensor ", t.shape(), " must be contiguous");
+}
+
+class CpuBackend final : public Backend {
+ public:
+  std::string name() const override { return "cpu"; }
+
+  std::string describe() const override {
+    return cat("cpu: OpenBLAS ", openblas_get_config(), " (", openblas_get_corename(), " kernels, ",
+               openblas_get_num_threads(), " threads), OpenMP ", omp_get_max_threads(), " threads");
+  }
+
+  void set_threads(int n) override {
+    CPC_CHECK(n >= 1, "threads: expected >= 1, found ", n);
+    openblas_set_num_threads(n);
+    omp_set_num_threads(n);
+  }
+  int threads() const override { return omp_get_max_threads(); }
+
+  void* allocate(size_t bytes) override {
+    void* p = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
+    CPC_CHECK(p != nullptr, "cpu: out of memory allocating ", bytes, " bytes");
+    return p;
+  }
+  void deallocate(void* p) override { std::free(p); }
+  void copy(void* dst, Device dd, const void* src, Device sd, size_t bytes) override {
+    CPC_CHECK(dd.kind == DeviceKind::cpu && sd.kind == DeviceKind::cpu, "cpu backend: cannot copy ", sd.str(),
+              " -> ", dd.str());
+    std::memcpy(dst, src, bytes);
+  }
+
+  void gemm(const GemmArgs& g) override {
+    cpu::gemm(g.trans_a, g.trans_b, g.m, g.n, g.k, g.alpha, g.a, g.lda, g.b, g.ldb, g.beta, g.c, g.ldc);
+  }
+
+  void fill(const Tensor& y, float v) override {
+    check_cpu(y, "fill");
+    float* p = y.f32();
+    const int64_t n = y.numel();
+    if (v == 0.f) {
+      std::memset(p, 0, sizeof(float) * n);
+      return;
+    }
+    for (int64_t i = 0; i < n; ++i) p[i] = v;
+  }
+  void axpy(float a, const Tensor& x, const Tensor& y) override {
+    check_same_shape(x, y, "axpy");
+    const float* xp = x.f32();
+    float* yp = y.f32();
+    const int64_t n = x.numel();
+#pragma omp parallel for schedule(static) if (n > 65536)
+    for (int64_t i = 0; i < n; ++i) yp[i] += a * xp[i];
+  }
+  void add(const Tensor& a, const Tensor& b, const Tensor& y) override {
+    const float *ap = a.f32(), *bp = b.f32();
+    float* yp = y.f32();
+    const int64_t n = y.numel();
+#pragma omp parallel for schedule(static) if (n > 65536)
+    for (int64_t i = 0; i < n; ++i) yp[i] = ap[i] + bp[i];
+  }
+  void add_bias(const Tensor& y, const Tensor& bias, int64_t inner) override {
+    const int64_t C = bias.numel(), O = y.numel() / (C * inner);
+    float* yp = y.f32();
+    const float* bp = bias.f32();
+    for (int64_t o = 0; o < O; ++o)
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t i = 0; i < inner; ++i) yp[(o * C + c) * inner + i] += bp[c];
+  }
+  void bias_grad(const Tensor& dy, const Tensor& db, int64_t inner) override {
+    const int64_t C = db.numel(), O = dy.numel() / (C * inner);
+    const float* dp = dy.f32();
+    float* bp = db.f32();
+    for (int64_t o = 0; o < O; ++o)
+      for (int64_t c = 0; c < C; ++c) {
+        float s = 0;
+        for (int64_t i = 0; i < inner; ++i) s += dp[(o * C + c) * inner + i];
+        bp[c] += s;
+      }
+  }
+  void relu_forward(const Tensor& x, const Tensor& y) override { cpu::relu_forward(x.f32(), y.f32(), x.numel()); }
+  void relu_backward(const Tensor& y, const Tensor& dy, const Tensor& dx) override {
+    cpu::relu_backward(y.f32(), dy.f32(), dx.f32(), y.numel());
+  }
+  void gelu_forward(const Tensor& x, const Tensor& y) override { cpu::gelu_forward(x.f32(), y.f32(), x.numel()); }
+  void gelu_backward(const Tensor& x, const Tensor& dy, const Tensor& dx) override {
+    cpu::gelu_backward(x.f32(), dy.f32(), dx.f32(), x.numel());
+  }
+  void dropout_forward(const Tensor& x, float p, uint64_t seed, const Tensor& y) override {
+    cpu::dropout_apply(x.f32(), y.f32(), x.numel(), p, seed, false);
+  }
+  void dropout_backward(const Tensor& dy, float p, uint64_t seed, const Tensor& dx) override {
+    cpu::dropout_apply(dy.f32(), dx.f32(), dy.numel(), p, seed, true);
+  }
+  double sum_squares(const Tensor& x) override {
+    const float* p = x.f32();
+    double s = 0;
+    const int64_t n = x.numel();
+#pragma omp parallel for reduction(+ : s) schedule(static) if (n > 65536)
+    for (int64_t i = 0; i < n; ++i) s += static_cast<double>(p[i]) * p[i];
+    return s;
+  }
+  double sum(const Tensor& x) override {
+    const float* p = x.f32();
+    double s = 0;
+    const int64_t n = x.numel();
+#pragma omp parallel for reduction(+ : s) schedule(static) if (n > 65536)
+    for (int64_t i = 0; i < n; ++i) s += p[i];
+    return s;
+  }
+
+  void transpose_last2(const Tensor& x, const Tensor& y, float beta) override {
+    cpu::transpose_last2(x.f32(), y.f32(), x.size(0), x.size(1), x.size(2), beta);
+  }
+  void narrow_forward(const Tensor& x, int64_t start, const Tensor& y) override {
+    cpu::narrow_copy(x.f32(), y.f32(), x.size(0), x.size(1), x.size(2), start, y.size(1));
+  }
+  void narrow_backward(const Tensor& dy, int64_t start, const Tensor& dx) override {
+    cpu::narrow_add(dy.f32(), dx.f32(), dx.size(0), dx.size(1), dx.size(2), start, dy.size(1));
+  }
+  void mean_axis_forward(const Tensor& x, const Tensor& y) override {
+    cpu::mean_axis_forward(x.f32(), y.f32(), x.size(0), x.size(1), x.size(2));
+  }
+  void mean_axis_backward(const Tensor& dy, const Tensor& dx) override {
+    cpu::mean_axis_backward(dy.f32(), dx.f32(), dx.size(0), dx.size(1), dx.size(2));
+  }
+  void max_axis_forward(const Tensor& x, const Tensor& y, const Tensor& argmax) override {
+    cpu::max_axis_forward(x.f32(), y.f32(), argmax.f32(), x.size(0), x.size(1), x.size(2));
+  }
+  void max_axis_backward(const Tensor& dy, const Tensor& argmax, const Tensor& dx) override {
+    cpu::max_axis_backward(dy.f32(), argmax.f32(), dx.f32(), dx.size(0), dx.size(1), dx.size(2));
+  }
+
+  void conv1d_forward(const Tensor& x, const Tensor& w, const Tensor* bias, const Conv1dGeometry& g,
+                      const Tensor& y) override {
+    check_cpu(x, "conv1d");
+    const cpu::Conv1dDims d = dims(x, w, g, y);
+    cpu::conv1d_forward(x.f32(), w.f32(), bias ? bias->f32() : nullptr, d, y.f32(), workspace(d.col_size()));
+  }
+  void conv1d_backward_data(const Tensor& dy, const Tensor& w, const Conv1dGeometry& g,
+                            const Tensor& dx) override {
+    const cpu::Conv1dDims d = dims(dx, w, g, dy);
+    cpu::conv1d_backward_data(dy.f32(), w.f32(), d, dx.f32(), workspace(d.col_size()));
+  }
+  void conv1d_backward_weights(const Tensor& x, const Tensor& dy, const Conv1dGeometry& g, const Tensor& dw,
+                               const Tensor* dbias) override {
+    const cpu::Conv1dDims d = dims(x, dw, g, dy);
+    cpu::conv1d_backward_weights(x.f32(), dy.f32(), d, dw.f32(), dbias ? dbias->f32() : nullptr,
+                                 workspace(d.col_size()));
+  }
+
+  void batchnorm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, float momentum, float eps,
+                               const Tensor& rm, const Tensor& rv, const Tensor& mean, const Tensor& invstd,
+                               const Tensor& y) override {
+    check_cpu(x, "batch_norm");
+    cpu::batchnorm_forward_train(x.f32(), gamma.f32(), beta.f32(), momentum, eps, ndims(x), f(rm), f(rv),
+                                 mean.f32(), invstd.f32(), y.f32());
+  }
+  void batchnorm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps,
+                              const Tensor& rm, const Tensor& rv, const Tensor& invstd, const Tensor& y) override {
+    check_cpu(x, "batch_norm");
+    cpu::batchnorm_forward_eval(x.f32(), gamma.f32(), beta.f32(), eps, ndims(x), rm.f32(), rv.f32(), invstd.f32(),
+                                y.f32());
+  }
+  void batchnorm_backward(const Tensor& x, const Tensor& dy, const Tensor& gamma, const Tensor& mean,
+                          const Tensor& invstd, bool training, const Tensor& dx, const Tensor& dgamma,
+                          const Tensor& dbeta) override {
+    cpu::batchnorm_backward(x.f32(), dy.f32(), gamma.f32(), mean.f32(), invstd.f32(), training, ndims(x), f(dx),
+                            f(dgamma), f(dbeta));
+  }
+  void channel_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps,
+                            const Tensor& mean, const Tensor& invstd, const Tensor& y) override {
+    check_cpu(x, "channel_norm");
+    cpu::channel_norm_forward(x.f32(), gamma.f32(), beta.f32(), eps, ndims(x), mean.f32(), invstd.f32(), y.f32());
+  }
+  void channel_norm_backward(const Tensor& x, const Tensor& dy, const Tensor& gamma, const Tensor& mean,
+                             const Tensor& invstd, const Tensor& dx, const Tensor& dgamma,
+                             const Tensor& dbeta) override {
+    const cpu::NormDims d = ndims(x);
+    cpu::channel_norm_backward(x.f32(), dy.f32(), gamma.f32(), mean.f32(), invstd.f32(), d, f(dx), f(dgamma),
+                               f(dbeta), workspace(2 * d.B * d.L));
+  }
+
+  void gru_layer_forward(const Tensor& x, const Tensor& h0, const Tensor& w_ih, const Tensor& w_hh,
+                         const Tensor& b_ih, const Tensor& b_hh, const Tensor& y, const Tensor& reserve) override {
+    check_cpu(x, "gru");
+    const cpu::GruDims d{x.size(0), x.size(1), x.size(2), w_hh.size(1)};
+    cpu::gru_forward(x.f32(), f(h0), w_ih.f32(), w_hh.f32(), b_ih.f32(), b_hh.f32(), d, y.f32(), reserve.f32(),
+                     workspace(d.forward_workspace()));
+  }
+  void gru_layer_backward(const Tensor& x, const Tensor& h0, const Tensor& w_ih, const Tensor& w_hh,
+                          const Tensor& y, const Tensor& reserve, const Tensor& dy, const Tensor& dh_n,
+                          const Tensor& dx, const Tensor& dh0, const Tensor& dw_ih, const Tensor& dw_hh,
+                          const Tensor& db_ih, const Tensor& db_hh) override {
+    const cpu::GruDims d{x.size(0), x.size(1), x.size(2), w_hh.size(1)};
+    cpu::gru_backward(x.f32(), f(h0), w_ih.f32(), w_hh.f32(), y.f32(), reserve.f32(), f(dy), f(dh_n), d, f(dx),
+                      f(dh0), f(dw_ih), f(dw_hh), f(db_ih), f(db_hh), workspace(d.backward_workspace()));
+  }
+
+  void adam_update(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v, const Tensor& vmax,
+                   const AdamHyper& h) override {
+    math::AdamScalars s{h.lr, h.beta1, h.beta2, h.eps, h.weight_decay, 0.f, 0.f, h.decoupled, h.amsgrad};
+    s.step_size = static_cast<float>(h.lr / (1.0 - std::pow(static_cast<double>(h.beta1), h.step)));
+    s.bias_corr2_sqrt = static_cast<float>(std::sqrt(1.0 - std::pow(static_cast<double>(h.beta2), h.step)));
+    float *p = param.f32(), *mp = m.f32(), *vp = v.f32(), *vm = f(vmax);
+    const float* g = grad.f32();
+    float dummy = 0.f;
+    const int64_t n = param.numel();
+#pragma omp parallel for schedule(static) firstprivate(dummy) if (n > 65536)
+    for (int64_t i = 0; i < n; ++i) math::adam_element(p[i], g[i], mp[i], vp[i], vm ? vm[i] : dummy, s);
+  }
+  void sgd_update(const Tensor& param, const Tensor& grad, const Tensor& buf, float lr, float momentum,
+                  float dampening, float weight_decay, bool nesterov, bool first_step) override {
+    const math::SgdScalars s{lr, momentum, dampening, weight_decay, nesterov, first_step};
+    float *p = param.f32(), *b = f(buf);
+    const float* g = grad.f32();
+    float dummy = 0.f;
+    const int64_t n = param.numel();
+#pragma omp parallel for schedule(static) firstprivate(dummy) if (n > 65536)
+    for (int64_t i = 0; i < n; ++i) math::sgd_element(p[i], g[i], b ? b[i] : dummy, s);
+  }
+
+ private:
+  // Scratch memory reused across calls: grows to the largest request, then stays,
+  // so steady-state steps allocate nothing.
+  std::vector<float> ws_;
+  float* workspace(int64_t n) {
+    if (static_cast<int64_t>(ws_.size()) < n) ws_.resize(static_cast<size_t>(n));
+    return ws_.data();
+  }
+  static cpu::Conv1dDims dims(const Tensor& x, const Tensor& w, const Conv1dGeometry& g, const Tensor& y) {
+    return {x.size(0), x.size(1), x.size(2), w.size(0), w.size(2), y.size(2), g.stride, g.padding, g.dilation};
+  }
+  static cpu::NormDims ndims(const Tensor& x) { return {x.size(0), x.size(1), x.size(2)}; }
+};
+
+CpuBackend g_cpu;
+BackendRegistrar g_register(DeviceKind::cpu, &g_cpu);
+
+}  // namespace
+}  // namespace cpc

@@ -1,0 +1,112 @@
+#pragma once
+// Pointwise ops, layout copies and reductions on the CPU (templated for the double
+// gradient checks). Backward functions accumulate into their outputs.
+#include <cstdint>
+
+#include "kernels/common/activation_math.h"
+#include "kernels/common/counter_rng.h"
+
+namespace cpc::cpu {
+
+template <class T>
+void relu_forward(const T* x, T* y, int64_t n) {
+#pragma omp parallel for schedule(static) if (n > 65536)
+  for (int64_t i = 0; i < n; ++i) y[i] = math::relu(x[i]);
+}
+template <class T>
+void relu_backward(const T* y, const T* dy, T* dx, int64_t n) {
+#pragma omp parallel for schedule(static) if (n > 65536)
+  for (int64_t i = 0; i < n; ++i) dx[i] += math::relu_grad_from_output(y[i], dy[i]);
+}
+template <class T>
+void gelu_forward(const T* x, T* y, int64_t n) {
+#pragma omp parallel for schedule(static) if (n > 16384)
+  for (int64_t i = 0; i < n; ++i) y[i] = math::gelu(x[i]);
+}
+template <class T>
+void gelu_backward(const T* x, const T* dy, T* dx, int64_t n) {
+#pragma omp parallel for schedule(static) if (n > 16384)
+  for (int64_t i = 0; i < n; ++i) dx[i] += dy[i] * math::gelu_grad(x[i]);
+}
+// Inverted dropout; the backward applies the same mask to dy.
+template <class T>
+void dropout_apply(const T* x, T* y, int64_t n, float p, uint64_t seed, bool accumulate) {
+  const T scale = T(1) / (T(1) - T(p));
+#pragma omp parallel for schedule(static) if (n > 65536)
+  for (int64_t i = 0; i < n; ++i) {
+    const T v = math::dropout_keep(seed, static_cast<uint64_t>(i), p) ? x[i] * scale : T(0);
+    y[i] = accumulate ? y[i] + v : v;
+  }
+}
+
+// x (O, M, N) -> y (O, N, M): y = transpose(x) + beta * y. Blocked for cache use.
+template <class T>
+void transpose_last2(const T* x, T* y, int64_t O, int64_t M, int64_t N, T beta) {
+  constexpr int64_t kBlock = 32;
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int64_t o = 0; o < O; ++o)
+    for (int64_t m0 = 0; m0 < M; m0 += kBlock)
+      for (int64_t n0 = 0; n0 < N; n0 += kBlock)
+        for (int64_t m = m0; m < m0 + kBlock && m < M; ++m)
+          for (int64_t n = n0; n < n0 + kBlock && n < N; ++n) {
+            T& dst = y[(o * N + n) * M + m];
+            const T v = x[(o * M + m) * N + n];
+            dst = beta == T(0) ? v : v + beta * dst;
+          }
+}
+
+// x (O, N, I) -> y (O, len, I) from row start; backward adds dy into dx's rows.
+template <class T>
+void narrow_copy(const T* x, T* y, int64_t O, int64_t N, int64_t I, int64_t start, int64_t len) {
+  for (int64_t o = 0; o < O; ++o)
+    for (int64_t k = 0; k < len * I; ++k) y[o * len * I + k] = x[(o * N + start) * I + k];
+}
+template <class T>
+void narrow_add(const T* dy, T* dx, int64_t O, int64_t N, int64_t I, int64_t start, int64_t len) {
+  for (int64_t o = 0; o < O; ++o)
+    for (int64_t k = 0; k < len * I; ++k) dx[(o * N + start) * I + k] += dy[o * len * I + k];
+}
+
+// Reductions over the middle axis of (O, N, I) into (O, I).
+template <class T>
+void mean_axis_forward(const T* x, T* y, int64_t O, int64_t N, int64_t I) {
+  for (int64_t o = 0; o < O; ++o) {
+    T* yo = y + o * I;
+    for (int64_t i = 0; i < I; ++i) yo[i] = 0;
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t i = 0; i < I; ++i) yo[i] += x[(o * N + n) * I + i];
+    for (int64_t i = 0; i < I; ++i) yo[i] /= static_cast<T>(N);
+  }
+}
+template <class T>
+void mean_axis_backward(const T* dy, T* dx, int64_t O, int64_t N, int64_t I) {
+  const T s = T(1) / static_cast<T>(N);
+  for (int64_t o = 0; o < O; ++o)
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t i = 0; i < I; ++i) dx[(o * N + n) * I + i] += dy[o * I + i] * s;
+}
+// argmax stored as float indices; ties pick the first maximum (as PyTorch's CPU max).
+template <class T>
+void max_axis_forward(const T* x, T* y, float* argmax, int64_t O, int64_t N, int64_t I) {
+  for (int64_t o = 0; o < O; ++o)
+    for (int64_t i = 0; i < I; ++i) {
+      int64_t best = 0;
+      T v = x[o * N * I + i];
+      for (int64_t n = 1; n < N; ++n) {
+        const T c = x[(o * N + n) * I + i];
+        if (c > v || c != c) v = c, best = n;  // NaN propagates, as in PyTorch
+      }
+      y[o * I + i] = v;
+      argmax[o * I + i] = static_cast<float>(best);
+    }
+}
+template <class T>
+void max_axis_backward(const T* dy, const float* argmax, T* dx, int64_t O, int64_t N, int64_t I) {
+  for (int64_t o = 0; o < O; ++o)
+    for (int64_t i = 0; i < I; ++i) {
+      const int64_t n = static_cast<int64_t>(argmax[o * I + i]);
+      dx[(o * N + n) * I + i] += dy[o * I + i];
+    }
+}
+
+}  // namespace cpc::cpu

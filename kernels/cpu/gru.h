@@ -1,0 +1,113 @@
+#pragma once
+// One GRU layer on the CPU: the input projections of all time steps in one GEMM,
+// then one (B, H) x (H, 3H) GEMM per step; BPTT backward with the weight gradients
+// of all steps in one GEMM each. Gate math in kernels/common/gru_cell.h.
+// x (B, T, Din), y (B, T, H), reserve (B, T, 4H) = [r, z, n, gh_n] per step.
+#include <cstdint>
+#include <cstring>
+
+#include "kernels/common/gru_cell.h"
+#include "kernels/cpu/blas.h"
+
+namespace cpc::cpu {
+
+struct GruDims {
+  int64_t B, T, Din, H;
+  // Workspace elements needed by forward / backward.
+  int64_t forward_workspace() const { return B * T * 3 * H + B * 3 * H; }
+  int64_t backward_workspace() const { return 2 * B * T * 3 * H + B * T * H + 2 * B * H; }
+};
+
+// h0 may be null (zeros).
+template <class T>
+void gru_forward(const T* x, const T* h0, const T* w_ih, const T* w_hh, const T* b_ih, const T* b_hh,
+                 const GruDims& d, T* y, T* reserve, T* ws) {
+  const int64_t B = d.B, Tn = d.T, H = d.H, G = 3 * H;
+  T* gi = ws;               // (B, T, 3H)
+  T* gh = ws + B * Tn * G;  // (B, 3H)
+  gemm(false, true, B * Tn, G, d.Din, T(1), x, d.Din, w_ih, d.Din, T(0), gi, G);
+  for (int64_t t = 0; t < Tn; ++t) {
+    const T* hprev = t == 0 ? h0 : y + (t - 1) * H;  // row stride T*H when t > 0
+    const int64_t ldh = t == 0 ? H : Tn * H;
+    if (hprev)
+      gemm(false, true, B, G, H, T(1), hprev, ldh, w_hh, H, T(0), gh, G);
+    else
+      std::memset(gh, 0, sizeof(T) * B * G);
+#pragma omp parallel for schedule(static) if (B * H > 4096)
+    for (int64_t b = 0; b < B; ++b) {
+      const T* gib = gi + (b * Tn + t) * G;
+      const T* ghb = gh + b * G;
+      T* yb = y + (b * Tn + t) * H;
+      T* rs = reserve + (b * Tn + t) * 4 * H;
+      for (int64_t j = 0; j < H; ++j) {
+        const T hp = hprev ? hprev[b * ldh + j] : T(0);
+        const T gh_n = ghb[2 * H + j] + b_hh[2 * H + j];
+        const auto g = math::gru_cell_forward(gib[j] + b_ih[j], gib[H + j] + b_ih[H + j],
+                                              gib[2 * H + j] + b_ih[2 * H + j], ghb[j] + b_hh[j],
+                                              ghb[H + j] + b_hh[H + j], gh_n, hp);
+        yb[j] = g.h;
+        rs[j] = g.r;
+        rs[H + j] = g.z;
+        rs[2 * H + j] = g.n;
+        rs[3 * H + j] = gh_n;
+      }
+    }
+  }
+}
+
+// Accumulates into dx, dh0, dw_ih, dw_hh, db_ih, db_hh; any of them may be null.
+// dy may be null (no gradient on the sequence), dh_n may be null.
+template <class T>
+void gru_backward(const T* x, const T* h0, const T* w_ih, const T* w_hh, const T* y, const T* reserve, const T* dy,
+                  const T* dh_n, const GruDims& d, T* dx, T* dh0, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* ws) {
+  const int64_t B = d.B, Tn = d.T, H = d.H, G = 3 * H;
+  T* dgi = ws;                        // (B, T, 3H)
+  T* dgh = dgi + B * Tn * G;          // (B, T, 3H)
+  T* hprev_all = dgh + B * Tn * G;    // (B, T, H)
+  T* dh = hprev_all + B * Tn * H;     // (B, H)
+  T* dh_next = dh + B * H;            // (B, H)
+  if (dh_n)
+    std::memcpy(dh, dh_n, sizeof(T) * B * H);
+  else
+    std::memset(dh, 0, sizeof(T) * B * H);
+  for (int64_t t = Tn - 1; t >= 0; --t) {
+#pragma omp parallel for schedule(static) if (B * H > 4096)
+    for (int64_t b = 0; b < B; ++b) {
+      const T* rs = reserve + (b * Tn + t) * 4 * H;
+      T* dgib = dgi + (b * Tn + t) * G;
+      T* dghb = dgh + (b * Tn + t) * G;
+      T* hp_out = hprev_all + (b * Tn + t) * H;
+      for (int64_t j = 0; j < H; ++j) {
+        const T hp = t > 0 ? y[(b * Tn + t - 1) * H + j] : (h0 ? h0[b * H + j] : T(0));
+        hp_out[j] = hp;
+        const T g_h = dh[b * H + j] + (dy ? dy[(b * Tn + t) * H + j] : T(0));
+        const auto g = math::gru_cell_backward(g_h, rs[j], rs[H + j], rs[2 * H + j], rs[3 * H + j], hp);
+        dgib[j] = g.d_r;
+        dgib[H + j] = g.d_z;
+        dgib[2 * H + j] = g.d_gi_n;
+        dghb[j] = g.d_r;
+        dghb[H + j] = g.d_z;
+        dghb[2 * H + j] = g.d_gh_n;
+        dh_next[b * H + j] = g.d_h_prev_direct;
+      }
+    }
+    // dh_prev = direct part + dgh_t (B, 3H) . w_hh (3H, H)
+    gemm(false, false, B, H, G, T(1), dgh + t * G, Tn * G, w_hh, H, T(1), dh_next, H);
+    std::memcpy(dh, dh_next, sizeof(T) * B * H);
+  }
+  if (dh0)
+    for (int64_t i = 0; i < B * H; ++i) dh0[i] += dh[i];
+  const int64_t rows = B * Tn;
+  if (dw_hh) gemm(true, false, G, H, rows, T(1), dgh, G, hprev_all, H, T(1), dw_hh, H);
+  if (dw_ih) gemm(true, false, G, d.Din, rows, T(1), dgi, G, x, d.Din, T(1), dw_ih, d.Din);
+  if (dx) gemm(false, false, rows, d.Din, G, T(1), dgi, G, w_ih, d.Din, T(1), dx, d.Din);
+  for (int pass = 0; pass < 2; ++pass) {
+    T* db = pass == 0 ? db_ih : db_hh;
+    const T* src = pass == 0 ? dgi : dgh;
+    if (!db) continue;
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t j = 0; j < G; ++j) db[j] += src[r * G + j];
+  }
+}
+
+}  // namespace cpc::cpu

@@ -1,0 +1,172 @@
+#pragma once
+// BatchNorm1d and channel LayerNorm on the CPU, x (B, C, L). Statistics accumulate
+// in double so that large B*L sums stay exact to float precision.
+#include <cmath>
+#include <cstdint>
+
+namespace cpc::cpu {
+
+struct NormDims {
+  int64_t B, C, L;
+};
+
+// Training forward: batch statistics per channel; running stats updated with the
+// unbiased variance, as PyTorch. running_* may be null.
+template <class T>
+void batchnorm_forward_train(const T* x, const T* gamma, const T* beta, T momentum, T eps, const NormDims& d,
+                             T* running_mean, T* running_var, T* save_mean, T* save_invstd, T* y) {
+  const int64_t n = d.B * d.L;
+#pragma omp parallel for schedule(static)
+  for (int64_t c = 0; c < d.C; ++c) {
+    double s = 0, ss = 0;
+    for (int64_t b = 0; b < d.B; ++b) {
+      const T* xc = x + (b * d.C + c) * d.L;
+      for (int64_t l = 0; l < d.L; ++l) s += xc[l];
+    }
+    const double mean = s / n;
+    for (int64_t b = 0; b < d.B; ++b) {
+      const T* xc = x + (b * d.C + c) * d.L;
+      for (int64_t l = 0; l < d.L; ++l) {
+        const double v = xc[l] - mean;
+        ss += v * v;
+      }
+    }
+    const double var = ss / n;
+    const T invstd = static_cast<T>(1.0 / std::sqrt(var + static_cast<double>(eps)));
+    save_mean[c] = static_cast<T>(mean);
+    save_invstd[c] = invstd;
+    if (running_mean) {
+      running_mean[c] = (T(1) - momentum) * running_mean[c] + momentum * static_cast<T>(mean);
+      running_var[c] = (T(1) - momentum) * running_var[c] + momentum * static_cast<T>(ss / (n > 1 ? n - 1 : 1));
+    }
+    const T scale = invstd * gamma[c], shift = beta[c] - static_cast<T>(mean) * scale;
+    for (int64_t b = 0; b < d.B; ++b) {
+      const T* xc = x + (b * d.C + c) * d.L;
+      T* yc = y + (b * d.C + c) * d.L;
+      for (int64_t l = 0; l < d.L; ++l) yc[l] = xc[l] * scale + shift;
+    }
+  }
+}
+
+template <class T>
+void batchnorm_forward_eval(const T* x, const T* gamma, const T* beta, T eps, const NormDims& d,
+                            const T* running_mean, const T* running_var, T* save_invstd, T* y) {
+#pragma omp parallel for schedule(static)
+  for (int64_t c = 0; c < d.C; ++c) {
+    const T invstd = static_cast<T>(1.0 / std::sqrt(static_cast<double>(running_var[c]) + eps));
+    save_invstd[c] = invstd;
+    const T scale = invstd * gamma[c], shift = beta[c] - running_mean[c] * scale;
+    for (int64_t b = 0; b < d.B; ++b) {
+      const T* xc = x + (b * d.C + c) * d.L;
+      T* yc = y + (b * d.C + c) * d.L;
+      for (int64_t l = 0; l < d.L; ++l) yc[l] = xc[l] * scale + shift;
+    }
+  }
+}
+
+// dx, dgamma, dbeta accumulate and may be null. training: mean/invstd are the batch's.
+template <class T>
+void batchnorm_backward(const T* x, const T* dy, const T* gamma, const T* mean, const T* invstd, bool training,
+                        const NormDims& d, T* dx, T* dgamma, T* dbeta) {
+  const int64_t n = d.B * d.L;
+#pragma omp parallel for schedule(static)
+  for (int64_t c = 0; c < d.C; ++c) {
+    double sdy = 0, sdyx = 0;
+    const T m = mean[c], is = invstd[c];
+    for (int64_t b = 0; b < d.B; ++b) {
+      const T* xc = x + (b * d.C + c) * d.L;
+      const T* dyc = dy + (b * d.C + c) * d.L;
+      for (int64_t l = 0; l < d.L; ++l) {
+        sdy += dyc[l];
+        sdyx += dyc[l] * ((xc[l] - m) * is);
+      }
+    }
+    if (dgamma) dgamma[c] += static_cast<T>(sdyx);
+    if (dbeta) dbeta[c] += static_cast<T>(sdy);
+    if (!dx) continue;
+    const T k = gamma[c] * is;
+    const T mdy = static_cast<T>(sdy / n), mdyx = static_cast<T>(sdyx / n);
+    for (int64_t b = 0; b < d.B; ++b) {
+      const T* xc = x + (b * d.C + c) * d.L;
+      const T* dyc = dy + (b * d.C + c) * d.L;
+      T* dxc = dx + (b * d.C + c) * d.L;
+      if (training) {
+        for (int64_t l = 0; l < d.L; ++l) dxc[l] += k * (dyc[l] - mdy - (xc[l] - m) * is * mdyx);
+      } else {
+        for (int64_t l = 0; l < d.L; ++l) dxc[l] += k * dyc[l];
+      }
+    }
+  }
+}
+
+// Channel LayerNorm: statistics over C at each (b, l) (biased variance, as LayerNorm).
+// save_mean / save_invstd are (B, L).
+template <class T>
+void channel_norm_forward(const T* x, const T* gamma, const T* beta, T eps, const NormDims& d, T* save_mean,
+                          T* save_invstd, T* y) {
+#pragma omp parallel for schedule(static)
+  for (int64_t b = 0; b < d.B; ++b) {
+    const T* xb = x + b * d.C * d.L;
+    T* yb = y + b * d.C * d.L;
+    T* mb = save_mean + b * d.L;
+    T* ib = save_invstd + b * d.L;
+    for (int64_t l = 0; l < d.L; ++l) mb[l] = 0, ib[l] = 0;
+    for (int64_t c = 0; c < d.C; ++c)  // sums in the output buffers: L is the contiguous axis
+      for (int64_t l = 0; l < d.L; ++l) mb[l] += xb[c * d.L + l];
+    for (int64_t l = 0; l < d.L; ++l) mb[l] /= static_cast<T>(d.C);
+    for (int64_t c = 0; c < d.C; ++c)
+      for (int64_t l = 0; l < d.L; ++l) {
+        const T v = xb[c * d.L + l] - mb[l];
+        ib[l] += v * v;
+      }
+    for (int64_t l = 0; l < d.L; ++l) ib[l] = T(1) / std::sqrt(ib[l] / static_cast<T>(d.C) + eps);
+    for (int64_t c = 0; c < d.C; ++c)
+      for (int64_t l = 0; l < d.L; ++l) yb[c * d.L + l] = (xb[c * d.L + l] - mb[l]) * ib[l] * gamma[c] + beta[c];
+  }
+}
+
+// ws: 2 * B * L elements.
+template <class T>
+void channel_norm_backward(const T* x, const T* dy, const T* gamma, const T* mean, const T* invstd,
+                           const NormDims& d, T* dx, T* dgamma, T* dbeta, T* ws) {
+  // Parameter gradients: reduce over (b, l) per channel.
+  if (dgamma || dbeta) {
+#pragma omp parallel for schedule(static)
+    for (int64_t c = 0; c < d.C; ++c) {
+      double sg = 0, sb = 0;
+      for (int64_t b = 0; b < d.B; ++b)
+        for (int64_t l = 0; l < d.L; ++l) {
+          const int64_t i = (b * d.C + c) * d.L + l;
+          sg += dy[i] * ((x[i] - mean[b * d.L + l]) * invstd[b * d.L + l]);
+          sb += dy[i];
+        }
+      if (dgamma) dgamma[c] += static_cast<T>(sg);
+      if (dbeta) dbeta[c] += static_cast<T>(sb);
+    }
+  }
+  if (!dx) return;
+#pragma omp parallel for schedule(static)
+  for (int64_t b = 0; b < d.B; ++b) {
+    T* s1 = ws + 2 * b * d.L;  // mean over C of g = dy * gamma
+    T* s2 = s1 + d.L;          // mean over C of g * xhat
+    const T* mb = mean + b * d.L;
+    const T* ib = invstd + b * d.L;
+    for (int64_t l = 0; l < d.L; ++l) s1[l] = 0, s2[l] = 0;
+    for (int64_t c = 0; c < d.C; ++c)
+      for (int64_t l = 0; l < d.L; ++l) {
+        const int64_t i = (b * d.C + c) * d.L + l;
+        const T g = dy[i] * gamma[c];
+        s1[l] += g;
+        s2[l] += g * (x[i] - mb[l]) * ib[l];
+      }
+    for (int64_t l = 0; l < d.L; ++l) s1[l] /= static_cast<T>(d.C), s2[l] /= static_cast<T>(d.C);
+    for (int64_t c = 0; c < d.C; ++c)
+      for (int64_t l = 0; l < d.L; ++l) {
+        const int64_t i = (b * d.C + c) * d.L + l;
+        const T xhat = (x[i] - mb[l]) * ib[l];
+        dx[i] += ib[l] * (dy[i] * gamma[c] - s1[l] - xhat * s2[l]);
+      }
+  }
+}
+
+}  // namespace cpc::cpu

@@ -1,0 +1,20 @@
+#pragma once
+#include "layers/module.h"
+
+namespace cpc {
+
+// BatchNorm1d on (B, C, L) with PyTorch's names: weight, bias, running_mean,
+// running_var, num_batches_tracked.
+class BatchNorm1d : public Layer {
+ public:
+  explicit BatchNorm1d(int64_t channels, float eps = 1e-5f, float momentum = 0.1f);
+  Var* forward(Var* x) override;
+  float eps, momentum;
+  Parameter* weight;
+  Parameter* bias;
+  Tensor* running_mean;
+  Tensor* running_var;
+  Tensor* num_batches_tracked;  // kept for state-dict compatibility with PyTorch
+};
+
+}  // namespace cpc

@@ -1,0 +1,20 @@
+#include "layers/conv1d.h"
+
+#include <cmath>
+
+#include "engine/ops.h"
+
+namespace cpc {
+
+Conv1d::Conv1d(int64_t in, int64_t out, int64_t kernel, Conv1dGeometry g, bool has_bias, Generator& gen)
+    : geometry(g) {
+  CPC_CHECK(in >= 1 && out >= 1 && kernel >= 1, "Conv1d: channels ", in, " -> ", out, " and kernel ", kernel,
+            " must be >= 1");
+  const float bound = 1.f / std::sqrt(static_cast<float>(in * kernel));  // PyTorch's default init
+  weight = register_parameter("weight", gen.uniform_tensor({out, in, kernel}, -bound, bound));
+  if (has_bias) bias = register_parameter("bias", gen.uniform_tensor({out}, -bound, bound));
+}
+
+Var* Conv1d::forward(Var* x) { return ops::conv1d(x, weight, bias, geometry); }
+
+}  // namespace cpc
