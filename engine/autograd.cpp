@@ -64,11 +64,13 @@ void Tape::backward(Var* root) {
             "; pass upstream gradients for non-scalar outputs");
   Tensor one = alloc(root->value.shape(), root->value.device());
   backend(one.device()).fill(one, 1.f);
-  backward({{root, one}});
+  const std::pair<Var*, Tensor> seed{root, one};
+  backward(&seed, 1);
 }
 
-void Tape::backward(const std::vector<std::pair<Var*, Tensor>>& seeds) {
-  for (const auto& [v, g] : seeds) {
+void Tape::backward(const std::pair<Var*, Tensor>* seeds, size_t count) {
+  for (size_t i = 0; i < count; ++i) {
+    auto& [v, g] = seeds[i];
     CPC_CHECK(v->requires_grad, "backward: a seeded output does not require grad (made under no_grad, or from "
                                 "inputs without parameters)");
     check_same_shape(v->value, g, "backward seed");

@@ -83,7 +83,8 @@ class Tape {
 
   // Seeds d(root)/d(root) = 1 for a scalar root, or the given upstream gradients.
   void backward(Var* root);
-  void backward(const std::vector<std::pair<Var*, Tensor>>& seeds);
+  void backward(const std::vector<std::pair<Var*, Tensor>>& seeds) { backward(seeds.data(), seeds.size()); }
+  void backward(const std::pair<Var*, Tensor>* seeds, size_t count);
 
   // Ends the step: forgets the nodes and all step memory.
   void reset();
