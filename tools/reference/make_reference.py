@@ -93,7 +93,9 @@ class SmallNet(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.conv = nn.Conv1d(2, 8, 5, 2, 2)
+        # No conv bias: BatchNorm cancels it, its true gradient is 0 and Adam would
+        # amplify rounding noise into +-lr steps, making the weights incomparable.
+        self.conv = nn.Conv1d(2, 8, 5, 2, 2, bias=False)
         self.bn = nn.BatchNorm1d(8)
         self.gru = nn.GRU(8, 16, batch_first=True)
         self.head = nn.Linear(16, 4)
