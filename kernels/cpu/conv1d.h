@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "kernels/cpu/blas.h"
+#include "kernels/cpu/parallel.h"
 
 namespace cpc::cpu {
 
@@ -18,8 +19,7 @@ struct Conv1dDims {
 
 template <class T>
 void im2col(const T* x, const Conv1dDims& d, T* col) {
-#pragma omp parallel for schedule(static)
-  for (int64_t ck = 0; ck < d.Cin * d.K; ++ck) {
+  parallel_for(d.Cin * d.K, true, [&](int64_t ck) {
     const int64_t c = ck / d.K, k = ck % d.K;
     const T* xc = x + c * d.L;
     T* row = col + ck * d.Lout;
@@ -28,15 +28,14 @@ void im2col(const T* x, const Conv1dDims& d, T* col) {
       const int64_t i = t * d.stride + off;
       row[t] = (i >= 0 && i < d.L) ? xc[i] : T(0);
     }
-  }
+  });
 }
 
 // dx += col2im(col). Parallel over input channels: rows of different channels never
 // write the same element.
 template <class T>
 void col2im_add(const T* col, const Conv1dDims& d, T* dx) {
-#pragma omp parallel for schedule(static)
-  for (int64_t c = 0; c < d.Cin; ++c) {
+  parallel_for(d.Cin, true, [&](int64_t c) {
     T* xc = dx + c * d.L;
     for (int64_t k = 0; k < d.K; ++k) {
       const T* row = col + (c * d.K + k) * d.Lout;
@@ -46,7 +45,7 @@ void col2im_add(const T* col, const Conv1dDims& d, T* dx) {
         if (i >= 0 && i < d.L) xc[i] += row[t];
       }
     }
-  }
+  });
 }
 
 template <class T>

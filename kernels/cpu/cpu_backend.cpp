@@ -14,6 +14,7 @@
 #include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/gru.h"
 #include "kernels/cpu/norms.h"
+#include "kernels/cpu/parallel.h"
 
 extern "C" {
 void openblas_set_num_threads(int);
@@ -56,8 +57,8 @@ class CpuBackend final : public Backend {
   }
   void deallocate(void* p) override { std::free(p); }
   void copy(void* dst, Device dd, const void* src, Device sd, size_t bytes) override {
-    CPC_CHECK(dd.kind == DeviceKind::cpu && sd.kind == DeviceKind::cpu, "cpu backend: cannot copy ", sd.str(),
-              " -> ", dd.str());
+    CPC_CHECK(dd.kind == DeviceKind::cpu && sd.kind == DeviceKind::cpu, "cpu backend: cannot copy ", sd.str(), " -> ",
+              dd.str());
     std::memcpy(dst, src, bytes);
   }
 
@@ -80,15 +81,13 @@ class CpuBackend final : public Backend {
     const float* xp = x.f32();
     float* yp = y.f32();
     const int64_t n = x.numel();
-#pragma omp parallel for schedule(static) if (n > 65536)
-    for (int64_t i = 0; i < n; ++i) yp[i] += a * xp[i];
+    cpu::parallel_for(n, n > 65536, [&](int64_t i) { yp[i] += a * xp[i]; });
   }
   void add(const Tensor& a, const Tensor& b, const Tensor& y) override {
     const float *ap = a.f32(), *bp = b.f32();
     float* yp = y.f32();
     const int64_t n = y.numel();
-#pragma omp parallel for schedule(static) if (n > 65536)
-    for (int64_t i = 0; i < n; ++i) yp[i] = ap[i] + bp[i];
+    cpu::parallel_for(n, n > 65536, [&](int64_t i) { yp[i] = ap[i] + bp[i]; });
   }
   void add_bias(const Tensor& y, const Tensor& bias, int64_t inner) override {
     const int64_t C = bias.numel(), O = y.numel() / (C * inner);
@@ -125,19 +124,13 @@ class CpuBackend final : public Backend {
   }
   double sum_squares(const Tensor& x) override {
     const float* p = x.f32();
-    double s = 0;
     const int64_t n = x.numel();
-#pragma omp parallel for reduction(+ : s) schedule(static) if (n > 65536)
-    for (int64_t i = 0; i < n; ++i) s += static_cast<double>(p[i]) * p[i];
-    return s;
+    return cpu::parallel_sum(n, n > 65536, [&](int64_t i) { return static_cast<double>(p[i]) * p[i]; });
   }
   double sum(const Tensor& x) override {
     const float* p = x.f32();
-    double s = 0;
     const int64_t n = x.numel();
-#pragma omp parallel for reduction(+ : s) schedule(static) if (n > 65536)
-    for (int64_t i = 0; i < n; ++i) s += p[i];
-    return s;
+    return cpu::parallel_sum(n, n > 65536, [&](int64_t i) { return static_cast<double>(p[i]); });
   }
 
   void transpose_last2(const Tensor& x, const Tensor& y, float beta) override {
@@ -168,8 +161,7 @@ class CpuBackend final : public Backend {
     const cpu::Conv1dDims d = dims(x, w, g, y);
     cpu::conv1d_forward(x.f32(), w.f32(), bias ? bias->f32() : nullptr, d, y.f32(), workspace(d.col_size()));
   }
-  void conv1d_backward_data(const Tensor& dy, const Tensor& w, const Conv1dGeometry& g,
-                            const Tensor& dx) override {
+  void conv1d_backward_data(const Tensor& dy, const Tensor& w, const Conv1dGeometry& g, const Tensor& dx) override {
     const cpu::Conv1dDims d = dims(dx, w, g, dy);
     cpu::conv1d_backward_data(dy.f32(), w.f32(), d, dx.f32(), workspace(d.col_size()));
   }
@@ -184,11 +176,11 @@ class CpuBackend final : public Backend {
                                const Tensor& rm, const Tensor& rv, const Tensor& mean, const Tensor& invstd,
                                const Tensor& y) override {
     check_cpu(x, "batch_norm");
-    cpu::batchnorm_forward_train(x.f32(), gamma.f32(), beta.f32(), momentum, eps, ndims(x), f(rm), f(rv),
-                                 mean.f32(), invstd.f32(), y.f32());
+    cpu::batchnorm_forward_train(x.f32(), gamma.f32(), beta.f32(), momentum, eps, ndims(x), f(rm), f(rv), mean.f32(),
+                                 invstd.f32(), y.f32());
   }
-  void batchnorm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps,
-                              const Tensor& rm, const Tensor& rv, const Tensor& invstd, const Tensor& y) override {
+  void batchnorm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps, const Tensor& rm,
+                              const Tensor& rv, const Tensor& invstd, const Tensor& y) override {
     check_cpu(x, "batch_norm");
     cpu::batchnorm_forward_eval(x.f32(), gamma.f32(), beta.f32(), eps, ndims(x), rm.f32(), rv.f32(), invstd.f32(),
                                 y.f32());
@@ -199,8 +191,8 @@ class CpuBackend final : public Backend {
     cpu::batchnorm_backward(x.f32(), dy.f32(), gamma.f32(), mean.f32(), invstd.f32(), training, ndims(x), f(dx),
                             f(dgamma), f(dbeta));
   }
-  void channel_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps,
-                            const Tensor& mean, const Tensor& invstd, const Tensor& y) override {
+  void channel_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps, const Tensor& mean,
+                            const Tensor& invstd, const Tensor& y) override {
     check_cpu(x, "channel_norm");
     cpu::channel_norm_forward(x.f32(), gamma.f32(), beta.f32(), eps, ndims(x), mean.f32(), invstd.f32(), y.f32());
   }
@@ -208,24 +200,24 @@ class CpuBackend final : public Backend {
                              const Tensor& invstd, const Tensor& dx, const Tensor& dgamma,
                              const Tensor& dbeta) override {
     const cpu::NormDims d = ndims(x);
-    cpu::channel_norm_backward(x.f32(), dy.f32(), gamma.f32(), mean.f32(), invstd.f32(), d, f(dx), f(dgamma),
-                               f(dbeta), workspace(2 * d.B * d.L));
+    cpu::channel_norm_backward(x.f32(), dy.f32(), gamma.f32(), mean.f32(), invstd.f32(), d, f(dx), f(dgamma), f(dbeta),
+                               workspace(2 * d.B * d.L));
   }
 
-  void gru_layer_forward(const Tensor& x, const Tensor& h0, const Tensor& w_ih, const Tensor& w_hh,
-                         const Tensor& b_ih, const Tensor& b_hh, const Tensor& y, const Tensor& reserve) override {
+  void gru_layer_forward(const Tensor& x, const Tensor& h0, const Tensor& w_ih, const Tensor& w_hh, const Tensor& b_ih,
+                         const Tensor& b_hh, const Tensor& y, const Tensor& reserve) override {
     check_cpu(x, "gru");
     const cpu::GruDims d{x.size(0), x.size(1), x.size(2), w_hh.size(1)};
     cpu::gru_forward(x.f32(), f(h0), w_ih.f32(), w_hh.f32(), b_ih.f32(), b_hh.f32(), d, y.f32(), reserve.f32(),
                      workspace(d.forward_workspace()));
   }
-  void gru_layer_backward(const Tensor& x, const Tensor& h0, const Tensor& w_ih, const Tensor& w_hh,
-                          const Tensor& y, const Tensor& reserve, const Tensor& dy, const Tensor& dh_n,
-                          const Tensor& dx, const Tensor& dh0, const Tensor& dw_ih, const Tensor& dw_hh,
-                          const Tensor& db_ih, const Tensor& db_hh) override {
+  void gru_layer_backward(const Tensor& x, const Tensor& h0, const Tensor& w_ih, const Tensor& w_hh, const Tensor& y,
+                          const Tensor& reserve, const Tensor& dy, const Tensor& dh_n, const Tensor& dx,
+                          const Tensor& dh0, const Tensor& dw_ih, const Tensor& dw_hh, const Tensor& db_ih,
+                          const Tensor& db_hh) override {
     const cpu::GruDims d{x.size(0), x.size(1), x.size(2), w_hh.size(1)};
-    cpu::gru_backward(x.f32(), f(h0), w_ih.f32(), w_hh.f32(), y.f32(), reserve.f32(), f(dy), f(dh_n), d, f(dx),
-                      f(dh0), f(dw_ih), f(dw_hh), f(db_ih), f(db_hh), workspace(d.backward_workspace()));
+    cpu::gru_backward(x.f32(), f(h0), w_ih.f32(), w_hh.f32(), y.f32(), reserve.f32(), f(dy), f(dh_n), d, f(dx), f(dh0),
+                      f(dw_ih), f(dw_hh), f(db_ih), f(db_hh), workspace(d.backward_workspace()));
   }
 
   void adam_update(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v, const Tensor& vmax,
@@ -235,20 +227,22 @@ class CpuBackend final : public Backend {
     s.bias_corr2_sqrt = static_cast<float>(std::sqrt(1.0 - std::pow(static_cast<double>(h.beta2), h.step)));
     float *p = param.f32(), *mp = m.f32(), *vp = v.f32(), *vm = f(vmax);
     const float* g = grad.f32();
-    float dummy = 0.f;
     const int64_t n = param.numel();
-#pragma omp parallel for schedule(static) firstprivate(dummy) if (n > 65536)
-    for (int64_t i = 0; i < n; ++i) math::adam_element(p[i], g[i], mp[i], vp[i], vm ? vm[i] : dummy, s);
+    cpu::parallel_for(n, n > 65536, [&](int64_t i) {
+      float unused = 0.f;
+      math::adam_element(p[i], g[i], mp[i], vp[i], vm ? vm[i] : unused, s);
+    });
   }
-  void sgd_update(const Tensor& param, const Tensor& grad, const Tensor& buf, float lr, float momentum,
-                  float dampening, float weight_decay, bool nesterov, bool first_step) override {
+  void sgd_update(const Tensor& param, const Tensor& grad, const Tensor& buf, float lr, float momentum, float dampening,
+                  float weight_decay, bool nesterov, bool first_step) override {
     const math::SgdScalars s{lr, momentum, dampening, weight_decay, nesterov, first_step};
     float *p = param.f32(), *b = f(buf);
     const float* g = grad.f32();
-    float dummy = 0.f;
     const int64_t n = param.numel();
-#pragma omp parallel for schedule(static) firstprivate(dummy) if (n > 65536)
-    for (int64_t i = 0; i < n; ++i) math::sgd_element(p[i], g[i], b ? b[i] : dummy, s);
+    cpu::parallel_for(n, n > 65536, [&](int64_t i) {
+      float unused = 0.f;
+      math::sgd_element(p[i], g[i], b ? b[i] : unused, s);
+    });
   }
 
  private:

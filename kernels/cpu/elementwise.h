@@ -5,54 +5,51 @@
 
 #include "kernels/common/activation_math.h"
 #include "kernels/common/counter_rng.h"
+#include "kernels/cpu/parallel.h"
 
 namespace cpc::cpu {
 
 template <class T>
 void relu_forward(const T* x, T* y, int64_t n) {
-#pragma omp parallel for schedule(static) if (n > 65536)
-  for (int64_t i = 0; i < n; ++i) y[i] = math::relu(x[i]);
+  parallel_for(n, n > 65536, [&](int64_t i) { y[i] = math::relu(x[i]); });
 }
 template <class T>
 void relu_backward(const T* y, const T* dy, T* dx, int64_t n) {
-#pragma omp parallel for schedule(static) if (n > 65536)
-  for (int64_t i = 0; i < n; ++i) dx[i] += math::relu_grad_from_output(y[i], dy[i]);
+  parallel_for(n, n > 65536, [&](int64_t i) { dx[i] += math::relu_grad_from_output(y[i], dy[i]); });
 }
 template <class T>
 void gelu_forward(const T* x, T* y, int64_t n) {
-#pragma omp parallel for schedule(static) if (n > 16384)
-  for (int64_t i = 0; i < n; ++i) y[i] = math::gelu(x[i]);
+  parallel_for(n, n > 16384, [&](int64_t i) { y[i] = math::gelu(x[i]); });
 }
 template <class T>
 void gelu_backward(const T* x, const T* dy, T* dx, int64_t n) {
-#pragma omp parallel for schedule(static) if (n > 16384)
-  for (int64_t i = 0; i < n; ++i) dx[i] += dy[i] * math::gelu_grad(x[i]);
+  parallel_for(n, n > 16384, [&](int64_t i) { dx[i] += dy[i] * math::gelu_grad(x[i]); });
 }
 // Inverted dropout; the backward applies the same mask to dy.
 template <class T>
 void dropout_apply(const T* x, T* y, int64_t n, float p, uint64_t seed, bool accumulate) {
   const T scale = T(1) / (T(1) - T(p));
-#pragma omp parallel for schedule(static) if (n > 65536)
-  for (int64_t i = 0; i < n; ++i) {
+  parallel_for(n, n > 65536, [&](int64_t i) {
     const T v = math::dropout_keep(seed, static_cast<uint64_t>(i), p) ? x[i] * scale : T(0);
     y[i] = accumulate ? y[i] + v : v;
-  }
+  });
 }
 
 // x (O, M, N) -> y (O, N, M): y = transpose(x) + beta * y. Blocked for cache use.
 template <class T>
 void transpose_last2(const T* x, T* y, int64_t O, int64_t M, int64_t N, T beta) {
   constexpr int64_t kBlock = 32;
-#pragma omp parallel for collapse(2) schedule(static)
-  for (int64_t o = 0; o < O; ++o)
-    for (int64_t m0 = 0; m0 < M; m0 += kBlock)
-      for (int64_t n0 = 0; n0 < N; n0 += kBlock)
-        for (int64_t m = m0; m < m0 + kBlock && m < M; ++m)
-          for (int64_t n = n0; n < n0 + kBlock && n < N; ++n) {
-            T& dst = y[(o * N + n) * M + m];
-            const T v = x[(o * M + m) * N + n];
-            dst = beta == T(0) ? v : v + beta * dst;
-          }
+  const int64_t mblocks = (M + kBlock - 1) / kBlock;
+  parallel_for(O * mblocks, O * M * N > 65536, [&](int64_t ob) {
+    const int64_t o = ob / mblocks, m0 = (ob % mblocks) * kBlock;
+    for (int64_t n0 = 0; n0 < N; n0 += kBlock)
+      for (int64_t m = m0; m < m0 + kBlock && m < M; ++m)
+        for (int64_t n = n0; n < n0 + kBlock && n < N; ++n) {
+          T& dst = y[(o * N + n) * M + m];
+          const T v = x[(o * M + m) * N + n];
+          dst = beta == T(0) ? v : v + beta * dst;
+        }
+  });
 }
 
 // x (O, N, I) -> y (O, len, I) from row start; backward adds dy into dx's rows.

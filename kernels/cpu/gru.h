@@ -8,6 +8,7 @@
 
 #include "kernels/common/gru_cell.h"
 #include "kernels/cpu/blas.h"
+#include "kernels/cpu/parallel.h"
 
 namespace cpc::cpu {
 
@@ -20,8 +21,8 @@ struct GruDims {
 
 // h0 may be null (zeros).
 template <class T>
-void gru_forward(const T* x, const T* h0, const T* w_ih, const T* w_hh, const T* b_ih, const T* b_hh,
-                 const GruDims& d, T* y, T* reserve, T* ws) {
+void gru_forward(const T* x, const T* h0, const T* w_ih, const T* w_hh, const T* b_ih, const T* b_hh, const GruDims& d,
+                 T* y, T* reserve, T* ws) {
   const int64_t B = d.B, Tn = d.T, H = d.H, G = 3 * H;
   T* gi = ws;               // (B, T, 3H)
   T* gh = ws + B * Tn * G;  // (B, 3H)
@@ -33,8 +34,7 @@ void gru_forward(const T* x, const T* h0, const T* w_ih, const T* w_hh, const T*
       gemm(false, true, B, G, H, T(1), hprev, ldh, w_hh, H, T(0), gh, G);
     else
       std::memset(gh, 0, sizeof(T) * B * G);
-#pragma omp parallel for schedule(static) if (B * H > 4096)
-    for (int64_t b = 0; b < B; ++b) {
+    parallel_for(B, B * H > 4096, [&](int64_t b) {
       const T* gib = gi + (b * Tn + t) * G;
       const T* ghb = gh + b * G;
       T* yb = y + (b * Tn + t) * H;
@@ -42,16 +42,16 @@ void gru_forward(const T* x, const T* h0, const T* w_ih, const T* w_hh, const T*
       for (int64_t j = 0; j < H; ++j) {
         const T hp = hprev ? hprev[b * ldh + j] : T(0);
         const T gh_n = ghb[2 * H + j] + b_hh[2 * H + j];
-        const auto g = math::gru_cell_forward(gib[j] + b_ih[j], gib[H + j] + b_ih[H + j],
-                                              gib[2 * H + j] + b_ih[2 * H + j], ghb[j] + b_hh[j],
-                                              ghb[H + j] + b_hh[H + j], gh_n, hp);
+        const auto g =
+            math::gru_cell_forward(gib[j] + b_ih[j], gib[H + j] + b_ih[H + j], gib[2 * H + j] + b_ih[2 * H + j],
+                                   ghb[j] + b_hh[j], ghb[H + j] + b_hh[H + j], gh_n, hp);
         yb[j] = g.h;
         rs[j] = g.r;
         rs[H + j] = g.z;
         rs[2 * H + j] = g.n;
         rs[3 * H + j] = gh_n;
       }
-    }
+    });
   }
 }
 
@@ -61,18 +61,17 @@ template <class T>
 void gru_backward(const T* x, const T* h0, const T* w_ih, const T* w_hh, const T* y, const T* reserve, const T* dy,
                   const T* dh_n, const GruDims& d, T* dx, T* dh0, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* ws) {
   const int64_t B = d.B, Tn = d.T, H = d.H, G = 3 * H;
-  T* dgi = ws;                        // (B, T, 3H)
-  T* dgh = dgi + B * Tn * G;          // (B, T, 3H)
-  T* hprev_all = dgh + B * Tn * G;    // (B, T, H)
-  T* dh = hprev_all + B * Tn * H;     // (B, H)
-  T* dh_next = dh + B * H;            // (B, H)
+  T* dgi = ws;                      // (B, T, 3H)
+  T* dgh = dgi + B * Tn * G;        // (B, T, 3H)
+  T* hprev_all = dgh + B * Tn * G;  // (B, T, H)
+  T* dh = hprev_all + B * Tn * H;   // (B, H)
+  T* dh_next = dh + B * H;          // (B, H)
   if (dh_n)
     std::memcpy(dh, dh_n, sizeof(T) * B * H);
   else
     std::memset(dh, 0, sizeof(T) * B * H);
   for (int64_t t = Tn - 1; t >= 0; --t) {
-#pragma omp parallel for schedule(static) if (B * H > 4096)
-    for (int64_t b = 0; b < B; ++b) {
+    parallel_for(B, B * H > 4096, [&](int64_t b) {
       const T* rs = reserve + (b * Tn + t) * 4 * H;
       T* dgib = dgi + (b * Tn + t) * G;
       T* dghb = dgh + (b * Tn + t) * G;
@@ -90,7 +89,7 @@ void gru_backward(const T* x, const T* h0, const T* w_ih, const T* w_hh, const T
         dghb[2 * H + j] = g.d_gh_n;
         dh_next[b * H + j] = g.d_h_prev_direct;
       }
-    }
+    });
     // dh_prev = direct part + dgh_t (B, 3H) . w_hh (3H, H)
     gemm(false, false, B, H, G, T(1), dgh + t * G, Tn * G, w_hh, H, T(1), dh_next, H);
     std::memcpy(dh, dh_next, sizeof(T) * B * H);

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstdint>
 
+#include "kernels/cpu/parallel.h"
+
 namespace cpc::cpu {
 
 struct NormDims {
@@ -16,8 +18,7 @@ template <class T>
 void batchnorm_forward_train(const T* x, const T* gamma, const T* beta, T momentum, T eps, const NormDims& d,
                              T* running_mean, T* running_var, T* save_mean, T* save_invstd, T* y) {
   const int64_t n = d.B * d.L;
-#pragma omp parallel for schedule(static)
-  for (int64_t c = 0; c < d.C; ++c) {
+  parallel_for(d.C, true, [&](int64_t c) {
     double s = 0, ss = 0;
     for (int64_t b = 0; b < d.B; ++b) {
       const T* xc = x + (b * d.C + c) * d.L;
@@ -45,14 +46,13 @@ void batchnorm_forward_train(const T* x, const T* gamma, const T* beta, T moment
       T* yc = y + (b * d.C + c) * d.L;
       for (int64_t l = 0; l < d.L; ++l) yc[l] = xc[l] * scale + shift;
     }
-  }
+  });
 }
 
 template <class T>
-void batchnorm_forward_eval(const T* x, const T* gamma, const T* beta, T eps, const NormDims& d,
-                            const T* running_mean, const T* running_var, T* save_invstd, T* y) {
-#pragma omp parallel for schedule(static)
-  for (int64_t c = 0; c < d.C; ++c) {
+void batchnorm_forward_eval(const T* x, const T* gamma, const T* beta, T eps, const NormDims& d, const T* running_mean,
+                            const T* running_var, T* save_invstd, T* y) {
+  parallel_for(d.C, true, [&](int64_t c) {
     const T invstd = static_cast<T>(1.0 / std::sqrt(static_cast<double>(running_var[c]) + eps));
     save_invstd[c] = invstd;
     const T scale = invstd * gamma[c], shift = beta[c] - running_mean[c] * scale;
@@ -61,7 +61,7 @@ void batchnorm_forward_eval(const T* x, const T* gamma, const T* beta, T eps, co
       T* yc = y + (b * d.C + c) * d.L;
       for (int64_t l = 0; l < d.L; ++l) yc[l] = xc[l] * scale + shift;
     }
-  }
+  });
 }
 
 // dx, dgamma, dbeta accumulate and may be null. training: mean/invstd are the batch's.
@@ -69,8 +69,7 @@ template <class T>
 void batchnorm_backward(const T* x, const T* dy, const T* gamma, const T* mean, const T* invstd, bool training,
                         const NormDims& d, T* dx, T* dgamma, T* dbeta) {
   const int64_t n = d.B * d.L;
-#pragma omp parallel for schedule(static)
-  for (int64_t c = 0; c < d.C; ++c) {
+  parallel_for(d.C, true, [&](int64_t c) {
     double sdy = 0, sdyx = 0;
     const T m = mean[c], is = invstd[c];
     for (int64_t b = 0; b < d.B; ++b) {
@@ -83,7 +82,7 @@ void batchnorm_backward(const T* x, const T* dy, const T* gamma, const T* mean, 
     }
     if (dgamma) dgamma[c] += static_cast<T>(sdyx);
     if (dbeta) dbeta[c] += static_cast<T>(sdy);
-    if (!dx) continue;
+    if (!dx) return;
     const T k = gamma[c] * is;
     const T mdy = static_cast<T>(sdy / n), mdyx = static_cast<T>(sdyx / n);
     for (int64_t b = 0; b < d.B; ++b) {
@@ -96,7 +95,7 @@ void batchnorm_backward(const T* x, const T* dy, const T* gamma, const T* mean, 
         for (int64_t l = 0; l < d.L; ++l) dxc[l] += k * dyc[l];
       }
     }
-  }
+  });
 }
 
 // Channel LayerNorm: statistics over C at each (b, l) (biased variance, as LayerNorm).
@@ -104,8 +103,7 @@ void batchnorm_backward(const T* x, const T* dy, const T* gamma, const T* mean, 
 template <class T>
 void channel_norm_forward(const T* x, const T* gamma, const T* beta, T eps, const NormDims& d, T* save_mean,
                           T* save_invstd, T* y) {
-#pragma omp parallel for schedule(static)
-  for (int64_t b = 0; b < d.B; ++b) {
+  parallel_for(d.B, true, [&](int64_t b) {
     const T* xb = x + b * d.C * d.L;
     T* yb = y + b * d.C * d.L;
     T* mb = save_mean + b * d.L;
@@ -122,17 +120,16 @@ void channel_norm_forward(const T* x, const T* gamma, const T* beta, T eps, cons
     for (int64_t l = 0; l < d.L; ++l) ib[l] = T(1) / std::sqrt(ib[l] / static_cast<T>(d.C) + eps);
     for (int64_t c = 0; c < d.C; ++c)
       for (int64_t l = 0; l < d.L; ++l) yb[c * d.L + l] = (xb[c * d.L + l] - mb[l]) * ib[l] * gamma[c] + beta[c];
-  }
+  });
 }
 
 // ws: 2 * B * L elements.
 template <class T>
-void channel_norm_backward(const T* x, const T* dy, const T* gamma, const T* mean, const T* invstd,
-                           const NormDims& d, T* dx, T* dgamma, T* dbeta, T* ws) {
+void channel_norm_backward(const T* x, const T* dy, const T* gamma, const T* mean, const T* invstd, const NormDims& d,
+                           T* dx, T* dgamma, T* dbeta, T* ws) {
   // Parameter gradients: reduce over (b, l) per channel.
   if (dgamma || dbeta) {
-#pragma omp parallel for schedule(static)
-    for (int64_t c = 0; c < d.C; ++c) {
+    parallel_for(d.C, true, [&](int64_t c) {
       double sg = 0, sb = 0;
       for (int64_t b = 0; b < d.B; ++b)
         for (int64_t l = 0; l < d.L; ++l) {
@@ -142,11 +139,10 @@ void channel_norm_backward(const T* x, const T* dy, const T* gamma, const T* mea
         }
       if (dgamma) dgamma[c] += static_cast<T>(sg);
       if (dbeta) dbeta[c] += static_cast<T>(sb);
-    }
+    });
   }
   if (!dx) return;
-#pragma omp parallel for schedule(static)
-  for (int64_t b = 0; b < d.B; ++b) {
+  parallel_for(d.B, true, [&](int64_t b) {
     T* s1 = ws + 2 * b * d.L;  // mean over C of g = dy * gamma
     T* s2 = s1 + d.L;          // mean over C of g * xhat
     const T* mb = mean + b * d.L;
@@ -166,7 +162,7 @@ void channel_norm_backward(const T* x, const T* dy, const T* gamma, const T* mea
         const T xhat = (x[i] - mb[l]) * ib[l];
         dx[i] += ib[l] * (dy[i] * gamma[c] - s1[l] - xhat * s2[l]);
       }
-  }
+  });
 }
 
 }  // namespace cpc::cpu

@@ -28,9 +28,10 @@ inline void check_cublas(cublasStatus_t s, const char* call, const char* file, i
 
 inline void check_cudnn(cudnnStatus_t s, const char* call, const char* file, int line) {
   if (s == CUDNN_STATUS_SUCCESS) return;
-  // cuDNN 9 has one string per status; it serves as both name and text.
-  const char* text = cudnnGetErrorString(s);
-  throw_status("cuDNN", text, text, call, file, line);
+  // cuDNN 9 names the status only; its last-error log says why (e.g. which descriptor).
+  char detail[512] = "";
+  cudnnGetLastErrorString(detail, sizeof(detail));
+  throw_status("cuDNN", cudnnGetErrorString(s), detail[0] ? detail : "no detail", call, file, line);
 }
 
 }  // namespace cpc::cuda

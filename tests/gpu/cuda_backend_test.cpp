@@ -14,6 +14,7 @@
 #include "engine/backend.h"
 #include "engine/error.h"
 #include "engine/tensor.h"
+#include "kernels/cuda/cuda_check.h"
 
 namespace cpc {
 namespace {
@@ -112,6 +113,21 @@ TEST(CudaBackendBasics, RejectsHostTensorsAndBadGemmArgs) {
   g.ldb = g.ldc = 4;
   msg = error_of([&] { cuda_be().gemm(g); });
   EXPECT_NE(msg.find("lda"), std::string::npos) << msg;
+}
+
+TEST(CudaBackendBasics, StatusChecksNameCallStatusAndPlace) {
+  std::string msg = error_of([] { CPC_CUDA_CHECK(cudaErrorInvalidValue); });
+  EXPECT_NE(msg.find("cudaErrorInvalidValue"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("cuda_backend_test.cpp:"), std::string::npos) << msg;
+  // Without a GPU cublasCreate fails, which is the path a real failure takes.
+  msg = error_of([] {
+    cublasHandle_t h = nullptr;
+    CPC_CUBLAS_CHECK(cuda_present() ? CUBLAS_STATUS_NOT_INITIALIZED : cublasCreate(&h));
+  });
+  EXPECT_NE(msg.find("CUBLAS_STATUS_NOT_INITIALIZED"), std::string::npos) << msg;
+  msg = error_of([] { CPC_CUDNN_CHECK(CUDNN_STATUS_BAD_PARAM); });
+  EXPECT_NE(msg.find("CUDNN_STATUS_BAD_PARAM"), std::string::npos) << msg;
+  std::printf("%s\n", msg.c_str());
 }
 
 // ---- Need a device: CUDA against the CPU backend ----
