@@ -1,6 +1,5 @@
 // cpc-engine: one executable, one subcommand per job.
 #include <CLI/CLI.hpp>
-
 #include <cstdio>
 
 #include "engine/error.h"

@@ -1,0 +1,149 @@
+// Seed-004 conv stack and GRU, forward + backward, next to PyTorch in the same
+// command: rounds alternate between our engine and a PyTorch process (same threads,
+// jemalloc preloaded) and the medians are compared.
+//   cpc-core-bench [--threads 2] [--batch 8] [--length 20480] [--rounds 5] [--reps 3] [--no-torch]
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "engine/backend.h"
+#include "engine/error.h"
+#include "engine/ops.h"
+#include "engine/random.h"
+#include "layers/activations.h"
+#include "layers/batch_norm1d.h"
+#include "layers/conv1d.h"
+#include "layers/gru.h"
+#include "layers/sequential.h"
+#include "tools/torch_process.h"
+
+namespace {
+
+using namespace cpc;
+using Clock = std::chrono::steady_clock;
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+std::unique_ptr<Sequential> seed004_encoder(Generator& gen) {
+  auto enc = std::make_unique<Sequential>();
+  const int64_t ks[5] = {10, 8, 4, 4, 4}, ss[5] = {5, 4, 2, 2, 2}, ps[5] = {3, 2, 1, 1, 1};
+  for (int i = 0; i < 5; ++i) {
+    enc->add(std::make_unique<Conv1d>(i == 0 ? 1 : 512, 512, ks[i], Conv1dGeometry{ss[i], ps[i], 1}, false, gen));
+    enc->add(std::make_unique<BatchNorm1d>(512));
+    enc->add(std::make_unique<ReLU>());
+  }
+  return enc;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int threads = 2, batch = 8, length = 20480, rounds = 5, reps = 3;
+  bool torch = true;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto next = [&] {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "error: %s needs a value\n", a.c_str());
+        std::exit(2);
+      }
+      return std::atoi(argv[++i]);
+    };
+    if (a == "--threads")
+      threads = next();
+    else if (a == "--batch")
+      batch = next();
+    else if (a == "--length")
+      length = next();
+    else if (a == "--rounds")
+      rounds = next();
+    else if (a == "--reps")
+      reps = next();
+    else if (a == "--no-torch")
+      torch = false;
+    else {
+      std::fprintf(stderr, "error: unknown option %s\n", a.c_str());
+      return 2;
+    }
+  }
+  try {
+    backend(Device::cpu()).set_threads(threads);
+    Generator gen(0);
+    auto enc = seed004_encoder(gen);
+    GRU gru(512, 256, 1, gen);
+    const int64_t T = length / 160;
+    const Tensor x = gen.normal_tensor({batch, 1, length}, 0, 1);
+    const Tensor z = gen.normal_tensor({batch, T, 512}, 0, 1);
+    const Tensor dz = gen.normal_tensor({batch, 512, T}, 0, 1), dc = gen.normal_tensor({batch, T, 256}, 0, 1);
+    Tape tape;
+    TapeScope scope(tape);
+    auto conv_step = [&] {
+      tape.reset();
+      enc->zero_grad();
+      Var* y = enc->forward(tape.var(x));
+      tape.backward({{y, dz}});
+    };
+    auto gru_step = [&] {
+      tape.reset();
+      gru.zero_grad();
+      Var* zv = tape.var(z, true);
+      tape.backward({{gru.forward(zv).output, dc}});
+    };
+    auto time_ms = [&](auto&& fn) {
+      std::vector<double> ts;
+      for (int r = 0; r < reps; ++r) {
+        const auto t0 = Clock::now();
+        fn();
+        ts.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+      }
+      return ts;
+    };
+    conv_step(), gru_step();  // warm-up: arenas and workspaces reach their size
+
+    std::unique_ptr<tools::TorchProcess> py;
+    if (torch) {
+      py = std::make_unique<tools::TorchProcess>(
+          std::string(CPC_SOURCE_DIR) + "/bench/torch_core_bench.py",
+          std::vector<std::string>{"--threads", std::to_string(threads), "--batch", std::to_string(batch), "--length",
+                                   std::to_string(length), "--reps", std::to_string(reps)});
+      std::printf("pytorch: %s\n", py->header().c_str());
+    }
+    std::printf("ours:    %s\n", backend(Device::cpu()).describe().c_str());
+    std::printf("shapes:  conv stack (%d, 1, %d) -> (%d, 512, %lld); GRU 512->256 on (%d, %lld, 512)\n", batch, length,
+                batch, static_cast<long long>(T), batch, static_cast<long long>(T));
+    std::vector<double> our_conv, our_gru, th_conv, th_gru;
+    for (int r = 0; r < rounds; ++r) {
+      for (double t : time_ms(conv_step)) our_conv.push_back(t);
+      for (double t : time_ms(gru_step)) our_gru.push_back(t);
+      if (py) {
+        const nlohmann::json j = nlohmann::json::parse(py->request("round"));
+        for (double t : j["conv_ms"]) th_conv.push_back(t);
+        for (double t : j["gru_ms"]) th_gru.push_back(t);
+      }
+    }
+    std::printf("\n%-34s %12s %12s %10s\n", "fwd+bwd (median ms)", "cpc-engine", "pytorch", "speedup");
+    auto row = [&](const char* name, const std::vector<double>& ours, const std::vector<double>& theirs) {
+      if (theirs.empty())
+        std::printf("%-34s %12.1f %12s %10s\n", name, median(ours), "-", "-");
+      else
+        std::printf("%-34s %12.1f %12.1f %9.2fx\n", name, median(ours), median(theirs), median(theirs) / median(ours));
+    };
+    row("seed-004 conv stack (5 conv+BN+ReLU)", our_conv, th_conv);
+    row("GRU 512->256", our_gru, th_gru);
+    std::printf("(speedup = pytorch time / our time; %d rounds x %d reps, alternating, %d threads each)\n", rounds,
+                reps, threads);
+  } catch (const Error& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
