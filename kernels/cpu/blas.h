@@ -1,14 +1,22 @@
 #pragma once
-// Row-major GEMM on OpenBLAS for float and double (double serves the gradient checks).
+// Row-major GEMM: float on the library chosen in cpu_options.h (oneDNN or OpenBLAS),
+// double on OpenBLAS (it serves the gradient checks).
 #include <cblas.h>
+#include <oneapi/dnnl/dnnl.h>
 
 #include <cstdint>
+
+#include "kernels/cpu/cpu_options.h"
 
 namespace cpc::cpu {
 
 inline void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
                  const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
   if (m == 0 || n == 0) return;
+  if (cpu_options().gemm == GemmLibrary::onednn) {
+    dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    return;
+  }
   cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k,
               alpha, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
 }

@@ -1,6 +1,7 @@
 // The CPU backend: OpenBLAS GEMMs, im2col convolution, BLAS-based GRU and plain
 // (OpenMP) loops for the rest. Registered for DeviceKind::cpu at start-up.
 #include <omp.h>
+#include <oneapi/dnnl/dnnl.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -11,6 +12,7 @@
 #include "kernels/common/optimizer_math.h"
 #include "kernels/cpu/blas.h"
 #include "kernels/cpu/conv1d.h"
+#include "kernels/cpu/conv1d_onednn.h"
 #include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/gru.h"
 #include "kernels/cpu/norms.h"
@@ -39,8 +41,10 @@ class CpuBackend final : public Backend {
   std::string name() const override { return "cpu"; }
 
   std::string describe() const override {
+    const dnnl_version_t* v = dnnl_version();
     return cat("cpu: OpenBLAS ", openblas_get_config(), " (", openblas_get_corename(), " kernels, ",
-               openblas_get_num_threads(), " threads), OpenMP ", omp_get_max_threads(), " threads");
+               openblas_get_num_threads(), " threads), oneDNN ", v->major, ".", v->minor, ".", v->patch, ", OpenMP ",
+               omp_get_max_threads(), " threads; ", cpu::describe(cpu::cpu_options()));
   }
 
   void set_threads(int n) override {
@@ -159,15 +163,25 @@ class CpuBackend final : public Backend {
                       const Tensor& y) override {
     check_cpu(x, "conv1d");
     const cpu::Conv1dDims d = dims(x, w, g, y);
-    cpu::conv1d_forward(x.f32(), w.f32(), bias ? bias->f32() : nullptr, d, y.f32(), workspace(d.col_size()));
+    if (cpu::cpu_options().conv == cpu::ConvAlgorithm::onednn)
+      onednn_.forward(x.f32(), w.f32(), bias ? bias->f32() : nullptr, d, y.f32());
+    else
+      cpu::conv1d_forward(x.f32(), w.f32(), bias ? bias->f32() : nullptr, d, y.f32(), workspace(d.col_size()));
   }
   void conv1d_backward_data(const Tensor& dy, const Tensor& w, const Conv1dGeometry& g, const Tensor& dx) override {
     const cpu::Conv1dDims d = dims(dx, w, g, dy);
-    cpu::conv1d_backward_data(dy.f32(), w.f32(), d, dx.f32(), workspace(d.col_size()));
+    if (cpu::cpu_options().conv == cpu::ConvAlgorithm::onednn)
+      onednn_.backward_data(dy.f32(), w.f32(), d, dx.f32());
+    else
+      cpu::conv1d_backward_data(dy.f32(), w.f32(), d, dx.f32(), workspace(d.col_size()));
   }
   void conv1d_backward_weights(const Tensor& x, const Tensor& dy, const Conv1dGeometry& g, const Tensor& dw,
                                const Tensor* dbias) override {
     const cpu::Conv1dDims d = dims(x, dw, g, dy);
+    if (cpu::cpu_options().conv == cpu::ConvAlgorithm::onednn) {
+      onednn_.backward_weights(x.f32(), dy.f32(), d, dw.f32(), dbias ? dbias->f32() : nullptr);
+      return;
+    }
     cpu::conv1d_backward_weights(x.f32(), dy.f32(), d, dw.f32(), dbias ? dbias->f32() : nullptr,
                                  workspace(d.col_size()));
   }
@@ -249,6 +263,7 @@ class CpuBackend final : public Backend {
   // Scratch memory reused across calls: grows to the largest request, then stays,
   // so steady-state steps allocate nothing.
   std::vector<float> ws_;
+  cpu::OneDnnConv1d onednn_;
   float* workspace(int64_t n) {
     if (static_cast<int64_t>(ws_.size()) < n) ws_.resize(static_cast<size_t>(n));
     return ws_.data();

@@ -178,7 +178,7 @@ TEST(TapeGradcheck, LinearSelectReshapeMse) {
   Parameter x(gen.normal_tensor({2, 4, 6}, 0, 1));
   const Tensor target = gen.normal_tensor({2, 5}, 0, 1);
   auto f = [&] {
-    Var* y = ops::select(lin.forward(&x), 1, 2);                          // (2, 5)
+    Var* y = ops::select(lin.forward(&x), 1, 2);  // (2, 5)
     Var* r = ops::reshape(ops::mean_pool(ops::reshape(y, {2, 5, 1}), 2), {2, 5});
     return ops::reshape(ops::mse_loss(ops::gelu(r), target), {1});
   };

@@ -1,13 +1,14 @@
 // Optimizers against torch.optim: 10 training steps of a small conv-BN-GRU-linear
 // model reproduce PyTorch's losses (rel. 1e-4) and final weights; LR schedules and
 // clipping against their formulas.
+#include "engine/optimizer.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 
 #include "engine/lr_schedule.h"
 #include "engine/ops.h"
-#include "engine/optimizer.h"
 #include "layers/batch_norm1d.h"
 #include "layers/conv1d.h"
 #include "layers/gru.h"

@@ -27,7 +27,7 @@ TEST(Tensor, ViewsShareStorage) {
 
 TEST(Tensor, TimeSliceIsAStridedViewAndCopiesCorrectly) {
   Tensor t = Tensor::from_vector({2, 3, 4}, iota(24));  // (B, T, D)
-  Tensor step = t.narrow(1, 2, 1);                        // t[:, 2:3, :]
+  Tensor step = t.narrow(1, 2, 1);                      // t[:, 2:3, :]
   EXPECT_FALSE(step.is_contiguous());
   EXPECT_EQ(step.to_vector(), std::vector<float>({8, 9, 10, 11, 20, 21, 22, 23}));
   EXPECT_THROW(step.reshape({2, 4}), Error);

@@ -5,8 +5,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <cstdint>
+#include <cstdio>
 #include <random>
 #include <string>
 #include <vector>
@@ -24,8 +24,8 @@ Backend& cpu_be() { return backend(Device::cpu()); }
 
 bool cuda_present() { return has_backend(DeviceKind::cuda) && cuda_be().available(); }
 
-#define SKIP_WITHOUT_CUDA()                                                                     \
-  do {                                                                                          \
+#define SKIP_WITHOUT_CUDA()                                                               \
+  do {                                                                                    \
     if (!cuda_present()) GTEST_SKIP() << "needs a CUDA device; " << cuda_be().describe(); \
   } while (0)
 
@@ -302,7 +302,8 @@ TEST(CudaBackend, SgdUpdateMatchesCpu) {
     float momentum, dampening, weight_decay;
     bool nesterov;
   };
-  for (const Config& k : {Config{0.9f, 0.1f, 1e-3f, false}, Config{0.9f, 0.f, 0.f, true}, Config{0.f, 0.f, 1e-3f, false}}) {
+  for (const Config& k :
+       {Config{0.9f, 0.1f, 1e-3f, false}, Config{0.9f, 0.f, 0.f, true}, Config{0.f, 0.f, 1e-3f, false}}) {
     SCOPED_TRACE(::testing::Message() << "momentum " << k.momentum << ", nesterov " << k.nesterov);
     const std::vector<float> p0 = random_values(n, 71);
     const Tensor gp = on_cuda(p0), cp = on_cpu(p0);
@@ -312,8 +313,7 @@ TEST(CudaBackend, SgdUpdateMatchesCpu) {
       const std::vector<float> grad = random_values(n, 80 + static_cast<uint32_t>(step));
       cuda_be().sgd_update(gp, on_cuda(grad), gb, 0.05f, k.momentum, k.dampening, k.weight_decay, k.nesterov,
                            step == 1);
-      cpu_be().sgd_update(cp, on_cpu(grad), cb, 0.05f, k.momentum, k.dampening, k.weight_decay, k.nesterov,
-                          step == 1);
+      cpu_be().sgd_update(cp, on_cpu(grad), cb, 0.05f, k.momentum, k.dampening, k.weight_decay, k.nesterov, step == 1);
     }
     EXPECT_TRUE(close(gp.to_vector(), cp.to_vector(), "param"));
     if (gb.defined()) {

@@ -64,8 +64,8 @@ TEST_P(Conv1dGradcheck, DataWeightsAndBias) {
   cpu::Conv1dDims d{c.B, c.Cin, c.L, c.Cout, c.K, 0, c.stride, c.pad, c.dil};
   d.Lout = (c.L + 2 * c.pad - c.dil * (c.K - 1) - 1) / c.stride + 1;
   std::mt19937 rng(1);
-  Vec x = random_vec(c.B * c.Cin * c.L, rng), w = random_vec(c.Cout * c.Cin * c.K, rng),
-      b = random_vec(c.Cout, rng), dy = random_vec(c.B * c.Cout * d.Lout, rng);
+  Vec x = random_vec(c.B * c.Cin * c.L, rng), w = random_vec(c.Cout * c.Cin * c.K, rng), b = random_vec(c.Cout, rng),
+      dy = random_vec(c.B * c.Cout * d.Lout, rng);
   Vec col(d.col_size()), y(dy.size());
   auto loss = [&] {
     cpu::conv1d_forward(x.data(), w.data(), b.data(), d, y.data(), col.data());
@@ -80,11 +80,11 @@ TEST_P(Conv1dGradcheck, DataWeightsAndBias) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Geometries, Conv1dGradcheck,
-                         ::testing::Values(ConvCase{3, 4, 37, 5, 3, 2, 1, 1},    // stride does not divide L
-                                           ConvCase{2, 3, 37, 4, 4, 3, 0, 1},    // no padding
-                                           ConvCase{2, 3, 29, 4, 5, 1, 4, 2},    // dilation
-                                           ConvCase{2, 6, 17, 3, 1, 1, 0, 1},    // pointwise (no im2col)
-                                           ConvCase{2, 6, 17, 3, 1, 2, 0, 1},    // strided 1x1 (ResNet skip)
+                         ::testing::Values(ConvCase{3, 4, 37, 5, 3, 2, 1, 1},      // stride does not divide L
+                                           ConvCase{2, 3, 37, 4, 4, 3, 0, 1},      // no padding
+                                           ConvCase{2, 3, 29, 4, 5, 1, 4, 2},      // dilation
+                                           ConvCase{2, 6, 17, 3, 1, 1, 0, 1},      // pointwise (no im2col)
+                                           ConvCase{2, 6, 17, 3, 1, 2, 0, 1},      // strided 1x1 (ResNet skip)
                                            ConvCase{2, 1, 103, 4, 10, 5, 3, 1}));  // seed 004's first layer
 
 TEST(GruGradcheck, AllInputsAndWeightsWithH0) {
@@ -172,20 +172,29 @@ TEST(PointwiseGradcheck, ReluGeluDropout) {
   for (double& v : x)
     if (std::fabs(v) < 1e-3) v = 0.5;  // relu is not differentiable at 0
   {
-    auto loss = [&] { cpu::relu_forward(x.data(), y.data(), 64); return dot(y, dy); };
+    auto loss = [&] {
+      cpu::relu_forward(x.data(), y.data(), 64);
+      return dot(y, dy);
+    };
     loss();
     Vec dx(64, 0);
     cpu::relu_backward(y.data(), dy.data(), dx.data(), 64);
     fd_check("relu", x, dx, loss);
   }
   {
-    auto loss = [&] { cpu::gelu_forward(x.data(), y.data(), 64); return dot(y, dy); };
+    auto loss = [&] {
+      cpu::gelu_forward(x.data(), y.data(), 64);
+      return dot(y, dy);
+    };
     Vec dx(64, 0);
     cpu::gelu_backward(x.data(), dy.data(), dx.data(), 64);
     fd_check("gelu", x, dx, loss);
   }
   {
-    auto loss = [&] { cpu::dropout_apply(x.data(), y.data(), 64, 0.3f, 99, false); return dot(y, dy); };
+    auto loss = [&] {
+      cpu::dropout_apply(x.data(), y.data(), 64, 0.3f, 99, false);
+      return dot(y, dy);
+    };
     Vec dx(64, 0);
     cpu::dropout_apply(dy.data(), dx.data(), 64, 0.3f, 99, true);
     fd_check("dropout", x, dx, loss);
@@ -198,21 +207,30 @@ TEST(LayoutGradcheck, TransposeNarrowMeanMax) {
   Vec x = random_vec(O * N * I, rng);
   {
     Vec dy = random_vec(x.size(), rng), y(x.size());
-    auto loss = [&] { cpu::transpose_last2(x.data(), y.data(), O, N, I, 0.0); return dot(y, dy); };
+    auto loss = [&] {
+      cpu::transpose_last2(x.data(), y.data(), O, N, I, 0.0);
+      return dot(y, dy);
+    };
     Vec dx(x.size(), 0);
     cpu::transpose_last2(dy.data(), dx.data(), O, I, N, 1.0);
     fd_check("transpose", x, dx, loss);
   }
   {
     Vec dy = random_vec(O * 2 * I, rng), y(dy.size());
-    auto loss = [&] { cpu::narrow_copy(x.data(), y.data(), O, N, I, 2, 2); return dot(y, dy); };
+    auto loss = [&] {
+      cpu::narrow_copy(x.data(), y.data(), O, N, I, 2, 2);
+      return dot(y, dy);
+    };
     Vec dx(x.size(), 0);
     cpu::narrow_add(dy.data(), dx.data(), O, N, I, 2, 2);
     fd_check("narrow", x, dx, loss);
   }
   {
     Vec dy = random_vec(O * I, rng), y(dy.size());
-    auto loss = [&] { cpu::mean_axis_forward(x.data(), y.data(), O, N, I); return dot(y, dy); };
+    auto loss = [&] {
+      cpu::mean_axis_forward(x.data(), y.data(), O, N, I);
+      return dot(y, dy);
+    };
     Vec dx(x.size(), 0);
     cpu::mean_axis_backward(dy.data(), dx.data(), O, N, I);
     fd_check("mean_pool", x, dx, loss);
@@ -220,7 +238,10 @@ TEST(LayoutGradcheck, TransposeNarrowMeanMax) {
   {
     Vec dy = random_vec(O * I, rng), y(dy.size());
     std::vector<float> arg(O * I);
-    auto loss = [&] { cpu::max_axis_forward(x.data(), y.data(), arg.data(), O, N, I); return dot(y, dy); };
+    auto loss = [&] {
+      cpu::max_axis_forward(x.data(), y.data(), arg.data(), O, N, I);
+      return dot(y, dy);
+    };
     loss();
     Vec dx(x.size(), 0);
     cpu::max_axis_backward(dy.data(), arg.data(), dx.data(), O, N, I);

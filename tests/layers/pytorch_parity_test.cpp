@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "engine/ops.h"
+#include "kernels/cpu/cpu_options.h"
 #include "layers/activations.h"
 #include "layers/batch_norm1d.h"
 #include "layers/channel_norm.h"
@@ -113,12 +114,13 @@ Built build(const ReferenceCase& c) {
     auto wk = std::make_unique<Container>();
     std::vector<Linear*> preds;
     const int K = cfg["K"];
-    for (int k = 0; k < K; ++k) preds.push_back(wk->add(std::to_string(k), std::make_unique<Linear>(256, 512, true, gen)));
+    for (int k = 0; k < K; ++k)
+      preds.push_back(wk->add(std::to_string(k), std::make_unique<Linear>(256, 512, true, gen)));
     root->add("Wk", std::move(wk));
     const int64_t t = cfg["t"];
     b.module = std::move(root);
     b.forward = [=](Vars& in) {
-      Var* z = ops::transpose_last2(encoder->forward(in["x"]));  // (B, T, 512)
+      Var* z = ops::transpose_last2(encoder->forward(in["x"]));   // (B, T, 512)
       Var* c = gru->forward(ops::narrow(z, 1, 0, t + 1)).output;  // (B, t+1, 256)
       Var* c_t = ops::select(c, 1, t);
       Vars out{{"z", z}, {"c", c}};
@@ -131,10 +133,24 @@ Built build(const ReferenceCase& c) {
   return b;
 }
 
-class PyTorchParity : public ::testing::TestWithParam<std::string> {};
+// Every case runs with each CPU library choice (kernels/cpu/cpu_options.h).
+enum class Variant { onednn, openblas_im2col };
+
+class PyTorchParity : public ::testing::TestWithParam<std::tuple<std::string, Variant>> {
+ protected:
+  void SetUp() override {
+    saved_ = cpu::cpu_options();
+    if (std::get<1>(GetParam()) == Variant::openblas_im2col)
+      cpu::cpu_options() = {cpu::GemmLibrary::openblas, cpu::ConvAlgorithm::im2col};
+    else
+      cpu::cpu_options() = {cpu::GemmLibrary::onednn, cpu::ConvAlgorithm::onednn};
+  }
+  void TearDown() override { cpu::cpu_options() = saved_; }
+  cpu::CpuOptions saved_;
+};
 
 TEST_P(PyTorchParity, OutputsAndAllGradients) {
-  const ReferenceCase c(GetParam());
+  const ReferenceCase c(std::get<0>(GetParam()));
   Built b = build(c);
   ASSERT_TRUE(b.forward);
   if (b.module) b.module->load_state_dict(c.state(), /*strict=*/true);
@@ -170,12 +186,16 @@ TEST_P(PyTorchParity, OutputsAndAllGradients) {
 
 INSTANTIATE_TEST_SUITE_P(
     Cases, PyTorchParity,
-    ::testing::Values("linear_3d", "linear_2d_nobias", "conv1d_s2_p1", "conv1d_s3_nopad_nobias", "conv1d_dilated",
-                      "conv1d_pointwise", "conv1d_pointwise_s2", "conv1d_seed004_first", "batch_norm_train",
-                      "batch_norm_eval", "channel_norm", "relu", "gelu", "add", "transpose", "narrow", "select",
-                      "mean_pool_1", "mean_pool_2", "max_pool_1", "max_pool_2", "gru_1layer", "gru_2layer_h0",
-                      "resblock_down_batch", "resblock_identity_channel", "seed004_network"),
-    [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });
+    ::testing::Combine(::testing::Values("linear_3d", "linear_2d_nobias", "conv1d_s2_p1", "conv1d_s3_nopad_nobias",
+                                         "conv1d_dilated", "conv1d_pointwise", "conv1d_pointwise_s2",
+                                         "conv1d_seed004_first", "batch_norm_train", "batch_norm_eval", "channel_norm",
+                                         "relu", "gelu", "add", "transpose", "narrow", "select", "mean_pool_1",
+                                         "mean_pool_2", "max_pool_1", "max_pool_2", "gru_1layer", "gru_2layer_h0",
+                                         "resblock_down_batch", "resblock_identity_channel", "seed004_network"),
+                       ::testing::Values(Variant::onednn, Variant::openblas_im2col)),
+    [](const ::testing::TestParamInfo<std::tuple<std::string, Variant>>& i) {
+      return std::get<0>(i.param) + (std::get<1>(i.param) == Variant::onednn ? "_onednn" : "_openblas_im2col");
+    });
 
 }  // namespace
 }  // namespace cpc::test

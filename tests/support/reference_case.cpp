@@ -47,7 +47,8 @@ std::vector<std::string> ReferenceCase::names(const std::string& group) const {
   std::vector<std::string> out;
   if (!has(group)) return out;
   const std::string prefix = name_ + "/" + group + "/";
-  for (const std::string& full : reference_file().datasets(name_ + "/" + group)) out.push_back(full.substr(prefix.size()));
+  for (const std::string& full : reference_file().datasets(name_ + "/" + group))
+    out.push_back(full.substr(prefix.size()));
   return out;
 }
 
@@ -77,9 +78,10 @@ void expect_close(const Tensor& actual, const H5Array& expected, double tol, con
   const Closeness c = compare(actual, expected);
   if (std::getenv("CPC_PARITY_VERBOSE")) std::printf("  %-60s rel error %.2e\n", what.c_str(), c.rel_error);
   EXPECT_LE(c.rel_error, tol) << what << ": max abs error " << c.max_abs << " at flat index " << c.worst_index
-                              << " (ours " << actual.to_vector()[static_cast<size_t>(std::max<int64_t>(c.worst_index, 0))]
-                              << ", PyTorch " << expected.values[static_cast<size_t>(std::max<int64_t>(c.worst_index, 0))]
-                              << ")";
+                              << " (ours "
+                              << actual.to_vector()[static_cast<size_t>(std::max<int64_t>(c.worst_index, 0))]
+                              << ", PyTorch "
+                              << expected.values[static_cast<size_t>(std::max<int64_t>(c.worst_index, 0))] << ")";
 }
 
 }  // namespace cpc::test

@@ -1,0 +1,179 @@
+#include "kernels/cpu/conv1d_onednn.h"
+
+#include <map>
+#include <oneapi/dnnl/dnnl.hpp>
+#include <tuple>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/error.h"
+#include "kernels/cpu/parallel.h"
+
+namespace cpc::cpu {
+
+namespace {
+
+using dnnl::memory;
+using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool>;
+
+Key key_of(const Conv1dDims& d, bool bias) {
+  return {d.B, d.Cin, d.L, d.Cout, d.K, d.stride, d.padding, d.dilation, bias};
+}
+
+// Adds src into dst (n elements).
+void add_into(float* dst, const float* src, int64_t n) {
+  parallel_for(n, n > 65536, [&](int64_t i) { dst[i] += src[i]; });
+}
+}  // namespace
+
+struct OneDnnConv1d::Impl {
+  dnnl::engine eng{dnnl::engine::kind::cpu, 0};
+  dnnl::stream stream{eng};
+
+  // One cached primitive with its memory objects and argument map.
+  struct Prim {
+    dnnl::primitive prim;
+    std::unordered_map<int, memory> args;
+    std::vector<dnnl_exec_arg_t> c_args;  // built once: the C++ execute() builds a vector per call
+    size_t scratch_bytes = 0;
+  };
+  struct Entry {
+    memory::desc src, wei, bias, dst;
+    dnnl::convolution_forward::primitive_desc fwd_pd;
+    Prim fwd, bwd_data, bwd_weights;
+    bool has_fwd = false, has_bwd_data = false, has_bwd_weights = false;
+  };
+  std::map<Key, Entry> cache;
+  std::vector<float> scratch, temp;  // grow to the largest need, then stay
+
+  dnnl::primitive_attr attr() {
+    dnnl::primitive_attr a;
+    a.set_scratchpad_mode(dnnl::scratchpad_mode::user);  // scratch from us: no allocation per call
+    return a;
+  }
+
+  Entry& entry(const Conv1dDims& d, bool bias) {
+    const Key k = key_of(d, bias);
+    auto it = cache.find(k);
+    if (it != cache.end()) return it->second;
+    Entry e;
+    const auto f32 = memory::data_type::f32;
+    e.src = memory::desc({d.B, d.Cin, d.L}, f32, memory::format_tag::ncw);
+    e.wei = memory::desc({d.Cout, d.Cin, d.K}, f32, memory::format_tag::oiw);
+    e.dst = memory::desc({d.B, d.Cout, d.Lout}, f32, memory::format_tag::ncw);
+    if (bias) e.bias = memory::desc({d.Cout}, f32, memory::format_tag::x);
+    // oneDNN counts dilation from 0; its right padding makes the output length exact.
+    const memory::dims strides{d.stride}, dil{d.dilation - 1}, pad_l{d.padding},
+        pad_r{(d.Lout - 1) * d.stride + (d.K - 1) * d.dilation + 1 - d.L - d.padding};
+    auto fd =
+        bias ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
+                                               e.src, e.wei, e.bias, e.dst, strides, dil, pad_l, pad_r)
+             : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
+                                               e.src, e.wei, e.dst, strides, dil, pad_l, pad_r);
+    e.fwd_pd = dnnl::convolution_forward::primitive_desc(fd, attr(), eng);
+    return cache.emplace(k, std::move(e)).first->second;
+  }
+
+  Prim make(dnnl::primitive p, const dnnl::primitive_desc_base& pd,
+            std::initializer_list<std::pair<int, memory::desc>> mems) {
+    Prim out;
+    out.prim = std::move(p);
+    for (const auto& [arg, md] : mems) out.args[arg] = memory(md, eng, nullptr);
+    out.scratch_bytes = pd.scratchpad_desc().get_size();
+    out.args[DNNL_ARG_SCRATCHPAD] = memory(pd.scratchpad_desc(), eng, nullptr);
+    for (const auto& [arg, mem] : out.args) out.c_args.push_back({arg, mem.get()});
+    return out;
+  }
+
+  void run(Prim& p, std::initializer_list<std::pair<int, const void*>> ptrs) {
+    for (const auto& [arg, ptr] : ptrs) p.args.at(arg).set_data_handle(const_cast<void*>(ptr));
+    const size_t floats = (p.scratch_bytes + sizeof(float) - 1) / sizeof(float);
+    if (scratch.size() < floats) scratch.resize(floats);
+    p.args.at(DNNL_ARG_SCRATCHPAD).set_data_handle(scratch.data());
+    const dnnl_status_t st =
+        dnnl_primitive_execute(p.prim.get(), stream.get(), static_cast<int>(p.c_args.size()), p.c_args.data());
+    CPC_CHECK(st == dnnl_success, "conv1d: oneDNN primitive execution failed (status ", static_cast<int>(st), ")");
+    stream.wait();
+  }
+
+  float* temp_buffer(int64_t n) {
+    if (static_cast<int64_t>(temp.size()) < n) temp.resize(static_cast<size_t>(n));
+    return temp.data();
+  }
+};
+
+OneDnnConv1d::OneDnnConv1d() : impl_(std::make_unique<Impl>()) {}
+OneDnnConv1d::~OneDnnConv1d() = default;
+
+void OneDnnConv1d::forward(const float* x, const float* w, const float* bias, const Conv1dDims& d, float* y) {
+  Impl::Entry& e = impl_->entry(d, bias != nullptr);
+  if (!e.has_fwd) {
+    if (bias)
+      e.fwd = impl_->make(
+          dnnl::convolution_forward(e.fwd_pd), e.fwd_pd,
+          {{DNNL_ARG_SRC, e.src}, {DNNL_ARG_WEIGHTS, e.wei}, {DNNL_ARG_BIAS, e.bias}, {DNNL_ARG_DST, e.dst}});
+    else
+      e.fwd = impl_->make(dnnl::convolution_forward(e.fwd_pd), e.fwd_pd,
+                          {{DNNL_ARG_SRC, e.src}, {DNNL_ARG_WEIGHTS, e.wei}, {DNNL_ARG_DST, e.dst}});
+    e.has_fwd = true;
+  }
+  if (bias)
+    impl_->run(e.fwd, {{DNNL_ARG_SRC, x}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_BIAS, bias}, {DNNL_ARG_DST, y}});
+  else
+    impl_->run(e.fwd, {{DNNL_ARG_SRC, x}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DST, y}});
+}
+
+void OneDnnConv1d::backward_data(const float* dy, const float* w, const Conv1dDims& d, float* dx) {
+  // Keyed without bias: backward data does not depend on it.
+  Impl::Entry& e = impl_->entry(d, false);
+  if (!e.has_bwd_data) {
+    const memory::dims strides{d.stride}, dil{d.dilation - 1}, pad_l{d.padding},
+        pad_r{(d.Lout - 1) * d.stride + (d.K - 1) * d.dilation + 1 - d.L - d.padding};
+    dnnl::convolution_backward_data::desc bd(dnnl::algorithm::convolution_direct, e.src, e.wei, e.dst, strides, dil,
+                                             pad_l, pad_r);
+    dnnl::convolution_backward_data::primitive_desc pd(bd, impl_->attr(), impl_->eng, e.fwd_pd);
+    e.bwd_data = impl_->make(dnnl::convolution_backward_data(pd), pd,
+                             {{DNNL_ARG_DIFF_DST, e.dst}, {DNNL_ARG_WEIGHTS, e.wei}, {DNNL_ARG_DIFF_SRC, e.src}});
+    e.has_bwd_data = true;
+  }
+  const int64_t n = d.B * d.Cin * d.L;
+  float* tmp = impl_->temp_buffer(n);
+  impl_->run(e.bwd_data, {{DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DIFF_SRC, tmp}});
+  add_into(dx, tmp, n);
+}
+
+void OneDnnConv1d::backward_weights(const float* x, const float* dy, const Conv1dDims& d, float* dw, float* dbias) {
+  const bool bias = dbias != nullptr;
+  Impl::Entry& e = impl_->entry(d, bias);
+  if (!e.has_bwd_weights) {
+    const memory::dims strides{d.stride}, dil{d.dilation - 1}, pad_l{d.padding},
+        pad_r{(d.Lout - 1) * d.stride + (d.K - 1) * d.dilation + 1 - d.L - d.padding};
+    auto bd = bias ? dnnl::convolution_backward_weights::desc(dnnl::algorithm::convolution_direct, e.src, e.wei, e.bias,
+                                                              e.dst, strides, dil, pad_l, pad_r)
+                   : dnnl::convolution_backward_weights::desc(dnnl::algorithm::convolution_direct, e.src, e.wei, e.dst,
+                                                              strides, dil, pad_l, pad_r);
+    dnnl::convolution_backward_weights::primitive_desc pd(bd, impl_->attr(), impl_->eng, e.fwd_pd);
+    if (bias)
+      e.bwd_weights = impl_->make(dnnl::convolution_backward_weights(pd), pd,
+                                  {{DNNL_ARG_SRC, e.src},
+                                   {DNNL_ARG_DIFF_DST, e.dst},
+                                   {DNNL_ARG_DIFF_WEIGHTS, e.wei},
+                                   {DNNL_ARG_DIFF_BIAS, e.bias}});
+    else
+      e.bwd_weights = impl_->make(dnnl::convolution_backward_weights(pd), pd,
+                                  {{DNNL_ARG_SRC, e.src}, {DNNL_ARG_DIFF_DST, e.dst}, {DNNL_ARG_DIFF_WEIGHTS, e.wei}});
+    e.has_bwd_weights = true;
+  }
+  const int64_t nw = d.Cout * d.Cin * d.K;
+  float* tmp = impl_->temp_buffer(nw + d.Cout);
+  if (bias)
+    impl_->run(
+        e.bwd_weights,
+        {{DNNL_ARG_SRC, x}, {DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_DIFF_WEIGHTS, tmp}, {DNNL_ARG_DIFF_BIAS, tmp + nw}});
+  else
+    impl_->run(e.bwd_weights, {{DNNL_ARG_SRC, x}, {DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_DIFF_WEIGHTS, tmp}});
+  add_into(dw, tmp, nw);
+  if (bias) add_into(dbias, tmp + nw, d.Cout);
+}
+
+}  // namespace cpc::cpu
