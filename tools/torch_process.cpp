@@ -1,5 +1,6 @@
 #include "tools/torch_process.h"
 
+#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,9 +15,13 @@ const char* kPython = "/usr/bin/python3";
 const char* kJemalloc = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2";
 }  // namespace
 
-TorchProcess::TorchProcess(const std::string& script, const std::vector<std::string>& args) {
+bool TorchProcess::jemalloc_available() { return access(kJemalloc, R_OK) == 0; }
+
+TorchProcess::TorchProcess(const std::string& script, const std::vector<std::string>& args, bool jemalloc) {
   int in[2], out[2];
-  CPC_CHECK(pipe(in) == 0 && pipe(out) == 0, "pytorch reference: cannot create pipes");
+  // Close-on-exec: a second reference process must not inherit this one's pipe ends
+  // (it would hold its stdin open and the script would never see EOF).
+  CPC_CHECK(pipe2(in, O_CLOEXEC) == 0 && pipe2(out, O_CLOEXEC) == 0, "pytorch reference: cannot create pipes");
   pid_ = fork();
   CPC_CHECK(pid_ >= 0, "pytorch reference: cannot fork");
   if (pid_ == 0) {
@@ -24,7 +29,10 @@ TorchProcess::TorchProcess(const std::string& script, const std::vector<std::str
     dup2(out[1], 1);
     close(in[1]);
     close(out[0]);
-    if (access(kJemalloc, R_OK) == 0) setenv("LD_PRELOAD", kJemalloc, 1);
+    if (jemalloc)
+      setenv("LD_PRELOAD", kJemalloc, 1);
+    else
+      unsetenv("LD_PRELOAD");
     std::vector<char*> argv{const_cast<char*>(kPython), const_cast<char*>(script.c_str())};
     for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
