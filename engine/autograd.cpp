@@ -71,8 +71,9 @@ void Tape::backward(Var* root) {
 void Tape::backward(const std::pair<Var*, Tensor>* seeds, size_t count) {
   for (size_t i = 0; i < count; ++i) {
     auto& [v, g] = seeds[i];
-    CPC_CHECK(v->requires_grad, "backward: a seeded output does not require grad (made under no_grad, or from "
-                                "inputs without parameters)");
+    CPC_CHECK(v->requires_grad,
+              "backward: a seeded output does not require grad (made under no_grad, or from "
+              "inputs without parameters)");
     check_same_shape(v->value, g, "backward seed");
     backend(g.device()).axpy(1.f, g, grad(v));
   }

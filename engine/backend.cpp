@@ -62,16 +62,16 @@ void Backend::batchnorm_forward_train(const Tensor&, const Tensor&, const Tensor
                                       const Tensor&, const Tensor&, const Tensor&, const Tensor&) {
   unavailable("batch_norm");
 }
-void Backend::batchnorm_forward_eval(const Tensor&, const Tensor&, const Tensor&, float, const Tensor&,
-                                     const Tensor&, const Tensor&, const Tensor&) {
+void Backend::batchnorm_forward_eval(const Tensor&, const Tensor&, const Tensor&, float, const Tensor&, const Tensor&,
+                                     const Tensor&, const Tensor&) {
   unavailable("batch_norm");
 }
 void Backend::batchnorm_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, bool,
                                  const Tensor&, const Tensor&, const Tensor&) {
   unavailable("batch_norm_backward");
 }
-void Backend::channel_norm_forward(const Tensor&, const Tensor&, const Tensor&, float, const Tensor&,
-                                   const Tensor&, const Tensor&) {
+void Backend::channel_norm_forward(const Tensor&, const Tensor&, const Tensor&, float, const Tensor&, const Tensor&,
+                                   const Tensor&) {
   unavailable("channel_norm");
 }
 void Backend::channel_norm_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
@@ -87,8 +87,21 @@ void Backend::gru_layer_backward(const Tensor&, const Tensor&, const Tensor&, co
                                  const Tensor&, const Tensor&, const Tensor&, const Tensor&) {
   unavailable("gru_backward");
 }
-void Backend::adam_update(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
-                          const AdamHyper&) {
+ContrastiveStats Backend::contrastive_forward(const Tensor&, const Tensor&, const ContrastiveSpec&, const Tensor&) {
+  unavailable("contrastive_loss");
+}
+void Backend::contrastive_backward(const Tensor&, const Tensor&, const ContrastiveSpec&, const Tensor&, int64_t, float,
+                                   const Tensor&, const Tensor&) {
+  unavailable("contrastive_loss_backward");
+}
+void Backend::l2_normalize_forward(const Tensor&, float, const Tensor&) { unavailable("l2_normalize"); }
+void Backend::l2_normalize_backward(const Tensor&, const Tensor&, float, const Tensor&) {
+  unavailable("l2_normalize_backward");
+}
+void Backend::swap_axes(const Tensor&, int64_t, int64_t, int64_t, int64_t, const Tensor&, float) {
+  unavailable("swap_axes");
+}
+void Backend::adam_update(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, const AdamHyper&) {
   unavailable("adam_update");
 }
 void Backend::sgd_update(const Tensor&, const Tensor&, const Tensor&, float, float, float, float, bool, bool) {

@@ -11,9 +11,12 @@ enum class DType : uint8_t { f32, bf16, f16 };
 inline size_t dtype_size(DType t) { return t == DType::f32 ? 4 : 2; }
 inline const char* dtype_name(DType t) {
   switch (t) {
-    case DType::f32: return "f32";
-    case DType::bf16: return "bf16";
-    case DType::f16: return "f16";
+    case DType::f32:
+      return "f32";
+    case DType::bf16:
+      return "bf16";
+    case DType::f16:
+      return "f16";
   }
   return "?";
 }
@@ -29,9 +32,7 @@ struct Device {
   static Device cuda(int i = 0) { return {DeviceKind::cuda, i}; }
   bool operator==(const Device& o) const { return kind == o.kind && index == o.index; }
   bool operator!=(const Device& o) const { return !(*this == o); }
-  std::string str() const {
-    return kind == DeviceKind::cpu ? std::string("cpu") : "cuda:" + std::to_string(index);
-  }
+  std::string str() const { return kind == DeviceKind::cpu ? std::string("cpu") : "cuda:" + std::to_string(index); }
 };
 
 // Parses "cpu", "cuda", "cuda:1".

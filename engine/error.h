@@ -36,7 +36,7 @@ template <class... Parts>
 }  // namespace cpc
 
 // CPC_CHECK(cond, "conv1d: input ", x.shape(), " expected (B, C, L)")
-#define CPC_CHECK(cond, ...)            \
-  do {                                  \
+#define CPC_CHECK(cond, ...)               \
+  do {                                     \
     if (!(cond)) ::cpc::fail(__VA_ARGS__); \
   } while (0)

@@ -46,11 +46,21 @@ Shape H5Array::shape() const {
   CPC_CHECK(dims.size() <= kMaxRank, "HDF5 dataset of rank ", dims.size(), " exceeds ", kMaxRank);
   Shape s;
   switch (dims.size()) {
-    case 0: s = Shape{}; break;
-    case 1: s = Shape{dims[0]}; break;
-    case 2: s = Shape{dims[0], dims[1]}; break;
-    case 3: s = Shape{dims[0], dims[1], dims[2]}; break;
-    default: s = Shape{dims[0], dims[1], dims[2], dims[3]}; break;
+    case 0:
+      s = Shape{};
+      break;
+    case 1:
+      s = Shape{dims[0]};
+      break;
+    case 2:
+      s = Shape{dims[0], dims[1]};
+      break;
+    case 3:
+      s = Shape{dims[0], dims[1], dims[2]};
+      break;
+    default:
+      s = Shape{dims[0], dims[1], dims[2], dims[3]};
+      break;
   }
   return s;
 }
@@ -128,8 +138,8 @@ void H5File::write(const std::string& name, const Tensor& t) {
 std::string H5File::attribute(const std::string& object, const std::string& name) const {
   std::lock_guard<std::mutex> g(h5_lock());
   const char* obj = object.empty() ? "/" : object.c_str();
-  CPC_CHECK(H5Aexists_by_name(id_, obj, name.c_str(), H5P_DEFAULT) > 0, path_, ": attribute '", name, "' of '",
-            obj, "' not found");
+  CPC_CHECK(H5Aexists_by_name(id_, obj, name.c_str(), H5P_DEFAULT) > 0, path_, ": attribute '", name, "' of '", obj,
+            "' not found");
   Handle attr{H5Aopen_by_name(id_, obj, name.c_str(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose};
   Handle type{H5Aget_type(attr.id), H5Tclose};
   CPC_CHECK(H5Tget_class(type.id) == H5T_STRING, path_, ": attribute '", name, "' of '", obj, "' is not a string");
@@ -157,7 +167,8 @@ void H5File::set_attribute(const std::string& object, const std::string& name, c
   Handle type{H5Tcopy(H5T_C_S1), H5Tclose};
   H5Tset_size(type.id, value.size() + 1);
   Handle space{H5Screate(H5S_SCALAR), H5Sclose};
-  if (H5Aexists_by_name(id_, obj, name.c_str(), H5P_DEFAULT) > 0) H5Adelete_by_name(id_, obj, name.c_str(), H5P_DEFAULT);
+  if (H5Aexists_by_name(id_, obj, name.c_str(), H5P_DEFAULT) > 0)
+    H5Adelete_by_name(id_, obj, name.c_str(), H5P_DEFAULT);
   Handle attr{H5Acreate_by_name(id_, obj, name.c_str(), type.id, space.id, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
               H5Aclose};
   CPC_CHECK(attr.id >= 0, path_, ": cannot create attribute '", name, "' on '", obj, "'");
@@ -168,8 +179,7 @@ std::vector<std::string> H5File::datasets(const std::string& group) const {
   std::lock_guard<std::mutex> g(h5_lock());
   std::vector<std::string> names;
   const char* grp = group.empty() ? "/" : group.c_str();
-  CPC_CHECK(H5Ovisit_by_name2(id_, grp, H5_INDEX_NAME, H5_ITER_INC, collect, &names, H5O_INFO_BASIC,
-                              H5P_DEFAULT) >= 0,
+  CPC_CHECK(H5Ovisit_by_name2(id_, grp, H5_INDEX_NAME, H5_ITER_INC, collect, &names, H5O_INFO_BASIC, H5P_DEFAULT) >= 0,
             path_, ": cannot list group '", grp, "'");
   if (!group.empty())
     for (std::string& n : names) n = group + "/" + n;

@@ -26,7 +26,7 @@ class H5File {
 
   bool has(const std::string& name) const;
   H5Array read(const std::string& name) const;
-  Tensor read_tensor(const std::string& name) const;  // f32 on the CPU
+  Tensor read_tensor(const std::string& name) const;     // f32 on the CPU
   void write(const std::string& name, const Tensor& t);  // creates intermediate groups
   std::string attribute(const std::string& object, const std::string& name) const;
   void set_attribute(const std::string& object, const std::string& name, const std::string& value);

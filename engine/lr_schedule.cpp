@@ -22,7 +22,8 @@ double LrSchedule::at(int64_t step) const {
       //   lr = factor * d_model^-0.5 * min(n^-0.5, n * warmup^-1.5), n = step + 1.
       const double n = static_cast<double>(step + 1);
       const double w = static_cast<double>(std::max<int64_t>(warmup_steps, 1));
-      return noam_factor * std::pow(static_cast<double>(model_dim), -0.5) * std::min(std::pow(n, -0.5), n * std::pow(w, -1.5));
+      return noam_factor * std::pow(static_cast<double>(model_dim), -0.5) *
+             std::min(std::pow(n, -0.5), n * std::pow(w, -1.5));
     }
   }
   return base_lr;

@@ -1,6 +1,8 @@
 #include "engine/ops.h"
 
+#include <algorithm>
 #include <array>
+#include <cmath>
 
 #include "engine/error.h"
 
@@ -166,8 +168,7 @@ struct TransposeNode final : Node {
     const int r = s.rank();
     int64_t o = 1;
     for (int d = 0; d < r - 2; ++d) o *= s[d];
-    be(y).transpose_last2(y->grad.reshape({o, s[r - 2], s[r - 1]}),
-                          tape.grad(x).reshape({o, s[r - 1], s[r - 2]}), 1.f);
+    be(y).transpose_last2(y->grad.reshape({o, s[r - 2], s[r - 1]}), tape.grad(x).reshape({o, s[r - 1], s[r - 2]}), 1.f);
   }
 };
 
@@ -240,10 +241,48 @@ struct GruNode final : Node {
         dx = tape.grad(input);
       Tensor dh0 = wants_grad(h0) ? tape.grad(h0).slice(l, l + 1).reshape(bh) : Tensor();
       bk.gru_layer_backward(L.x, L.h0, L.p.w_ih->value, L.p.w_hh->value, L.y, L.reserve, dy, dh_n, dx, dh0,
-                            grad_or_none(tape, L.p.w_ih), grad_or_none(tape, L.p.w_hh),
-                            grad_or_none(tape, L.p.b_ih), grad_or_none(tape, L.p.b_hh));
+                            grad_or_none(tape, L.p.w_ih), grad_or_none(tape, L.p.w_hh), grad_or_none(tape, L.p.b_ih),
+                            grad_or_none(tape, L.p.b_hh));
       dy = dx;
     }
+  }
+};
+
+struct SwapNode final : Node {
+  Var *x, *y;
+  SwapNode(Var* x_, Var* y_) : x(x_), y(y_) {}
+  const char* name() const override { return "swap01"; }
+  void backward(Tape& tape) override {
+    if (!y->grad.defined() || !wants_grad(x)) return;
+    const Shape& s = y->value.shape();  // (B, A, D) -> back to (A, B, D)
+    be(y).swap_axes(y->grad, 1, s[0], s[1], s[2], tape.grad(x), 1.f);
+  }
+};
+
+struct NormalizeNode final : Node {
+  Var *x, *y;
+  float eps;
+  NormalizeNode(Var* x_, Var* y_, float e) : x(x_), y(y_), eps(e) {}
+  const char* name() const override { return "l2_normalize"; }
+  void backward(Tape& tape) override {
+    if (y->grad.defined() && wants_grad(x)) be(y).l2_normalize_backward(x->value, y->grad, eps, tape.grad(x));
+  }
+};
+
+struct ContrastiveNode final : Node {
+  Var *a, *c, *loss;
+  ContrastiveSpec spec;  // index arrays live on the tape
+  Tensor row_stats;
+  int64_t used;
+  ContrastiveNode(Var* a_, Var* c_, Var* l, const ContrastiveSpec& s, Tensor st, int64_t u)
+      : a(a_), c(c_), loss(l), spec(s), row_stats(std::move(st)), used(u) {}
+  const char* name() const override { return "contrastive_loss"; }
+  void backward(Tape& tape) override {
+    if (!loss->grad.defined() || used == 0) return;
+    const float g = static_cast<float>(be(loss).sum(loss->grad));
+    Tensor da = grad_or_none(tape, a);
+    Tensor dc = a == c ? da : grad_or_none(tape, c);
+    be(a).contrastive_backward(a->value, c->value, spec, row_stats, used, g, da, dc);
   }
 };
 
@@ -257,6 +296,16 @@ struct MseNode final : Node {
     if (!loss->grad.defined() || !wants_grad(y)) return;
     const double g = be(loss).sum(loss->grad);
     be(y).axpy(static_cast<float>(2.0 * g / static_cast<double>(diff.numel())), diff, tape.grad(y));
+  }
+};
+
+struct ScaleNode final : Node {
+  Var *x, *y;
+  float alpha;
+  ScaleNode(Var* x_, Var* y_, float a) : x(x_), y(y_), alpha(a) {}
+  const char* name() const override { return "scale"; }
+  void backward(Tape& tape) override {
+    if (y->grad.defined() && wants_grad(x)) be(y).axpy(alpha, y->grad, tape.grad(x));
   }
 };
 
@@ -284,8 +333,8 @@ Var* linear(Var* x, Var* w, Var* b) {
             " must end in Din = ", din, " (weight ", w->value.shape(), ")");
   if (b) {
     check_var(b, "linear", "bias");
-    CPC_CHECK(b->value.rank() == 1 && b->value.size(0) == dout, "linear: bias ", b->value.shape(), " expected (",
-              dout, ",)");
+    CPC_CHECK(b->value.rank() == 1 && b->value.size(0) == dout, "linear: bias ", b->value.shape(), " expected (", dout,
+              ",)");
   }
   Tape& tape = Tape::current();
   const int64_t rows = x->value.numel() / din;
@@ -310,8 +359,8 @@ Var* conv1d(Var* x, Var* w, Var* b, const Conv1dGeometry& g) {
   check_rank(w->value, 3, "conv1d weight", "(Cout, Cin, K)");
   CPC_CHECK(x->value.size(1) == w->value.size(1), "conv1d: input ", x->value.shape(), " has ", x->value.size(1),
             " channels, the weight ", w->value.shape(), " expects ", w->value.size(1));
-  CPC_CHECK(g.stride >= 1 && g.dilation >= 1 && g.padding >= 0, "conv1d: stride ", g.stride, ", dilation ",
-            g.dilation, " must be >= 1 and padding ", g.padding, " >= 0");
+  CPC_CHECK(g.stride >= 1 && g.dilation >= 1 && g.padding >= 0, "conv1d: stride ", g.stride, ", dilation ", g.dilation,
+            " must be >= 1 and padding ", g.padding, " >= 0");
   const int64_t lout = g.out_length(x->value.size(2), w->value.size(2));
   CPC_CHECK(lout >= 1, "conv1d: input length ", x->value.size(2), " is too short for kernel ", w->value.size(2),
             " (dilation ", g.dilation, ", padding ", g.padding, ")");
@@ -339,22 +388,24 @@ static void check_norm_args(Var* x, Var* gamma, Var* beta, const char* op) {
   check_same_device(x, gamma, op);
 }
 
-Var* batch_norm(Var* x, Var* gamma, Var* beta, const Tensor& running_mean, const Tensor& running_var,
-                bool training, float momentum, float eps) {
+Var* batch_norm(Var* x, Var* gamma, Var* beta, const Tensor& running_mean, const Tensor& running_var, bool training,
+                float momentum, float eps) {
   check_norm_args(x, gamma, beta, "batch_norm");
   const int64_t c = x->value.size(1);
   CPC_CHECK(running_mean.numel() == c && running_var.numel() == c, "batch_norm: running stats have ",
             running_mean.numel(), " channels, input has ", c);
   if (training)
-    CPC_CHECK(x->value.size(0) * x->value.size(2) > 1, "batch_norm: training needs more than one value per channel, "
-              "input ", x->value.shape());
+    CPC_CHECK(x->value.size(0) * x->value.size(2) > 1,
+              "batch_norm: training needs more than one value per channel, "
+              "input ",
+              x->value.shape());
   Tape& tape = Tape::current();
   const Device dev = x->value.device();
   Tensor y = tape.alloc(x->value.shape(), dev);
   Tensor mean = tape.alloc({c}, dev), invstd = tape.alloc({c}, dev);
   if (training)
-    be(x).batchnorm_forward_train(x->value, gamma->value, beta->value, momentum, eps, running_mean, running_var,
-                                  mean, invstd, y);
+    be(x).batchnorm_forward_train(x->value, gamma->value, beta->value, momentum, eps, running_mean, running_var, mean,
+                                  invstd, y);
   else
     be(x).batchnorm_forward_eval(x->value, gamma->value, beta->value, eps, running_mean, running_var, invstd, y);
   Var* out = tape.output(y, {x, gamma, beta});
@@ -442,8 +493,8 @@ Var* transpose_last2(Var* x) {
 Var* narrow(Var* x, int dim, int64_t start, int64_t length) {
   check_var(x, "narrow", "input");
   dim = normalize_dim(dim, x->value.rank(), "narrow");
-  CPC_CHECK(start >= 0 && length >= 1 && start + length <= x->value.size(dim), "narrow: [", start, ", ",
-            start + length, ") out of range for dim ", dim, " of ", x->value.shape());
+  CPC_CHECK(start >= 0 && length >= 1 && start + length <= x->value.size(dim), "narrow: [", start, ", ", start + length,
+            ") out of range for dim ", dim, " of ", x->value.shape());
   Shape ys = x->value.shape();
   ys[dim] = length;
   Tape& tape = Tape::current();
@@ -466,13 +517,15 @@ Var* reshape(Var* x, const Shape& shape) {
 Var* select(Var* x, int dim, int64_t index) {
   check_var(x, "select", "input");
   dim = normalize_dim(dim, x->value.rank(), "select");
-  CPC_CHECK(0 <= index && index < x->value.size(dim), "select: index ", index, " out of range for dim ", dim,
-            " of ", x->value.shape());
+  CPC_CHECK(0 <= index && index < x->value.size(dim), "select: index ", index, " out of range for dim ", dim, " of ",
+            x->value.shape());
   Var* n = narrow(x, dim, index, 1);
   const Shape& s = n->value.shape();
   Shape out;
-  if (s.rank() == 2) out = dim == 0 ? Shape{s[1]} : Shape{s[0]};
-  else if (s.rank() == 3) out = dim == 0 ? Shape{s[1], s[2]} : dim == 1 ? Shape{s[0], s[2]} : Shape{s[0], s[1]};
+  if (s.rank() == 2)
+    out = dim == 0 ? Shape{s[1]} : Shape{s[0]};
+  else if (s.rank() == 3)
+    out = dim == 0 ? Shape{s[1], s[2]} : dim == 1 ? Shape{s[0], s[2]} : Shape{s[0], s[1]};
   else if (s.rank() == 4) {
     int64_t d[3], k = 0;
     for (int i = 0; i < 4; ++i)
@@ -519,8 +572,7 @@ GruOutput gru(Var* x, Var* h0, const std::vector<GruLayerParams>& layers) {
   CPC_CHECK(T >= 1, "gru: input ", x->value.shape(), " has no time steps");
   if (h0) {
     check_var(h0, "gru", "h0");
-    CPC_CHECK(h0->value.shape() == Shape({n, B, H}), "gru: h0 ", h0->value.shape(), " expected ",
-              Shape({n, B, H}));
+    CPC_CHECK(h0->value.shape() == Shape({n, B, H}), "gru: h0 ", h0->value.shape(), " expected ", Shape({n, B, H}));
   }
   Tape& tape = Tape::current();
   const Device dev = x->value.device();
@@ -535,8 +587,8 @@ GruOutput gru(Var* x, Var* h0, const std::vector<GruLayerParams>& layers) {
               " expected ", Shape({3 * H, din}));
     CPC_CHECK(p.w_hh->value.shape() == Shape({3 * H, H}), "gru: weight_hh_l", l, " ", p.w_hh->value.shape(),
               " expected ", Shape({3 * H, H}));
-    CPC_CHECK(p.b_ih->value.numel() == 3 * H && p.b_hh->value.numel() == 3 * H, "gru: biases of layer ", l,
-              " need ", 3 * H, " values");
+    CPC_CHECK(p.b_ih->value.numel() == 3 * H && p.b_hh->value.numel() == 3 * H, "gru: biases of layer ", l, " need ",
+              3 * H, " values");
     check_same_device(x, p.w_ih, "gru");
     Tensor y = tape.alloc({B, T, H}, dev);
     Tensor reserve = tape.alloc({B, T, 4 * H}, dev);
@@ -550,8 +602,7 @@ GruOutput gru(Var* x, Var* h0, const std::vector<GruLayerParams>& layers) {
   if (GradMode::enabled()) {
     needs = x->requires_grad || (h0 && h0->requires_grad);
     for (const auto& p : layers)
-      needs = needs || p.w_ih->requires_grad || p.w_hh->requires_grad || p.b_ih->requires_grad ||
-                 p.b_hh->requires_grad;
+      needs = needs || p.w_ih->requires_grad || p.w_hh->requires_grad || p.b_ih->requires_grad || p.b_hh->requires_grad;
   }
   Var* out = tape.var(in, needs);
   Var* hn = tape.var(h_n, needs);
@@ -561,6 +612,78 @@ GruOutput gru(Var* x, Var* h0, const std::vector<GruLayerParams>& layers) {
     tape.record<GruNode>(std::move(node));
   }
   return {out, hn};
+}
+
+Var* swap01(Var* x) {
+  check_var(x, "swap01", "input");
+  check_rank(x->value, 3, "swap01 input", "(A, B, D)");
+  const Shape& s = x->value.shape();
+  Tape& tape = Tape::current();
+  Tensor y = tape.alloc({s[1], s[0], s[2]}, x->value.device());
+  be(x).swap_axes(x->value, 1, s[0], s[1], s[2], y, 0.f);
+  Var* out = tape.output(y, {x});
+  if (out->requires_grad) tape.record<SwapNode>(x, out);
+  return out;
+}
+
+Var* l2_normalize(Var* x, float eps) {
+  check_var(x, "l2_normalize", "input");
+  check_rank(x->value, 2, "l2_normalize input", "(N, D)");
+  CPC_CHECK(eps > 0.f, "l2_normalize: eps must be > 0, found ", eps);
+  Tape& tape = Tape::current();
+  Tensor y = tape.alloc(x->value.shape(), x->value.device());
+  be(x).l2_normalize_forward(x->value, eps, y);
+  Var* out = tape.output(y, {x});
+  if (out->requires_grad) tape.record<NormalizeNode>(x, out, eps);
+  return out;
+}
+
+namespace {
+// Copies n host ints onto the tape so that backward can still read them.
+const int32_t* on_tape(Tape& tape, const int32_t* src, int64_t n) {
+  if (!src) return nullptr;
+  auto* dst = static_cast<int32_t*>(tape.arena(Device::cpu()).allocate(sizeof(int32_t) * static_cast<size_t>(n)));
+  std::copy(src, src + n, dst);
+  return dst;
+}
+}  // namespace
+
+Var* contrastive_loss(Var* a, Var* c, const ContrastiveSpec& spec, ContrastiveStats* stats) {
+  check_var(a, "contrastive_loss", "anchors");
+  check_var(c, "contrastive_loss", "candidates");
+  check_same_device(a, c, "contrastive_loss");
+  check_rank(a->value, 2, "contrastive_loss anchors", "(R, D)");
+  check_rank(c->value, 2, "contrastive_loss candidates", "(M, D)");
+  const int64_t R = a->value.size(0), M = c->value.size(0);
+  CPC_CHECK(a->value.size(1) == c->value.size(1), "contrastive_loss: anchors ", a->value.shape(), " and candidates ",
+            c->value.shape(), " differ in D");
+  CPC_CHECK(spec.blocks >= 1 && R % spec.blocks == 0 && M % spec.blocks == 0, "contrastive_loss: ", spec.blocks,
+            " blocks do not divide ", R, " anchors and ", M, " candidates");
+  CPC_CHECK(spec.row_label && spec.col_label, "contrastive_loss: row and column labels are required");
+  CPC_CHECK(!spec.row_group == !spec.col_group && !spec.row_group == !spec.row_keep,
+            "contrastive_loss: row_group, col_group and row_keep go together");
+  CPC_CHECK(!spec.excl_offsets == !spec.excl_cols, "contrastive_loss: excl_offsets and excl_cols go together");
+  CPC_CHECK(spec.scale > 0.f && std::isfinite(spec.scale), "contrastive_loss: scale must be finite and > 0, found ",
+            spec.scale);
+  Tape& tape = Tape::current();
+  ContrastiveSpec s = spec;
+  s.row_label = on_tape(tape, spec.row_label, R);
+  s.col_label = on_tape(tape, spec.col_label, M);
+  s.row_group = on_tape(tape, spec.row_group, R);
+  s.col_group = on_tape(tape, spec.col_group, M);
+  s.row_keep = on_tape(tape, spec.row_keep, R);
+  if (spec.excl_offsets) {
+    s.excl_offsets = on_tape(tape, spec.excl_offsets, R + 1);
+    s.excl_cols = on_tape(tape, spec.excl_cols, spec.excl_offsets[R]);
+  }
+  Tensor row_stats = tape.alloc({3, R}, a->value.device());
+  const ContrastiveStats st = be(a).contrastive_forward(a->value, c->value, s, row_stats);
+  if (stats) *stats = st;
+  Tensor l = tape.alloc({}, a->value.device());
+  be(a).fill(l, static_cast<float>(st.loss));
+  Var* out = tape.output(l, {a, c});
+  if (out->requires_grad) tape.record<ContrastiveNode>(a, c, out, s, row_stats, st.used);
+  return out;
 }
 
 Var* mse_loss(Var* y, const Tensor& target) {
@@ -575,6 +698,16 @@ Var* mse_loss(Var* y, const Tensor& target) {
   be(y).fill(l, static_cast<float>(ss / static_cast<double>(diff.numel())));
   Var* out = tape.output(l, {y});
   if (out->requires_grad) tape.record<MseNode>(y, out, diff);
+  return out;
+}
+
+Var* scale(Var* x, float alpha) {
+  check_var(x, "scale", "input");
+  Tape& tape = Tape::current();
+  Tensor y = tape.zeros(x->value.shape(), x->value.device());
+  be(x).axpy(alpha, x->value, y);
+  Var* out = tape.output(y, {x});
+  if (out->requires_grad) tape.record<ScaleNode>(x, out, alpha);
   return out;
 }
 

@@ -16,8 +16,8 @@ Var* linear(Var* x, Var* w, Var* b);
 // x (B, Cin, L), w (Cout, Cin, K), b (Cout) or null -> (B, Cout, Lout).
 Var* conv1d(Var* x, Var* w, Var* b, const Conv1dGeometry& g);
 // x (B, C, L). Training uses batch statistics and updates the running ones in place.
-Var* batch_norm(Var* x, Var* gamma, Var* beta, const Tensor& running_mean, const Tensor& running_var,
-                bool training, float momentum, float eps);
+Var* batch_norm(Var* x, Var* gamma, Var* beta, const Tensor& running_mean, const Tensor& running_var, bool training,
+                float momentum, float eps);
 // x (B, C, L): LayerNorm over C at each (b, l) with per-channel affine weights.
 Var* channel_norm(Var* x, Var* gamma, Var* beta, float eps);
 Var* relu(Var* x);
@@ -51,8 +51,24 @@ struct GruOutput {
 // reset). h0 (num_layers, B, H) or null for zeros.
 GruOutput gru(Var* x, Var* h0, const std::vector<GruLayerParams>& layers);
 
+// (A, B, D) -> (B, A, D): e.g. (batch, time, dim) -> (time, batch, dim).
+Var* swap01(Var* x);
+// Rows of x (N, D) scaled to unit L2 norm: x / max(||x||, eps), as F.normalize. A
+// zero row stays zero, with a finite gradient.
+Var* l2_normalize(Var* x, float eps = 1e-8f);
+
+// Fused contrastive cross-entropy of anchors a (R, D) against candidates c (M, D)
+// (see ContrastiveSpec in engine/backend.h): mean over anchors with at least one
+// positive of  logsumexp(valid scores) - [mean | logsumexp](positive scores).
+// Anchors without positives are skipped and counted in stats. The (R, M) score
+// matrix is never stored. a and c may be the same Var (self-similarity). The spec's
+// index arrays are copied onto the tape.
+Var* contrastive_loss(Var* a, Var* c, const ContrastiveSpec& spec, ContrastiveStats* stats = nullptr);
+
 // mean((y - target)^2) over all elements -> scalar. target is a constant.
 Var* mse_loss(Var* y, const Tensor& target);
+// alpha * x.
+Var* scale(Var* x, float alpha);
 // sum of all elements -> scalar.
 Var* sum(Var* x);
 

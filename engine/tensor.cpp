@@ -51,8 +51,8 @@ Tensor Tensor::zeros(const Shape& shape, Device device, DType dtype) {
 }
 
 Tensor Tensor::from_vector(const Shape& shape, const std::vector<float>& values, Device device) {
-  CPC_CHECK(static_cast<int64_t>(values.size()) == shape.numel(), "Tensor::from_vector: shape ", shape,
-            " needs ", shape.numel(), " values, found ", values.size());
+  CPC_CHECK(static_cast<int64_t>(values.size()) == shape.numel(), "Tensor::from_vector: shape ", shape, " needs ",
+            shape.numel(), " values, found ", values.size());
   Tensor t = empty(shape, device);
   if (!values.empty())
     backend(device).copy(t.raw(), device, values.data(), Device::cpu(), values.size() * sizeof(float));
@@ -109,8 +109,8 @@ Tensor Tensor::clone() const { return to(device_); }
 Tensor Tensor::contiguous() const {
   if (is_contiguous()) return *this;
   CPC_CHECK(device_.kind == DeviceKind::cpu && dtype_ == DType::f32,
-            "Tensor::contiguous: strided copies exist for f32 CPU tensors only, found ", dtype_name(dtype_),
-            " on ", device_.str());
+            "Tensor::contiguous: strided copies exist for f32 CPU tensors only, found ", dtype_name(dtype_), " on ",
+            device_.str());
   Tensor out = empty(shape_, device_, dtype_);
   const float* src = f32();
   float* dst = out.f32();
@@ -135,8 +135,7 @@ Tensor Tensor::to(Device device) const {
 
 void Tensor::copy_from(const Tensor& src) {
   CPC_CHECK(src.shape_ == shape_, "Tensor::copy_from: shape ", src.shape_, " into ", shape_);
-  CPC_CHECK(src.dtype_ == dtype_, "Tensor::copy_from: dtype ", dtype_name(src.dtype_), " into ",
-            dtype_name(dtype_));
+  CPC_CHECK(src.dtype_ == dtype_, "Tensor::copy_from: dtype ", dtype_name(src.dtype_), " into ", dtype_name(dtype_));
   CPC_CHECK(is_contiguous() && src.is_contiguous(), "Tensor::copy_from: both tensors must be contiguous");
   if (nbytes() == 0) return;
   Device via = device_.kind != DeviceKind::cpu ? device_ : src.device_;

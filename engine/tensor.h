@@ -36,8 +36,7 @@ class Tensor {
   // Owning allocations (heap or device memory through the device's backend).
   static Tensor empty(const Shape& shape, Device device = Device::cpu(), DType dtype = DType::f32);
   static Tensor zeros(const Shape& shape, Device device = Device::cpu(), DType dtype = DType::f32);
-  static Tensor from_vector(const Shape& shape, const std::vector<float>& values,
-                            Device device = Device::cpu());
+  static Tensor from_vector(const Shape& shape, const std::vector<float>& values, Device device = Device::cpu());
   // A non-owning view of memory that outlives the tensor (arena blocks).
   static Tensor wrap(void* data, const Shape& shape, Device device, DType dtype = DType::f32);
 
@@ -57,16 +56,16 @@ class Tensor {
   float* f32() const;
 
   // Views (no copy).
-  Tensor slice(int64_t begin, int64_t end) const;             // rows [begin, end) of dim 0
+  Tensor slice(int64_t begin, int64_t end) const;               // rows [begin, end) of dim 0
   Tensor narrow(int dim, int64_t start, int64_t length) const;  // may be non-contiguous
-  Tensor reshape(const Shape& shape) const;                   // contiguous only
+  Tensor reshape(const Shape& shape) const;                     // contiguous only
 
   // Copies.
-  Tensor clone() const;                         // owning, contiguous
-  Tensor contiguous() const;                    // itself if contiguous, else an owning copy
-  Tensor to(Device device) const;               // owning copy on another device
-  void copy_from(const Tensor& src);            // same shape, any devices, both contiguous
-  std::vector<float> to_vector() const;         // host copy of an f32 tensor
+  Tensor clone() const;                  // owning, contiguous
+  Tensor contiguous() const;             // itself if contiguous, else an owning copy
+  Tensor to(Device device) const;        // owning copy on another device
+  void copy_from(const Tensor& src);     // same shape, any devices, both contiguous
+  std::vector<float> to_vector() const;  // host copy of an f32 tensor
 
  private:
   std::shared_ptr<Buffer> owner_;

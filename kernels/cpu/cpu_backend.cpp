@@ -11,6 +11,7 @@
 #include "engine/error.h"
 #include "kernels/common/optimizer_math.h"
 #include "kernels/cpu/blas.h"
+#include "kernels/cpu/contrastive.h"
 #include "kernels/cpu/conv1d.h"
 #include "kernels/cpu/conv1d_onednn.h"
 #include "kernels/cpu/elementwise.h"
@@ -234,6 +235,34 @@ class CpuBackend final : public Backend {
                       f(dw_ih), f(dw_hh), f(db_ih), f(db_hh), workspace(d.backward_workspace()));
   }
 
+  ContrastiveStats contrastive_forward(const Tensor& a, const Tensor& c, const ContrastiveSpec& spec,
+                                       const Tensor& row_stats) override {
+    check_cpu(a, "contrastive_loss");
+    const cpu::ContrastiveProblem p = problem(a, c, spec);
+    const int64_t R = p.R;
+    float* st = row_stats.f32();
+    const cpu::ContrastiveResult r =
+        cpu::contrastive_forward(a.f32(), c.f32(), p, st, st + R, st + 2 * R, workspace(p.workspace()));
+    return {r.loss, r.used, r.skipped, r.correct, r.column_correct};
+  }
+  void contrastive_backward(const Tensor& a, const Tensor& c, const ContrastiveSpec& spec, const Tensor& row_stats,
+                            int64_t used, float g, const Tensor& da, const Tensor& dc) override {
+    const cpu::ContrastiveProblem p = problem(a, c, spec);
+    const int64_t R = p.R;
+    const float* st = row_stats.f32();
+    cpu::contrastive_backward(a.f32(), c.f32(), p, st, st + R, st + 2 * R, used, g, f(da), f(dc),
+                              workspace(p.workspace()));
+  }
+  void l2_normalize_forward(const Tensor& x, float eps, const Tensor& y) override {
+    cpu::l2_normalize_forward(x.f32(), y.f32(), x.size(0), x.size(1), eps);
+  }
+  void l2_normalize_backward(const Tensor& x, const Tensor& dy, float eps, const Tensor& dx) override {
+    cpu::l2_normalize_backward(x.f32(), dy.f32(), dx.f32(), x.size(0), x.size(1), eps);
+  }
+  void swap_axes(const Tensor& x, int64_t O, int64_t M, int64_t N, int64_t I, const Tensor& y, float beta) override {
+    cpu::swap_axes(x.f32(), y.f32(), O, M, N, I, beta);
+  }
+
   void adam_update(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v, const Tensor& vmax,
                    const AdamHyper& h) override {
     math::AdamScalars s{h.lr, h.beta1, h.beta2, h.eps, h.weight_decay, 0.f, 0.f, h.decoupled, h.amsgrad};
@@ -270,6 +299,17 @@ class CpuBackend final : public Backend {
   }
   static cpu::Conv1dDims dims(const Tensor& x, const Tensor& w, const Conv1dGeometry& g, const Tensor& y) {
     return {x.size(0), x.size(1), x.size(2), w.size(0), w.size(2), y.size(2), g.stride, g.padding, g.dilation};
+  }
+  static cpu::ContrastiveProblem problem(const Tensor& a, const Tensor& c, const ContrastiveSpec& s) {
+    cpu::ContrastiveProblem p;
+    p.R = a.size(0), p.M = c.size(0), p.D = a.size(1), p.blocks = s.blocks;
+    p.scale = s.scale, p.neg_l2 = s.neg_l2, p.l2_eps = s.l2_eps;
+    p.form = s.logsumexp_positives ? math::MultiPositiveForm::logsumexp : math::MultiPositiveForm::supcon;
+    p.row_label = s.row_label, p.col_label = s.col_label;
+    p.row_group = s.row_group, p.col_group = s.col_group, p.row_keep = s.row_keep;
+    p.excl_offsets = s.excl_offsets, p.excl_cols = s.excl_cols;
+    p.column_argmax = s.column_argmax;
+    return p;
   }
   static cpu::NormDims ndims(const Tensor& x) { return {x.size(0), x.size(1), x.size(2)}; }
 };

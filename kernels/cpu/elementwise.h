@@ -1,6 +1,8 @@
 #pragma once
 // Pointwise ops, layout copies and reductions on the CPU (templated for the double
 // gradient checks). Backward functions accumulate into their outputs.
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 
 #include "kernels/common/activation_math.h"
@@ -49,6 +51,47 @@ void transpose_last2(const T* x, T* y, int64_t O, int64_t M, int64_t N, T beta) 
           const T v = x[(o * M + m) * N + n];
           dst = beta == T(0) ? v : v + beta * dst;
         }
+  });
+}
+
+// x (O, M, N, I) -> y (O, N, M, I): y = permuted x + beta * y (I contiguous values move together).
+template <class T>
+void swap_axes(const T* x, T* y, int64_t O, int64_t M, int64_t N, int64_t I, T beta) {
+  parallel_for(O * M, O * M * N * I > 65536, [&](int64_t om) {
+    const int64_t o = om / M, m = om % M;
+    for (int64_t n = 0; n < N; ++n) {
+      const T* src = x + ((o * M + m) * N + n) * I;
+      T* dst = y + ((o * N + n) * M + m) * I;
+      for (int64_t i = 0; i < I; ++i) dst[i] = beta == T(0) ? src[i] : src[i] + beta * dst[i];
+    }
+  });
+}
+
+// Rows of x (N, D): y = x / max(||x||, eps), as torch.nn.functional.normalize.
+template <class T>
+void l2_normalize_forward(const T* x, T* y, int64_t N, int64_t D, T eps) {
+  parallel_for(N, N * D > 65536, [&](int64_t r) {
+    T ss = 0;
+    for (int64_t d = 0; d < D; ++d) ss += x[r * D + d] * x[r * D + d];
+    const T inv = T(1) / std::max(std::sqrt(ss), eps);
+    for (int64_t d = 0; d < D; ++d) y[r * D + d] = x[r * D + d] * inv;
+  });
+}
+// dx += (dy - y (y . dy)) / ||x|| when ||x|| > eps, else dy / eps (the clamp is constant).
+template <class T>
+void l2_normalize_backward(const T* x, const T* dy, T* dx, int64_t N, int64_t D, T eps) {
+  parallel_for(N, N * D > 65536, [&](int64_t r) {
+    T ss = 0;
+    for (int64_t d = 0; d < D; ++d) ss += x[r * D + d] * x[r * D + d];
+    const T norm = std::sqrt(ss);
+    if (norm <= eps) {
+      for (int64_t d = 0; d < D; ++d) dx[r * D + d] += dy[r * D + d] / eps;
+      return;
+    }
+    T ydy = 0;
+    for (int64_t d = 0; d < D; ++d) ydy += x[r * D + d] * dy[r * D + d];
+    ydy /= norm;  // y . dy
+    for (int64_t d = 0; d < D; ++d) dx[r * D + d] += (dy[r * D + d] - x[r * D + d] / norm * ydy) / norm;
   });
 }
 

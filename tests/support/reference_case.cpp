@@ -61,27 +61,27 @@ std::map<std::string, Tensor> ReferenceCase::state() const {
 
 Closeness compare(const Tensor& actual, const H5Array& expected) {
   const std::vector<float> a = actual.to_vector();
-  Closeness c{0, 0, -1};
-  if (a.size() != expected.values.size()) return {INFINITY, INFINITY, -1};
+  Closeness c{0, 0, 0, -1};
+  if (a.size() != expected.values.size()) return {INFINITY, INFINITY, 0, -1};
   double ref_max = 0;
   for (size_t i = 0; i < a.size(); ++i) {
     ref_max = std::max(ref_max, std::fabs(expected.values[i]));
     const double d = std::fabs(static_cast<double>(a[i]) - expected.values[i]);
     if (!(d <= c.max_abs)) c.max_abs = d, c.worst_index = static_cast<int64_t>(i);
   }
+  c.ref_max = ref_max;
   c.rel_error = c.max_abs / std::max(ref_max, 1e-30);
   return c;
 }
 
-void expect_close(const Tensor& actual, const H5Array& expected, double tol, const std::string& what) {
+void expect_close(const Tensor& actual, const H5Array& expected, double tol, const std::string& what, double atol) {
   ASSERT_EQ(actual.shape(), expected.shape()) << what << ": shape";
   const Closeness c = compare(actual, expected);
   if (std::getenv("CPC_PARITY_VERBOSE")) std::printf("  %-60s rel error %.2e\n", what.c_str(), c.rel_error);
-  EXPECT_LE(c.rel_error, tol) << what << ": max abs error " << c.max_abs << " at flat index " << c.worst_index
-                              << " (ours "
-                              << actual.to_vector()[static_cast<size_t>(std::max<int64_t>(c.worst_index, 0))]
-                              << ", PyTorch "
-                              << expected.values[static_cast<size_t>(std::max<int64_t>(c.worst_index, 0))] << ")";
+  EXPECT_LE(c.max_abs, tol * c.ref_max + atol)
+      << what << ": max abs error " << c.max_abs << " at flat index " << c.worst_index << " (ours "
+      << actual.to_vector()[static_cast<size_t>(std::max<int64_t>(c.worst_index, 0))] << ", PyTorch "
+      << expected.values[static_cast<size_t>(std::max<int64_t>(c.worst_index, 0))] << ")";
 }
 
 }  // namespace cpc::test

@@ -24,8 +24,8 @@ class ReferenceCase {
   const nlohmann::json& config() const { return config_; }
   std::string kind() const;
   bool has(const std::string& path) const;
-  Tensor tensor(const std::string& path) const;    // f32 copy of /<case>/<path>
-  H5Array expected(const std::string& path) const;  // double values
+  Tensor tensor(const std::string& path) const;                    // f32 copy of /<case>/<path>
+  H5Array expected(const std::string& path) const;                 // double values
   std::vector<std::string> names(const std::string& group) const;  // relative to group
   // param/ and buffer/ merged into a state dict.
   std::map<std::string, Tensor> state() const;
@@ -38,11 +38,15 @@ class ReferenceCase {
 struct Closeness {
   double rel_error;  // max |a - e| / max |e|
   double max_abs;
+  double ref_max;  // max |e|
   int64_t worst_index;
 };
 Closeness compare(const Tensor& actual, const H5Array& expected);
 
-// Asserts max |a - e| / max |e| <= tol with a message naming what was compared.
-void expect_close(const Tensor& actual, const H5Array& expected, double tol, const std::string& what);
+// Asserts max |a - e| <= tol * max |e| + atol with a message naming what was compared.
+// atol is for gradients that are exactly zero in exact arithmetic (then only
+// rounding remains and a relative error means nothing).
+void expect_close(const Tensor& actual, const H5Array& expected, double tol, const std::string& what,
+                  double atol = 0.0);
 
 }  // namespace cpc::test

@@ -28,6 +28,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from loss_cases import write_loss_cases
+
 
 class ChannelNorm(nn.Module):
     """LayerNorm over channels at each time step of (B, C, L)."""
@@ -291,6 +293,7 @@ def main():
     write_layer_cases(w)
     write_seed004_case(w)
     write_optimizer_cases(w)
+    write_loss_cases(w)
     w.f.close()
     os.replace(tmp, args.out)
     print(f"wrote {args.out}")

@@ -1,0 +1,148 @@
+#include "losses/info_nce_loss.h"
+
+#include <random>
+
+#include "engine/error.h"
+#include "engine/ops.h"
+
+namespace cpc {
+
+namespace {
+template <class E>
+E pick(const nlohmann::json& j, const std::string& where, const std::string& key,
+       std::initializer_list<std::pair<const char*, E>> choices) {
+  CPC_CHECK(j.is_string(), where, ".", key, ": expected a string, found ", j.dump());
+  std::string names;
+  for (const auto& [name, value] : choices) {
+    if (j.get<std::string>() == name) return value;
+    names += std::string(names.empty() ? "" : ", ") + name;
+  }
+  fail(where, ".", key, ": '", j.get<std::string>(), "' is not one of ", names);
+}
+}  // namespace
+
+InfoNceOptions InfoNceOptions::from_json(const nlohmann::json& j, const std::string& where) {
+  CPC_CHECK(j.is_object(), where, ": expected an object, found ", j.dump());
+  InfoNceOptions o;
+  using O = InfoNceOptions;
+  for (const auto& [key, v] : j.items()) {
+    if (key == "t_mode")
+      o.t_mode = pick<O::TMode>(v, where, key,
+                                {{"last", O::TMode::last}, {"random", O::TMode::random}, {"all", O::TMode::all}});
+    else if (key == "normalize")
+      o.normalize = pick<O::Normalize>(
+          v, where, key,
+          {{"over_latents", O::Normalize::over_latents}, {"over_predictions", O::Normalize::over_predictions}});
+    else if (key == "negatives")
+      o.negatives =
+          pick<O::Negatives>(v, where, key, {{"batch", O::Negatives::batch}, {"batch_time", O::Negatives::batch_time}});
+    else if (key == "score")
+      o.score = pick<O::Score>(
+          v, where, key, {{"dot", O::Score::dot}, {"scaled_dot", O::Score::scaled_dot}, {"cosine", O::Score::cosine}});
+    else if (key == "accuracy")
+      o.accuracy = pick<O::Accuracy>(
+          v, where, key, {{"per_row", O::Accuracy::per_row}, {"seed004_column", O::Accuracy::seed004_column}});
+    else if (key == "exclude_own_sequence") {
+      CPC_CHECK(v.is_boolean(), where, ".", key, ": expected true or false, found ", v.dump());
+      o.exclude_own_sequence = v.get<bool>();
+    } else if (key == "temperature") {
+      CPC_CHECK(v.is_number() && v.get<double>() > 0, where, ".", key, ": expected a number > 0, found ", v.dump());
+      o.temperature = v.get<float>();
+    } else {
+      fail(where, ": unknown key '", key,
+           "' (expected t_mode, normalize, negatives, exclude_own_sequence, score, temperature, accuracy)");
+    }
+  }
+  return o;
+}
+
+const InfoNceResult& InfoNceLoss::forward(Var* c, Var* z, const std::vector<LinearPredictor>& predictors,
+                                          Generator* rng, int64_t t_random) {
+  check_rank(c->value, 3, "InfoNCE context c", "(B, T, Dc)");
+  check_rank(z->value, 3, "InfoNCE latents z", "(B, T, Dz)");
+  const int64_t B = c->value.size(0), T = c->value.size(1), Dz = z->value.size(2);
+  const int64_t K = static_cast<int64_t>(predictors.size());
+  CPC_CHECK(z->value.size(0) == B && z->value.size(1) == T, "InfoNCE: c ", c->value.shape(), " and z ",
+            z->value.shape(), " must share (B, T)");
+  CPC_CHECK(K >= 1, "InfoNCE: no predictors (K = 0)");
+  CPC_CHECK(T >= K + 1, "InfoNCE: ", T, " time steps are too few for K = ", K, " (need at least K + 1)");
+  CPC_CHECK(B >= 1, "InfoNCE: empty batch");
+
+  // The selected steps: always a contiguous range [t0, t0 + nt).
+  int64_t t0 = 0, nt = 1;
+  switch (options_.t_mode) {
+    case InfoNceOptions::TMode::last:
+      t0 = T - K - 1;
+      break;
+    case InfoNceOptions::TMode::random:
+      if (t_random >= 0) {
+        CPC_CHECK(t_random < T - K, "InfoNCE: t = ", t_random, " out of range [0, ", T - K, ")");
+        t0 = t_random;
+      } else {
+        CPC_CHECK(rng != nullptr, "InfoNCE: t_mode random needs a generator");
+        t0 = static_cast<int64_t>(std::uniform_int_distribution<int64_t>(0, T - K - 1)(rng->engine()));
+      }
+      break;
+    case InfoNceOptions::TMode::all:
+      nt = T - K;
+      break;
+  }
+  const int64_t R = nt * B;  // rows ordered (t, b)
+
+  // Labels: the positive of row i is column i. Groups: the sequence, for exclusion.
+  labels_.resize(static_cast<size_t>(R));
+  groups_.resize(static_cast<size_t>(R));
+  for (int64_t i = 0; i < R; ++i) labels_[i] = static_cast<int32_t>(i), groups_[i] = static_cast<int32_t>(i % B);
+  ContrastiveSpec spec;
+  spec.row_label = spec.col_label = labels_.data();
+  const bool batch_time = options_.negatives == InfoNceOptions::Negatives::batch_time;
+  spec.blocks = batch_time ? 1 : nt;
+  if (batch_time && options_.exclude_own_sequence) {
+    spec.row_group = spec.col_group = groups_.data();
+    spec.row_keep = labels_.data();  // one's own positive stays
+  }
+  switch (options_.score) {
+    case InfoNceOptions::Score::dot:
+      spec.scale = 1.f;
+      break;
+    case InfoNceOptions::Score::scaled_dot:
+      spec.scale = 1.f / static_cast<float>(Dz);
+      break;
+    case InfoNceOptions::Score::cosine:
+      spec.scale = 1.f / options_.temperature;
+      break;
+  }
+  spec.column_argmax = options_.accuracy == InfoNceOptions::Accuracy::seed004_column;
+
+  // (B, nt, Dc) -> (nt * B, Dc), rows (t, b).
+  Var* c_sel = ops::reshape(ops::swap01(ops::narrow(c, 1, t0, nt)), {R, c->value.size(2)});
+  result_.accuracy_per_k.assign(static_cast<size_t>(K), 0.0);
+  Var* total = nullptr;
+  for (int64_t k = 1; k <= K; ++k) {
+    const LinearPredictor& p = predictors[static_cast<size_t>(k - 1)];
+    Var* pred = ops::linear(c_sel, p.weight, p.bias);                                 // (R, Dz)
+    Var* target = ops::reshape(ops::swap01(ops::narrow(z, 1, t0 + k, nt)), {R, Dz});  // (R, Dz)
+    if (options_.score == InfoNceOptions::Score::cosine) {
+      pred = ops::l2_normalize(pred, options_.cosine_eps);
+      target = ops::l2_normalize(target, options_.cosine_eps);
+    }
+    const bool over_latents = options_.normalize == InfoNceOptions::Normalize::over_latents;
+    ContrastiveStats st;
+    Var* lk =
+        over_latents ? ops::contrastive_loss(pred, target, spec, &st) : ops::contrastive_loss(target, pred, spec, &st);
+    result_.accuracy_per_k[static_cast<size_t>(k - 1)] =
+        spec.column_argmax ? static_cast<double>(st.column_correct) / static_cast<double>(R)
+                           : static_cast<double>(st.correct) / static_cast<double>(R);
+    total = total ? ops::add(total, lk) : lk;
+  }
+  // Every k has R rows: the mean over all (k, t, b) rows is the mean of the K means.
+  result_.loss = ops::scale(total, 1.f / static_cast<float>(K));
+  double acc = 0;
+  for (double a : result_.accuracy_per_k) acc += a;
+  result_.accuracy = acc / static_cast<double>(K);
+  result_.t_first = t0;
+  result_.num_t = nt;
+  return result_;
+}
+
+}  // namespace cpc
