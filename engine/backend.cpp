@@ -87,12 +87,9 @@ void Backend::gru_layer_backward(const Tensor&, const Tensor&, const Tensor&, co
                                  const Tensor&, const Tensor&, const Tensor&, const Tensor&) {
   unavailable("gru_backward");
 }
-ContrastiveStats Backend::contrastive_forward(const Tensor&, const Tensor&, const ContrastiveSpec&, const Tensor&) {
+ContrastiveStats Backend::contrastive_forward(const Tensor&, const Tensor&, const ContrastiveSpec&, const Tensor&,
+                                              const Tensor&) {
   unavailable("contrastive_loss");
-}
-void Backend::contrastive_backward(const Tensor&, const Tensor&, const ContrastiveSpec&, const Tensor&, int64_t, float,
-                                   const Tensor&, const Tensor&) {
-  unavailable("contrastive_loss_backward");
 }
 void Backend::l2_normalize_forward(const Tensor&, float, const Tensor&) { unavailable("l2_normalize"); }
 void Backend::l2_normalize_backward(const Tensor&, const Tensor&, float, const Tensor&) {

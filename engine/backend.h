@@ -148,13 +148,11 @@ class Backend {
                                   const Tensor& dx, const Tensor& dh0, const Tensor& dw_ih, const Tensor& dw_hh,
                                   const Tensor& db_ih, const Tensor& db_hh);
 
-  // Fused contrastive loss: anchors a (R, D) vs candidates c (M, D). row_stats (3, R)
-  // receives what backward needs. Backward accumulates g * d(loss) into da and dc
-  // (undefined = not needed; the same tensor when a and c are one tensor).
+  // Fused contrastive loss: anchors a (R, D) vs candidates c (M, D). When defined,
+  // da (R, D) and dc (M, D) are overwritten with d(loss)/da and d(loss)/dc (the same
+  // tensor when a and c are one tensor: then it receives their sum).
   virtual ContrastiveStats contrastive_forward(const Tensor& a, const Tensor& c, const ContrastiveSpec& spec,
-                                               const Tensor& row_stats);
-  virtual void contrastive_backward(const Tensor& a, const Tensor& c, const ContrastiveSpec& spec,
-                                    const Tensor& row_stats, int64_t used, float g, const Tensor& da, const Tensor& dc);
+                                               const Tensor& da, const Tensor& dc);
   // Rows of x (N, D) scaled to unit L2 norm: y = x / max(||x||, eps) (F.normalize).
   virtual void l2_normalize_forward(const Tensor& x, float eps, const Tensor& y);
   virtual void l2_normalize_backward(const Tensor& x, const Tensor& dy, float eps, const Tensor& dx);

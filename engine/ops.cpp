@@ -269,20 +269,19 @@ struct NormalizeNode final : Node {
   }
 };
 
+// The kernel produced d(loss)/da and d(loss)/dc during forward (its tiles hold whole
+// rows, so nothing needs recomputing); backward scales them by the upstream gradient.
 struct ContrastiveNode final : Node {
   Var *a, *c, *loss;
-  ContrastiveSpec spec;  // index arrays live on the tape
-  Tensor row_stats;
-  int64_t used;
-  ContrastiveNode(Var* a_, Var* c_, Var* l, const ContrastiveSpec& s, Tensor st, int64_t u)
-      : a(a_), c(c_), loss(l), spec(s), row_stats(std::move(st)), used(u) {}
+  Tensor da, dc;  // dc undefined when a and c are one Var (da holds the sum)
+  ContrastiveNode(Var* a_, Var* c_, Var* l, Tensor da_, Tensor dc_)
+      : a(a_), c(c_), loss(l), da(std::move(da_)), dc(std::move(dc_)) {}
   const char* name() const override { return "contrastive_loss"; }
   void backward(Tape& tape) override {
-    if (!loss->grad.defined() || used == 0) return;
+    if (!loss->grad.defined()) return;
     const float g = static_cast<float>(be(loss).sum(loss->grad));
-    Tensor da = grad_or_none(tape, a);
-    Tensor dc = a == c ? da : grad_or_none(tape, c);
-    be(a).contrastive_backward(a->value, c->value, spec, row_stats, used, g, da, dc);
+    if (wants_grad(a)) be(a).axpy(g, da, tape.grad(a));
+    if (a != c && wants_grad(c)) be(c).axpy(g, dc, tape.grad(c));
   }
 };
 
@@ -638,16 +637,6 @@ Var* l2_normalize(Var* x, float eps) {
   return out;
 }
 
-namespace {
-// Copies n host ints onto the tape so that backward can still read them.
-const int32_t* on_tape(Tape& tape, const int32_t* src, int64_t n) {
-  if (!src) return nullptr;
-  auto* dst = static_cast<int32_t*>(tape.arena(Device::cpu()).allocate(sizeof(int32_t) * static_cast<size_t>(n)));
-  std::copy(src, src + n, dst);
-  return dst;
-}
-}  // namespace
-
 Var* contrastive_loss(Var* a, Var* c, const ContrastiveSpec& spec, ContrastiveStats* stats) {
   check_var(a, "contrastive_loss", "anchors");
   check_var(c, "contrastive_loss", "candidates");
@@ -666,23 +655,18 @@ Var* contrastive_loss(Var* a, Var* c, const ContrastiveSpec& spec, ContrastiveSt
   CPC_CHECK(spec.scale > 0.f && std::isfinite(spec.scale), "contrastive_loss: scale must be finite and > 0, found ",
             spec.scale);
   Tape& tape = Tape::current();
-  ContrastiveSpec s = spec;
-  s.row_label = on_tape(tape, spec.row_label, R);
-  s.col_label = on_tape(tape, spec.col_label, M);
-  s.row_group = on_tape(tape, spec.row_group, R);
-  s.col_group = on_tape(tape, spec.col_group, M);
-  s.row_keep = on_tape(tape, spec.row_keep, R);
-  if (spec.excl_offsets) {
-    s.excl_offsets = on_tape(tape, spec.excl_offsets, R + 1);
-    s.excl_cols = on_tape(tape, spec.excl_cols, spec.excl_offsets[R]);
+  const bool grad = GradMode::enabled() && (a->requires_grad || c->requires_grad);
+  Tensor da, dc;
+  if (grad) {
+    da = tape.alloc(a->value.shape(), a->value.device());
+    dc = a == c ? da : tape.alloc(c->value.shape(), c->value.device());
   }
-  Tensor row_stats = tape.alloc({3, R}, a->value.device());
-  const ContrastiveStats st = be(a).contrastive_forward(a->value, c->value, s, row_stats);
+  const ContrastiveStats st = be(a).contrastive_forward(a->value, c->value, spec, da, dc);
   if (stats) *stats = st;
   Tensor l = tape.alloc({}, a->value.device());
   be(a).fill(l, static_cast<float>(st.loss));
   Var* out = tape.output(l, {a, c});
-  if (out->requires_grad) tape.record<ContrastiveNode>(a, c, out, s, row_stats, st.used);
+  if (out->requires_grad) tape.record<ContrastiveNode>(a, c, out, da, a == c ? Tensor() : dc);
   return out;
 }
 

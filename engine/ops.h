@@ -61,8 +61,8 @@ Var* l2_normalize(Var* x, float eps = 1e-8f);
 // (see ContrastiveSpec in engine/backend.h): mean over anchors with at least one
 // positive of  logsumexp(valid scores) - [mean | logsumexp](positive scores).
 // Anchors without positives are skipped and counted in stats. The (R, M) score
-// matrix is never stored. a and c may be the same Var (self-similarity). The spec's
-// index arrays are copied onto the tape.
+// matrix is never stored. a and c may be the same Var (self-similarity). Gradients
+// are computed in the same pass when needed (O((R + M) D) memory).
 Var* contrastive_loss(Var* a, Var* c, const ContrastiveSpec& spec, ContrastiveStats* stats = nullptr);
 
 // mean((y - target)^2) over all elements -> scalar. target is a constant.

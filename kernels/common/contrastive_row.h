@@ -1,83 +1,94 @@
 #pragma once
 // Per-row math of the fused contrastive losses (InfoNCE, NT-Xent, SupCon), shared by
-// the CPU backend and the CUDA kernel. A row's scores arrive one by one (one score
-// tile at a time); an online logsumexp keeps a running max and a rescaled sum, so no
-// row of the score matrix is ever stored whole, and nothing overflows at any
-// temperature: every exp() argument is <= 0.
+// the CPU backend and the CUDA kernel. A row's scores are reduced in two passes over
+// its tile: (1) maxima and counts, (2) exponentials relative to those maxima, so
+// every exp() argument is <= 0 and nothing overflows at any temperature; then the
+// loss and d(loss)/d(score) follow from the row's statistics.
 #include "kernels/common/hd.h"
 
 namespace cpc::math {
 
-template <class T>
-CPC_HD T log_(T x);
-template <>
-CPC_HD float log_(float x) {
-  return logf(x);
-}
-template <>
-CPC_HD double log_(double x) {
-  return log(x);
-}
+CPC_HD float log_(float x) { return logf(x); }
+CPC_HD double log_(double x) { return log(x); }
 
-// Running logsumexp: value() = log(sum exp(x)) over the pushed x; -inf when empty.
-template <class T>
-struct OnlineLse {
-  T max = -INFINITY;
-  T sum = 0;
-  CPC_HD void push(T x) {
-    if (x > max) {
-      sum = sum * exp_(max - x) + T(1);  // exp(-inf) = 0 on the first push
-      max = x;
-    } else {
-      sum += exp_(x - max);
-    }
-  }
-  CPC_HD T value() const { return sum > T(0) ? max + log_(sum) : T(-INFINITY); }
+enum class MultiPositiveForm : int {
+  supcon = 0,     // lse(all) - mean(positive scores)   (Khosla et al., L_out)
+  logsumexp = 1,  // lse(all) - lse(positive scores)    (seed 003)
 };
 
-// Everything the loss, its gradient and the accuracy need from one row.
+// Pass 1 over a row's valid candidates.
 template <class T>
-struct ContrastiveRow {
-  OnlineLse<T> all;  // over valid candidates
-  OnlineLse<T> pos;  // over positives
-  T pos_sum = 0;     // sum of positive scores (SupCon's mean)
-  int n_pos = 0;
-  int n_valid = 0;
-  T best = -INFINITY;
-  bool best_is_pos = false;
-
+struct RowPass1 {
+  T max_all = -INFINITY, max_pos = -INFINITY, pos_sum = 0;
+  int n_valid = 0, n_pos = 0;
+  bool best_is_pos = false;  // the first maximum is a positive
   CPC_HD void push(T s, bool positive) {
     ++n_valid;
-    all.push(s);
-    if (s > best) best = s, best_is_pos = positive;  // first maximum wins ties
+    if (s > max_all) max_all = s, best_is_pos = positive;
     if (positive) {
       ++n_pos;
-      pos.push(s);
       pos_sum += s;
+      if (s > max_pos) max_pos = s;
     }
   }
   // A row without positives (or without candidates) is skipped and counted.
   CPC_HD bool used() const { return n_pos > 0; }
 };
 
-enum class MultiPositiveForm : int {
-  supcon = 0,     // lse(all) - mean(positives)       (Khosla et al., L_out)
-  logsumexp = 1,  // lse(all) - lse(positives)         (seed 003)
+// Pass 2 value stored for candidate j: exp(s - max_pos) for positives (their own
+// reference, so the logsumexp form never underflows), exp(s - max_all) otherwise.
+template <class T>
+CPC_HD T row_exp(T s, bool positive, const RowPass1<T>& p1) {
+  return exp_(s - (positive ? p1.max_pos : p1.max_all));
+}
+
+// Row statistics after pass 2: sum_neg = sum of exp(s - max_all) over negatives,
+// sum_pos = sum of exp(s - max_pos) over positives.
+template <class T>
+struct RowStats {
+  T lse_all, lse_pos;  // logsumexp over all valid / over positives
+  T loss;
 };
 
 template <class T>
-CPC_HD T contrastive_row_loss(const ContrastiveRow<T>& r, MultiPositiveForm form) {
-  const T lse = r.all.value();
-  return form == MultiPositiveForm::supcon ? lse - r.pos_sum / T(r.n_pos) : lse - r.pos.value();
+CPC_HD RowStats<T> row_stats(const RowPass1<T>& p1, T sum_neg, T sum_pos, MultiPositiveForm form) {
+  RowStats<T> r;
+  // All candidates: negatives relative to max_all plus positives rescaled from max_pos.
+  const T sum_all = sum_neg + sum_pos * exp_(p1.max_pos - p1.max_all);
+  r.lse_all = p1.max_all + log_(sum_all);
+  r.lse_pos = p1.max_pos + log_(sum_pos);
+  r.loss = form == MultiPositiveForm::supcon ? r.lse_all - p1.pos_sum / T(p1.n_pos) : r.lse_all - r.lse_pos;
+  return r;
 }
 
-// d(row loss)/d(score) for one candidate: softmax over all minus the target weight
-// (1/n_pos for SupCon, the softmax over positives for the logsumexp form).
+// Per-row constants turning a stored pass-2 value e into probabilities.
 template <class T>
-CPC_HD T contrastive_score_grad(T s, bool positive, T lse_all, T lse_pos, int n_pos, MultiPositiveForm form) {
-  T g = exp_(s - lse_all);
-  if (positive) g -= form == MultiPositiveForm::supcon ? T(1) / T(n_pos) : exp_(s - lse_pos);
-  return g;
+struct RowGradFactors {
+  T neg;         // exp(max_all - lse_all): softmax of a negative = e * neg
+  T pos_all;     // exp(max_pos - lse_all): softmax of a positive = e * pos_all
+  T pos_target;  // exp(max_pos - lse_pos): softmax among positives = e * pos_target
+  T inv_n_pos;
+  bool supcon;
+};
+
+template <class T>
+CPC_HD RowGradFactors<T> row_grad_factors(const RowPass1<T>& p1, const RowStats<T>& st, MultiPositiveForm form) {
+  return {exp_(p1.max_all - st.lse_all), exp_(p1.max_pos - st.lse_all), exp_(p1.max_pos - st.lse_pos),
+          T(1) / T(p1.n_pos), form == MultiPositiveForm::supcon};
+}
+
+// d(row loss)/d(s_j): softmax over all minus the target weight (1/n_pos for SupCon,
+// the softmax over positives for the logsumexp form).
+template <class T>
+CPC_HD T row_score_grad(T e, bool positive, const RowGradFactors<T>& f) {
+  if (!positive) return e * f.neg;
+  return e * f.pos_all - (f.supcon ? f.inv_n_pos : e * f.pos_target);
+}
+
+// Row-normalised probability (seed 004's softmax over dim 1, for its column argmax).
+template <class T>
+CPC_HD T row_probability(T e, bool positive, const RowGradFactors<T>& f) {
+  return e * (positive ? f.pos_all : f.neg);
 }
 
 }  // namespace cpc::math

@@ -235,23 +235,13 @@ class CpuBackend final : public Backend {
                       f(dw_ih), f(dw_hh), f(db_ih), f(db_hh), workspace(d.backward_workspace()));
   }
 
-  ContrastiveStats contrastive_forward(const Tensor& a, const Tensor& c, const ContrastiveSpec& spec,
-                                       const Tensor& row_stats) override {
+  ContrastiveStats contrastive_forward(const Tensor& a, const Tensor& c, const ContrastiveSpec& spec, const Tensor& da,
+                                       const Tensor& dc) override {
     check_cpu(a, "contrastive_loss");
     const cpu::ContrastiveProblem p = problem(a, c, spec);
-    const int64_t R = p.R;
-    float* st = row_stats.f32();
     const cpu::ContrastiveResult r =
-        cpu::contrastive_forward(a.f32(), c.f32(), p, st, st + R, st + 2 * R, workspace(p.workspace()));
+        cpu::contrastive_forward(a.f32(), c.f32(), p, workspace(p.workspace()), f(da), f(dc));
     return {r.loss, r.used, r.skipped, r.correct, r.column_correct};
-  }
-  void contrastive_backward(const Tensor& a, const Tensor& c, const ContrastiveSpec& spec, const Tensor& row_stats,
-                            int64_t used, float g, const Tensor& da, const Tensor& dc) override {
-    const cpu::ContrastiveProblem p = problem(a, c, spec);
-    const int64_t R = p.R;
-    const float* st = row_stats.f32();
-    cpu::contrastive_backward(a.f32(), c.f32(), p, st, st + R, st + 2 * R, used, g, f(da), f(dc),
-                              workspace(p.workspace()));
   }
   void l2_normalize_forward(const Tensor& x, float eps, const Tensor& y) override {
     cpu::l2_normalize_forward(x.f32(), y.f32(), x.size(0), x.size(1), eps);
