@@ -3,11 +3,12 @@
 matmul) and NT-Xent, forward + backward, with peak extra memory.
 
 Protocol: one request per line on stdin ("infonce B" or "ntxent N"), one JSON reply.
-Peak memory: the process's peak RSS (VmHWM) above its RSS before the call, after
-resetting the peak through /proc/self/clear_refs (Linux >= 4.0).
+Peak extra memory: one step in a fresh process (so no freed memory is reused), its
+peak RSS (VmHWM) above the RSS once the inputs exist.
 """
 import argparse
 import json
+import subprocess
 import sys
 import time
 
@@ -23,18 +24,40 @@ def rss_kib(field):
     return 0
 
 
-def measure(fn, reps):
+def median_ms(fn, reps):
     fn()  # warm-up
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
-    base = rss_kib("VmRSS")
     ts = []
     for _ in range(reps):
         t0 = time.perf_counter()
         fn()
         ts.append((time.perf_counter() - t0) * 1e3)
     ts.sort()
-    return ts[len(ts) // 2], (rss_kib("VmHWM") - base) / 1024.0
+    return ts[len(ts) // 2]
+
+
+def peak_extra_mib(args, kind, size, impl):
+    """Runs one step of `impl` in a fresh interpreter and returns its peak extra MiB."""
+    out = subprocess.run([sys.executable, __file__, "--threads", str(args.threads), "--K", str(args.K), "--D",
+                          str(args.D), "--memory", kind, str(size), impl], capture_output=True, text=True, check=True)
+    return float(out.stdout.strip())
+
+
+def make_step(kind, size, impl, K, D):
+    if kind == "infonce":
+        pred = torch.randn(K, size, D, requires_grad=True)
+        z = torch.randn(K, size, D, requires_grad=True)
+        f = infonce_loop if impl == "loop" else infonce_batched
+
+        def step():
+            pred.grad = z.grad = None
+            f(pred, z).backward()
+    else:
+        e = torch.randn(size, D, requires_grad=True)
+
+        def step():
+            e.grad = None
+            ntxent(e).backward()
+    return step
 
 
 def infonce_loop(pred, z):
@@ -67,9 +90,17 @@ def main():
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--K", type=int, default=12)
     ap.add_argument("--D", type=int, default=512)
+    ap.add_argument("--memory", nargs=3, metavar=("KIND", "SIZE", "IMPL"), help="internal: one step, print MiB")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    if args.memory:
+        kind, size, impl = args.memory
+        step = make_step(kind, int(size), impl, args.K, args.D)
+        base = rss_kib("VmRSS")
+        step()
+        print((rss_kib("VmHWM") - base) / 1024.0)
+        return
     cfg = torch.__config__.show()
     blas = next((part.split("=")[1] for part in cfg.replace(",", " ").split() if part.startswith("BLAS_INFO=")), "?")
     print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "blas": blas}), flush=True)
@@ -77,21 +108,9 @@ def main():
         kind, size = line.split()
         size = int(size)
         out = {}
-        if kind == "infonce":
-            pred = torch.randn(args.K, size, args.D, requires_grad=True)
-            z = torch.randn(args.K, size, args.D, requires_grad=True)
-            for name, f in (("loop", infonce_loop), ("batched", infonce_batched)):
-                def step():
-                    pred.grad = z.grad = None
-                    f(pred, z).backward()
-                out[name + "_ms"], out[name + "_mib"] = measure(step, args.reps)
-        else:
-            e = torch.randn(size, args.D, requires_grad=True)
-
-            def step():
-                e.grad = None
-                ntxent(e).backward()
-            out["ntxent_ms"], out["ntxent_mib"] = measure(step, args.reps)
+        for impl in (("loop", "batched") if kind == "infonce" else ("ntxent",)):
+            out[impl + "_ms"] = median_ms(make_step(kind, size, impl, args.K, args.D), args.reps)
+            out[impl + "_mib"] = peak_extra_mib(args, kind, size, impl)
         print(json.dumps(out), flush=True)
 
 

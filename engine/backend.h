@@ -77,6 +77,8 @@ class Backend {
   // Worker threads of this backend's host-side math (BLAS and OpenMP on the CPU).
   virtual void set_threads(int n) {}
   virtual int threads() const { return 1; }
+  // Scratch memory the backend holds for its kernels (benchmarks report it).
+  virtual size_t workspace_bytes() const { return 0; }
   // One line naming the libraries and kernels this backend runs (for bench and info).
   virtual std::string describe() const { return name(); }
 

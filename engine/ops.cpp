@@ -185,6 +185,18 @@ struct NarrowNode final : Node {
   }
 };
 
+// A leading-dim slice is a view: no copy forward, its gradient added into the slice.
+struct SliceViewNode final : Node {
+  Var *x, *y;
+  int64_t start;
+  SliceViewNode(Var* x_, Var* y_, int64_t s) : x(x_), y(y_), start(s) {}
+  const char* name() const override { return "slice"; }
+  void backward(Tape& tape) override {
+    if (y->grad.defined() && wants_grad(x))
+      be(y).axpy(1.f, y->grad, tape.grad(x).slice(start, start + y->value.size(0)));
+  }
+};
+
 struct ReshapeNode final : Node {
   Var *x, *y;
   ReshapeNode(Var* x_, Var* y_) : x(x_), y(y_) {}
@@ -494,9 +506,14 @@ Var* narrow(Var* x, int dim, int64_t start, int64_t length) {
   dim = normalize_dim(dim, x->value.rank(), "narrow");
   CPC_CHECK(start >= 0 && length >= 1 && start + length <= x->value.size(dim), "narrow: [", start, ", ", start + length,
             ") out of range for dim ", dim, " of ", x->value.shape());
+  Tape& tape = Tape::current();
+  if (dim == 0) {  // contiguous rows: a view
+    Var* out = tape.output(x->value.slice(start, start + length), {x});
+    if (out->requires_grad) tape.record<SliceViewNode>(x, out, start);
+    return out;
+  }
   Shape ys = x->value.shape();
   ys[dim] = length;
-  Tape& tape = Tape::current();
   Tensor y = tape.alloc(ys, x->value.device());
   be(x).narrow_forward(x->value.reshape(around(x->value.shape(), dim)), start, y.reshape(around(ys, dim)));
   Var* out = tape.output(y, {x});

@@ -28,7 +28,8 @@ Var* add(Var* a, Var* b);
 Var* dropout(Var* x, float p, uint64_t seed);
 // (B, M, N) -> (B, N, M), e.g. encoder (B, C, T) -> GRU input (B, T, C).
 Var* transpose_last2(Var* x);
-// 3-D x, a copy of x[:, start:start+length, :] (dim 1) or the analogous slice of dim 0/2.
+// x[:, start:start+length, :] (dim 1) or the analogous slice of another dim: a view
+// for dim 0 (contiguous rows), a copy otherwise.
 Var* narrow(Var* x, int dim, int64_t start, int64_t length);
 // (B, T, D) -> (B, D) at step t.
 Var* select(Var* x, int dim, int64_t index);

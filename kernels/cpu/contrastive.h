@@ -46,11 +46,11 @@ struct ContrastiveProblem {
 
   int64_t rows_per_block() const { return R / blocks; }
   int64_t cols_per_block() const { return M / blocks; }
-  // Row-tile height: keeps the score tile near 2 MiB of floats, at least 16 rows.
+  // Row-tile height: keeps the score tile near 4 MiB of floats, at least 16 rows.
   int64_t tile_rows() const {
     if (max_tile_rows > 0) return std::min(max_tile_rows, rows_per_block());
     return std::max<int64_t>(
-        16, std::min<int64_t>(rows_per_block(), (int64_t{1} << 19) / std::max<int64_t>(cols_per_block(), 1)));
+        16, std::min<int64_t>(rows_per_block(), (int64_t{1} << 20) / std::max<int64_t>(cols_per_block(), 1)));
   }
   int64_t workspace() const {  // elements of T
     const int64_t tile = tile_rows() * cols_per_block();

@@ -54,6 +54,7 @@ class CpuBackend final : public Backend {
     omp_set_num_threads(n);
   }
   int threads() const override { return omp_get_max_threads(); }
+  size_t workspace_bytes() const override { return ws_.capacity() * sizeof(float); }
 
   void* allocate(size_t bytes) override {
     void* p = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
