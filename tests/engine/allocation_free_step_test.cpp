@@ -28,6 +28,7 @@
 #include "layers/gru.h"
 #include "layers/linear.h"
 #include "layers/residual_block1d.h"
+#include "losses/info_nce_loss.h"
 
 extern "C" {
 void* __libc_malloc(size_t);
@@ -99,7 +100,8 @@ namespace cpc {
 namespace {
 
 // A model with every layer kind a CPC step uses: strided convs with BatchNorm, a
-// residual block with channel norm, GELU, dropout, a 2-layer GRU, linear heads.
+// residual block with channel norm, GELU, dropout, a 2-layer GRU, linear heads, and
+// the fused InfoNCE loss.
 class StepModel : public Module {
  public:
   explicit StepModel(Generator& gen) {
@@ -109,13 +111,19 @@ class StepModel : public Module {
     drop = register_module("drop", std::make_unique<Dropout>(0.1f, 3));
     gru = register_module("gru", std::make_unique<GRU>(24, 32, 2, gen));
     head = register_module("head", std::make_unique<Linear>(32, 24, true, gen));
+    for (int k = 0; k < 3; ++k) {
+      Linear* w = register_module("Wk" + std::to_string(k), std::make_unique<Linear>(32, 24, true, gen));
+      predictors.push_back({w->weight, w->bias});
+    }
   }
+  // A CPC objective (InfoNCE over all t) plus a small regression term.
   Var* loss(Var* x, const Tensor& target) {
     Var* h = block->forward(ops::relu(bn->forward(conv->forward(x))));
     Var* z = ops::transpose_last2(drop->forward(ops::gelu(h)));  // (B, T, 24)
-    Var* c = gru->forward(z).output;
+    Var* c = gru->forward(z).output;                              // (B, T, 32)
     Var* pred = head->forward(ops::select(c, 1, 3));
-    return ops::mse_loss(ops::add(pred, ops::max_pool(z, 1)), target);
+    Var* nce = info_nce.forward(c, z, predictors, nullptr).loss;
+    return ops::add(nce, ops::mse_loss(ops::add(pred, ops::max_pool(z, 1)), target));
   }
   Conv1d* conv;
   BatchNorm1d* bn;
@@ -123,6 +131,8 @@ class StepModel : public Module {
   Dropout* drop;
   GRU* gru;
   Linear* head;
+  std::vector<LinearPredictor> predictors;
+  InfoNceLoss info_nce{InfoNceOptions{}};
 };
 
 struct Counts {
