@@ -22,6 +22,7 @@
 #include "layers/conv1d.h"
 #include "layers/gru.h"
 #include "layers/sequential.h"
+#include "models/conv_encoder.h"
 #include "tools/torch_process.h"
 
 namespace {
@@ -32,17 +33,6 @@ using Clock = std::chrono::steady_clock;
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v.empty() ? 0 : v[v.size() / 2];
-}
-
-std::unique_ptr<Sequential> seed004_encoder(Generator& gen) {
-  auto enc = std::make_unique<Sequential>();
-  const int64_t ks[5] = {10, 8, 4, 4, 4}, ss[5] = {5, 4, 2, 2, 2}, ps[5] = {3, 2, 1, 1, 1};
-  for (int i = 0; i < 5; ++i) {
-    enc->add(std::make_unique<Conv1d>(i == 0 ? 1 : 512, 512, ks[i], Conv1dGeometry{ss[i], ps[i], 1}, false, gen));
-    enc->add(std::make_unique<BatchNorm1d>(512));
-    enc->add(std::make_unique<ReLU>());
-  }
-  return enc;
 }
 
 }  // namespace
@@ -79,7 +69,7 @@ int main(int argc, char** argv) {
   try {
     backend(Device::cpu()).set_threads(threads);
     Generator gen(0);
-    auto enc = seed004_encoder(gen);
+    auto enc = make_conv_encoder(1, cdck2_encoder_layers(), NormKind::batch, gen);
     GRU gru(512, 256, 1, gen);
     const int64_t T = length / 160;
     const Tensor x = gen.normal_tensor({batch, 1, length}, 0, 1);

@@ -16,6 +16,7 @@
 #include "layers/linear.h"
 #include "layers/residual_block1d.h"
 #include "layers/sequential.h"
+#include "models/conv_encoder.h"
 #include "tests/support/reference_case.h"
 
 namespace cpc::test {
@@ -102,14 +103,7 @@ Built build(const ReferenceCase& c) {
   } else if (kind == "seed004") {
     // Seed 004's CDCK2: 5 strided convs (+BN, ReLU), GRU 512 -> 256, 12 predictors.
     auto root = std::make_unique<Container>();
-    auto enc = std::make_unique<Sequential>();
-    const int64_t ks[5] = {10, 8, 4, 4, 4}, ss[5] = {5, 4, 2, 2, 2}, ps[5] = {3, 2, 1, 1, 1};
-    for (int i = 0; i < 5; ++i) {
-      enc->add(std::make_unique<Conv1d>(i == 0 ? 1 : 512, 512, ks[i], Conv1dGeometry{ss[i], ps[i], 1}, false, gen));
-      enc->add(std::make_unique<BatchNorm1d>(512));
-      enc->add(std::make_unique<ReLU>());
-    }
-    Sequential* encoder = root->add("encoder", std::move(enc));
+    Sequential* encoder = root->add("encoder", make_conv_encoder(1, cdck2_encoder_layers(), NormKind::batch, gen));
     GRU* gru = root->add("gru", std::make_unique<GRU>(512, 256, 1, gen));
     auto wk = std::make_unique<Container>();
     std::vector<Linear*> preds;
