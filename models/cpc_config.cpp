@@ -1,0 +1,212 @@
+#include "models/cpc_config.h"
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "engine/error.h"
+
+namespace cpc {
+
+namespace {
+
+using json = nlohmann::json;
+
+// "file.json:" + "train" -> "file.json: train"; "file.json: train" + "lr" -> "file.json: train.lr".
+std::string sub(const std::string& where, const std::string& key) {
+  return where + (!where.empty() && where.back() == ':' ? " " : ".") + key;
+}
+
+void only_keys(const json& j, const std::string& where, std::initializer_list<const char*> allowed) {
+  CPC_CHECK(j.is_object(), where, ": expected an object, found ", j.dump());
+  std::set<std::string> ok(allowed.begin(), allowed.end());
+  std::string list;
+  for (const char* a : allowed) list += std::string(list.empty() ? "" : ", ") + a;
+  for (const auto& [k, v] : j.items()) CPC_CHECK(ok.count(k), where, ": unknown key '", k, "' (expected ", list, ")");
+}
+
+int64_t positive_int(const json& j, const std::string& where, const char* key, int64_t fallback, int64_t min = 1) {
+  if (!j.contains(key)) return fallback;
+  const json& v = j.at(key);
+  CPC_CHECK(v.is_number_integer() && v.get<int64_t>() >= min, sub(where, key), ": expected an integer >= ", min,
+            ", found ", v.dump());
+  return v.get<int64_t>();
+}
+
+double number(const json& j, const std::string& where, const char* key, double fallback, double min = 0.0) {
+  if (!j.contains(key)) return fallback;
+  const json& v = j.at(key);
+  CPC_CHECK(v.is_number() && v.get<double>() >= min, sub(where, key), ": expected a number >= ", min, ", found ",
+            v.dump());
+  return v.get<double>();
+}
+
+ConvLayerSpec conv_layer(const json& j, const std::string& where) {
+  only_keys(j, where, {"channels", "kernel", "stride", "padding"});
+  return {positive_int(j, where, "channels", 0), positive_int(j, where, "kernel", 0),
+          positive_int(j, where, "stride", 1), positive_int(j, where, "padding", 0, 0)};
+}
+
+EncoderConfig encoder_config(const json& j, const std::string& where) {
+  only_keys(j, where, {"type", "norm", "layers", "stem", "blocks", "latent"});
+  EncoderConfig e;
+  const std::string type = j.value("type", "conv");
+  CPC_CHECK(type == "conv" || type == "resnet", where, ".type: '", type, "' is not one of conv, resnet");
+  e.type = type == "conv" ? EncoderConfig::Type::conv : EncoderConfig::Type::resnet;
+  if (j.contains("norm")) {
+    CPC_CHECK(j["norm"].is_string(), where, ".norm: expected \"batch\" or \"channel\", found ", j["norm"].dump());
+    e.norm = parse_norm_kind(j["norm"]);
+  }
+  if (e.type == EncoderConfig::Type::conv) {
+    CPC_CHECK(j.contains("layers") && j["layers"].is_array() && !j["layers"].empty(), where,
+              ".layers: expected a non-empty array of {channels, kernel, stride, padding}");
+    for (size_t i = 0; i < j["layers"].size(); ++i)
+      e.layers.push_back(conv_layer(j["layers"][i], sub(where, "layers[" + std::to_string(i) + "]")));
+  } else {
+    if (j.contains("stem")) e.stem = conv_layer(j["stem"], sub(where, "stem"));
+    CPC_CHECK(j.contains("blocks") && j["blocks"].is_array() && !j["blocks"].empty(), where,
+              ".blocks: expected a non-empty array of {channels, kernel, stride}");
+    for (size_t i = 0; i < j["blocks"].size(); ++i) {
+      const std::string w = sub(where, "blocks[" + std::to_string(i) + "]");
+      only_keys(j["blocks"][i], w, {"channels", "kernel", "stride"});
+      const int64_t k = positive_int(j["blocks"][i], w, "kernel", 7);
+      CPC_CHECK(k % 2 == 1, w, ".kernel: expected an odd kernel (padding keeps the length), found ", k);
+      e.blocks.push_back(
+          {positive_int(j["blocks"][i], w, "channels", 0), k, positive_int(j["blocks"][i], w, "stride", 1)});
+    }
+    e.latent = positive_int(j, where, "latent", 0, 0);
+  }
+  return e;
+}
+
+}  // namespace
+
+int64_t EncoderConfig::out_channels() const {
+  if (type == Type::conv) return layers.back().channels;
+  return latent > 0 ? latent : blocks.back().channels;
+}
+
+int64_t EncoderConfig::downsampling() const {
+  int64_t d = 1;
+  if (type == Type::conv) {
+    for (const auto& l : layers) d *= l.stride;
+  } else {
+    d = stem.stride;
+    for (const auto& b : blocks) d *= b.stride;
+  }
+  return d;
+}
+
+int64_t EncoderConfig::out_length(int64_t L) const {
+  auto conv_len = [](int64_t len, int64_t k, int64_t s, int64_t p) { return (len + 2 * p - (k - 1) - 1) / s + 1; };
+  if (type == Type::conv) {
+    for (const auto& l : layers) L = conv_len(L, l.kernel, l.stride, l.padding);
+  } else {
+    L = conv_len(L, stem.kernel, stem.stride, stem.padding);
+    for (const auto& b : blocks) L = conv_len(L, b.kernel, b.stride, b.kernel / 2);
+  }
+  return L;
+}
+
+CpcConfig CpcConfig::from_json(const json& j, const std::string& where) {
+  only_keys(j, where, {"data", "encoder", "context", "loss", "train"});
+  CpcConfig c;
+  c.source = j;
+  if (j.contains("data")) {
+    only_keys(j["data"], sub(where, "data"), {"channels", "window"});
+    c.channels = positive_int(j["data"], sub(where, "data"), "channels", c.channels);
+    c.window = positive_int(j["data"], sub(where, "data"), "window", c.window);
+  }
+  CPC_CHECK(j.contains("encoder"), where, " missing key 'encoder'");
+  c.encoder = encoder_config(j["encoder"], sub(where, "encoder"));
+  if (j.contains("context")) {
+    only_keys(j["context"], sub(where, "context"), {"hidden", "layers"});
+    c.context = positive_int(j["context"], sub(where, "context"), "hidden", c.context);
+    c.context_layers = positive_int(j["context"], sub(where, "context"), "layers", c.context_layers);
+  }
+  if (j.contains("loss")) {
+    json loss = j["loss"];
+    CPC_CHECK(loss.is_object(), sub(where, "loss"), ": expected an object, found ", loss.dump());
+    c.K = positive_int(loss, sub(where, "loss"), "K", c.K);
+    if (loss.contains("predictor_bias")) {
+      CPC_CHECK(loss["predictor_bias"].is_boolean(), sub(where, "loss.predictor_bias"),
+                ": expected true or false, found ", loss["predictor_bias"].dump());
+      c.predictor_bias = loss["predictor_bias"];
+    }
+    loss.erase("K");
+    loss.erase("predictor_bias");
+    c.loss = InfoNceOptions::from_json(loss, sub(where, "loss"));
+  }
+  if (j.contains("train")) {
+    const json& t = j["train"];
+    const std::string w = sub(where, "train");
+    only_keys(t, w,
+              {"batch_size", "steps", "seed", "lr", "weight_decay", "clip", "min_lr", "schedule", "warmup",
+               "checkpoint_every", "validate_every"});
+    TrainConfig& tc = c.train;
+    tc.batch_size = positive_int(t, w, "batch_size", tc.batch_size);
+    tc.steps = positive_int(t, w, "steps", tc.steps);
+    tc.seed = positive_int(t, w, "seed", tc.seed, 0);
+    tc.lr = number(t, w, "lr", tc.lr);
+    tc.weight_decay = number(t, w, "weight_decay", tc.weight_decay);
+    tc.clip = number(t, w, "clip", tc.clip);
+    tc.min_lr = number(t, w, "min_lr", tc.min_lr);
+    tc.warmup = positive_int(t, w, "warmup", tc.warmup, 0);
+    tc.checkpoint_every = positive_int(t, w, "checkpoint_every", tc.checkpoint_every);
+    tc.validate_every = positive_int(t, w, "validate_every", tc.validate_every);
+    if (t.contains("schedule")) {
+      CPC_CHECK(t["schedule"].is_string(), w, ".schedule: expected a string, found ", t["schedule"].dump());
+      tc.schedule = t["schedule"];
+      LrSchedule::parse(tc.schedule);  // validates the name
+    }
+  }
+  // Shapes: the window must leave K + 1 encoded steps (and one more for t_mode random).
+  const int64_t T = c.encoder.out_length(c.window);
+  CPC_CHECK(T >= c.K + 1, sub(where, "data.window"), ": ", c.window, " samples encode to ", T, " steps (downsampling ",
+            c.encoder.downsampling(), "), too few for loss.K = ", c.K, ": need at least ", c.K + 1,
+            " steps, i.e. a window of about ", (c.K + 1) * c.encoder.downsampling(), " samples");
+  return c;
+}
+
+CpcConfig CpcConfig::load(const std::string& path, const std::vector<std::string>& overrides) {
+  std::ifstream f(path);
+  CPC_CHECK(f.good(), path, ": cannot open the config file");
+  json j;
+  try {
+    j = json::parse(f);
+  } catch (const json::parse_error& e) {
+    fail(path, ": not valid JSON (", e.what(), ")");
+  }
+  for (const std::string& o : overrides) apply_override(j, o);
+  return from_json(j, path + ":");
+}
+
+void apply_override(json& j, const std::string& assignment) {
+  const size_t eq = assignment.find('=');
+  CPC_CHECK(eq != std::string::npos && eq > 0, "--set '", assignment, "': expected key.path=value");
+  const std::string path = assignment.substr(0, eq), value = assignment.substr(eq + 1);
+  json* node = &j;
+  std::stringstream ss(path);
+  std::string part, walked;
+  std::vector<std::string> parts;
+  while (std::getline(ss, part, '.')) parts.push_back(part);
+  for (size_t i = 0; i < parts.size(); ++i) {
+    walked += (walked.empty() ? "" : ".") + parts[i];
+    const bool last = i + 1 == parts.size();
+    CPC_CHECK(node->is_object(), "--set ", path, ": '", walked, "' is not inside an object");
+    if (!node->contains(parts[i])) {
+      // A known section may omit a key that has a default: allow adding leaves only.
+      CPC_CHECK(last, "--set ", path, ": no key '", walked, "' in the config");
+    }
+    node = &(*node)[parts[i]];
+  }
+  json v;
+  try {
+    v = json::parse(value);
+  } catch (const json::parse_error&) {
+    v = value;
+  }
+  *node = v;
+}
+
+}  // namespace cpc

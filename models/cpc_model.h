@@ -1,0 +1,42 @@
+#pragma once
+// A CPC model built from a CpcConfig: encoder (strided conv stack or 1-D ResNet) ->
+// latents z (B, T, Dz); GRU -> context c (B, T, Dc); K linear predictors Wk.k
+// (nn.Linear(Dc, Dz)) scored by InfoNCE. Parameter names follow the PyTorch module
+// tools/load_encoder.py builds: encoder.*, gru.*, Wk.*.
+#include <memory>
+#include <vector>
+
+#include "engine/random.h"
+#include "layers/gru.h"
+#include "layers/linear.h"
+#include "layers/sequential.h"
+#include "losses/info_nce_loss.h"
+#include "models/cpc_config.h"
+
+namespace cpc {
+
+class CpcModel : public Module {
+ public:
+  CpcModel(const CpcConfig& config, Generator& gen);
+
+  struct Encoded {
+    Var* z;  // (B, T, Dz)
+    Var* c;  // (B, T, Dc)
+  };
+  // x (B, C, L) with C and L as configured.
+  Encoded encode(Var* x);
+  // The InfoNCE loss of a batch (t drawn from rng in t_mode random).
+  const InfoNceResult& loss(Var* x, Generator* rng);
+
+  const CpcConfig& config() const { return config_; }
+  Sequential* encoder() const { return encoder_; }
+
+ private:
+  CpcConfig config_;
+  Sequential* encoder_;
+  GRU* gru_;
+  std::vector<LinearPredictor> predictors_;
+  InfoNceLoss info_nce_;
+};
+
+}  // namespace cpc
