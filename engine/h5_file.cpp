@@ -4,6 +4,7 @@
 #include <hdf5.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <mutex>
 
@@ -133,6 +134,70 @@ void H5File::write(const std::string& name, const Tensor& t) {
   CPC_CHECK(ds.id >= 0, path_, ": cannot create dataset '", name, "'");
   CPC_CHECK(H5Dwrite(ds.id, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, host.data()) >= 0, path_,
             ": cannot write dataset '", name, "'");
+}
+
+void H5File::write_ints(const std::string& name, const std::vector<int64_t>& values) {
+  std::lock_guard<std::mutex> g(h5_lock());
+  const hsize_t n = values.size();
+  Handle space{H5Screate_simple(1, &n, nullptr), H5Sclose};
+  Handle lcpl{H5Pcreate(H5P_LINK_CREATE), H5Pclose};
+  H5Pset_create_intermediate_group(lcpl.id, 1);
+  Handle ds{H5Dcreate2(id_, name.c_str(), H5T_STD_I64LE, space.id, lcpl.id, H5P_DEFAULT, H5P_DEFAULT), H5Dclose};
+  CPC_CHECK(ds.id >= 0, path_, ": cannot create dataset '", name, "'");
+  CPC_CHECK(H5Dwrite(ds.id, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()) >= 0, path_,
+            ": cannot write dataset '", name, "'");
+}
+
+void H5File::write_floats(const std::string& name, const std::vector<int64_t>& dims, const float* values) {
+  std::lock_guard<std::mutex> g(h5_lock());
+  std::vector<hsize_t> d(dims.begin(), dims.end());
+  Handle space{H5Screate_simple(static_cast<int>(d.size()), d.data(), nullptr), H5Sclose};
+  Handle lcpl{H5Pcreate(H5P_LINK_CREATE), H5Pclose};
+  H5Pset_create_intermediate_group(lcpl.id, 1);
+  Handle ds{H5Dcreate2(id_, name.c_str(), H5T_IEEE_F32LE, space.id, lcpl.id, H5P_DEFAULT, H5P_DEFAULT), H5Dclose};
+  CPC_CHECK(ds.id >= 0, path_, ": cannot create dataset '", name, "'");
+  CPC_CHECK(H5Dwrite(ds.id, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, values) >= 0, path_,
+            ": cannot write dataset '", name, "'");
+}
+
+std::vector<int64_t> H5File::dims(const std::string& name) const {
+  std::lock_guard<std::mutex> g(h5_lock());
+  Handle ds{H5Dopen2(id_, name.c_str(), H5P_DEFAULT), H5Dclose};
+  CPC_CHECK(ds.id >= 0, path_, ": dataset '", name, "' not found");
+  Handle space{H5Dget_space(ds.id), H5Sclose};
+  const int rank = H5Sget_simple_extent_ndims(space.id);
+  std::vector<hsize_t> d(static_cast<size_t>(std::max(rank, 0)));
+  H5Sget_simple_extent_dims(space.id, d.data(), nullptr);
+  return std::vector<int64_t>(d.begin(), d.end());
+}
+
+std::vector<int64_t> H5File::read_ints(const std::string& name) const {
+  std::lock_guard<std::mutex> g(h5_lock());
+  Handle ds{H5Dopen2(id_, name.c_str(), H5P_DEFAULT), H5Dclose};
+  CPC_CHECK(ds.id >= 0, path_, ": dataset '", name, "' not found");
+  Handle type{H5Dget_type(ds.id), H5Tclose};
+  CPC_CHECK(H5Tget_class(type.id) == H5T_INTEGER, path_, ": dataset '", name, "' must hold integers");
+  Handle space{H5Dget_space(ds.id), H5Sclose};
+  const hssize_t n = H5Sget_simple_extent_npoints(space.id);
+  std::vector<int64_t> out(static_cast<size_t>(n));
+  if (n)
+    CPC_CHECK(H5Dread(ds.id, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) >= 0, path_,
+              ": cannot read dataset '", name, "'");
+  return out;
+}
+
+void H5File::read_floats(const std::string& name, const std::vector<int64_t>& start, const std::vector<int64_t>& count,
+                         float* out) const {
+  std::lock_guard<std::mutex> g(h5_lock());
+  Handle ds{H5Dopen2(id_, name.c_str(), H5P_DEFAULT), H5Dclose};
+  CPC_CHECK(ds.id >= 0, path_, ": dataset '", name, "' not found");
+  Handle space{H5Dget_space(ds.id), H5Sclose};
+  std::vector<hsize_t> st(start.begin(), start.end()), ct(count.begin(), count.end());
+  CPC_CHECK(H5Sselect_hyperslab(space.id, H5S_SELECT_SET, st.data(), nullptr, ct.data(), nullptr) >= 0, path_,
+            ": bad selection in '", name, "'");
+  Handle mem{H5Screate_simple(static_cast<int>(ct.size()), ct.data(), nullptr), H5Sclose};
+  CPC_CHECK(H5Dread(ds.id, H5T_NATIVE_FLOAT, mem.id, space.id, H5P_DEFAULT, out) >= 0, path_,
+            ": cannot read a window of '", name, "'");
 }
 
 std::string H5File::attribute(const std::string& object, const std::string& name) const {

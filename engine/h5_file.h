@@ -28,6 +28,13 @@ class H5File {
   H5Array read(const std::string& name) const;
   Tensor read_tensor(const std::string& name) const;     // f32 on the CPU
   void write(const std::string& name, const Tensor& t);  // creates intermediate groups
+  void write_ints(const std::string& name, const std::vector<int64_t>& values);
+  void write_floats(const std::string& name, const std::vector<int64_t>& dims, const float* values);
+  std::vector<int64_t> dims(const std::string& name) const;
+  std::vector<int64_t> read_ints(const std::string& name) const;
+  // The hyperslab [start, start + count) of a float dataset, converted to f32.
+  void read_floats(const std::string& name, const std::vector<int64_t>& start, const std::vector<int64_t>& count,
+                   float* out) const;
   std::string attribute(const std::string& object, const std::string& name) const;
   void set_attribute(const std::string& object, const std::string& name, const std::string& value);
   // Full names of all datasets under a group ("" = root), recursively.
