@@ -275,6 +275,10 @@ void save_tensors(const std::string& path, const std::map<std::string, Tensor>& 
     H5File f(tmp, H5File::Mode::create);
     for (const auto& [name, t] : tensors) f.write(name, t);
   }
+  save_tensors_finish(tmp, path);
+}
+
+void save_tensors_finish(const std::string& tmp, const std::string& path) {
   const int fd = ::open(tmp.c_str(), O_RDONLY);
   if (fd >= 0) {
     ::fsync(fd);

@@ -52,5 +52,7 @@ class H5File {
 // existing file is never left half-written.
 void save_tensors(const std::string& path, const std::map<std::string, Tensor>& tensors);
 std::map<std::string, Tensor> load_tensors(const std::string& path);
+// fsyncs a completely written file `tmp` and renames it to `path` (atomic replace).
+void save_tensors_finish(const std::string& tmp, const std::string& path);
 
 }  // namespace cpc

@@ -5,11 +5,25 @@
 #include "engine/error.h"
 #include "tools/info_command.h"
 #include "tools/prepare/synth_ecg.h"
+#include "tools/train_command.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"cpc-engine: Contrastive Predictive Coding on ECG and audio"};
   app.require_subcommand(1);
   CLI::App* info = app.add_subcommand("info", "build options, library versions, threads and devices");
+
+  cpc::tools::TrainArgs train_args;
+  CLI::App* train = app.add_subcommand("train", "train a CPC model (AdamW, schedule, clipping, checkpoints)");
+  train->add_option("--config", train_args.config, "model and training config (JSON)")->required();
+  train->add_option("--data", train_args.data, "HDF5 data file")->required();
+  train->add_option("--out", train_args.out, "run directory (checkpoint.h5, metrics.jsonl)")->required();
+  train->add_option("--steps", train_args.steps, "training steps (default: train.steps)");
+  train->add_option("--seed", train_args.seed, "seed of weights and sampling (default: train.seed)");
+  train->add_option("--threads", train_args.threads, "CPU threads");
+  train->add_flag("--resume", train_args.resume, "continue the run in --out exactly where it stopped");
+  train->add_option("--stop-after", train_args.stop_after,
+                    "stop and checkpoint after this many steps of this invocation (the schedule keeps --steps)");
+  train->add_option("--set", train_args.overrides, "override a config key: --set train.batch_size=8");
 
   CLI::App* prepare = app.add_subcommand("prepare", "convert or generate data into cpc-engine's HDF5 layout");
   prepare->require_subcommand(1);
@@ -29,6 +43,7 @@ int main(int argc, char** argv) {
   }
   try {
     if (info->parsed()) return cpc::tools::run_info();
+    if (train->parsed()) return cpc::tools::run_train(train_args);
     if (synth_ecg->parsed()) {
       cpc::tools::write_synthetic_ecg(synth_out, synth);
       std::printf("wrote %s: %lld recordings x 12 leads x %.1f s at %.0f Hz, labels 'rhythm' (5 classes), split\n",

@@ -1,13 +1,14 @@
 // The synthetic ECG set: layout, labels and split readable by WindowDataset, and the
 // rhythm classes differ the way their names say (beats per recording on lead II).
+#include "tools/prepare/synth_ecg.h"
+
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
-#include <unistd.h>
 
 #include "engine/window_dataset.h"
-#include "tools/prepare/synth_ecg.h"
 
 namespace cpc::tools {
 namespace {

@@ -18,8 +18,8 @@ constexpr double kPi = 3.14159265358979323846;
 struct Vec3 {
   double x, y, z;
 };
-const Vec3 kLeads[12] = {{1, 0, 0},         {0.5, 0.866, 0},    {-0.5, 0.866, 0},   {-0.866, -0.5, 0},
-                         {0.866, -0.5, 0},  {0, 1, 0},          {-0.3, 0.2, -0.93}, {0, 0.2, -0.98},
+const Vec3 kLeads[12] = {{1, 0, 0},          {0.5, 0.866, 0},    {-0.5, 0.866, 0},   {-0.866, -0.5, 0},
+                         {0.866, -0.5, 0},   {0, 1, 0},          {-0.3, 0.2, -0.93}, {0, 0.2, -0.98},
                          {0.4, 0.25, -0.88}, {0.7, 0.25, -0.67}, {0.9, 0.25, -0.36}, {1, 0.25, 0}};
 
 struct Wave {
@@ -34,11 +34,16 @@ double dot(const Vec3& a, const Vec3& b) { return a.x * b.x + a.y * b.y + a.z * 
 
 const char* rhythm_name(Rhythm r) {
   switch (r) {
-    case Rhythm::normal: return "normal";
-    case Rhythm::tachycardia: return "tachycardia";
-    case Rhythm::bradycardia: return "bradycardia";
-    case Rhythm::irregular: return "irregular";
-    case Rhythm::ectopic: return "ectopic";
+    case Rhythm::normal:
+      return "normal";
+    case Rhythm::tachycardia:
+      return "tachycardia";
+    case Rhythm::bradycardia:
+      return "bradycardia";
+    case Rhythm::irregular:
+      return "irregular";
+    case Rhythm::ectopic:
+      return "ectopic";
   }
   return "?";
 }
@@ -53,23 +58,34 @@ void synthesize_ecg(Rhythm rhythm, const SynthEcgOptions& o, uint64_t seed, floa
   const double axis = 0.35 + 0.35 * n01(rng) * 0.5;  // electrical axis tilt
   const Vec3 r_dir{std::cos(axis), std::sin(axis) + 0.6, -0.5};
   std::vector<Wave> normal{
-      {-1.22, 0.25, {jitter(0.10, 0.2), jitter(0.12, 0.2), 0.02}},    // P
-      {-0.26, 0.10, {jitter(-0.05, 0.2), -0.08, 0.10}},                // Q
+      {-1.22, 0.25, {jitter(0.10, 0.2), jitter(0.12, 0.2), 0.02}},            // P
+      {-0.26, 0.10, {jitter(-0.05, 0.2), -0.08, 0.10}},                       // Q
       {0.00, 0.10, {jitter(r_dir.x, 0.15), jitter(r_dir.y, 0.15), r_dir.z}},  // R
-      {0.26, 0.10, {jitter(-0.10, 0.2), -0.25, -0.35}},               // S
-      {1.75, 0.40, {jitter(0.20, 0.2), jitter(0.25, 0.2), -0.05}},    // T
+      {0.26, 0.10, {jitter(-0.10, 0.2), -0.25, -0.35}},                       // S
+      {1.75, 0.40, {jitter(0.20, 0.2), jitter(0.25, 0.2), -0.05}},            // T
   };
   // A premature ventricular beat: no P, wide bizarre QRS, discordant T.
-  const std::vector<Wave> pvc{{-0.10, 0.30, {-0.6, 0.9, 0.8}}, {0.35, 0.30, {0.3, -0.6, -0.5}}, {1.60, 0.50, {-0.2, -0.3, 0.1}}};
+  const std::vector<Wave> pvc{
+      {-0.10, 0.30, {-0.6, 0.9, 0.8}}, {0.35, 0.30, {0.3, -0.6, -0.5}}, {1.60, 0.50, {-0.2, -0.3, 0.1}}};
 
   // Beat times.
   double hr = 0, hrv = 0;
   switch (rhythm) {
-    case Rhythm::normal: hr = 60 + 35 * u01(rng), hrv = 0.03; break;
-    case Rhythm::tachycardia: hr = 110 + 40 * u01(rng), hrv = 0.02; break;
-    case Rhythm::bradycardia: hr = 38 + 17 * u01(rng), hrv = 0.03; break;
-    case Rhythm::irregular: hr = 70 + 50 * u01(rng), hrv = 0.0; break;
-    case Rhythm::ectopic: hr = 60 + 30 * u01(rng), hrv = 0.03; break;
+    case Rhythm::normal:
+      hr = 60 + 35 * u01(rng), hrv = 0.03;
+      break;
+    case Rhythm::tachycardia:
+      hr = 110 + 40 * u01(rng), hrv = 0.02;
+      break;
+    case Rhythm::bradycardia:
+      hr = 38 + 17 * u01(rng), hrv = 0.03;
+      break;
+    case Rhythm::irregular:
+      hr = 70 + 50 * u01(rng), hrv = 0.0;
+      break;
+    case Rhythm::ectopic:
+      hr = 60 + 30 * u01(rng), hrv = 0.03;
+      break;
   }
   const double seconds = static_cast<double>(L) / o.rate;
   struct Beat {
@@ -84,8 +100,8 @@ void synthesize_ecg(Rhythm rhythm, const SynthEcgOptions& o, uint64_t seed, floa
       rr *= std::exp(0.25 * n01(rng));  // AF: irregularly irregular
     } else {
       // Respiratory sinus arrhythmia plus Mayer waves (the HRV of ECGSYN's spectrum).
-      rr *= 1.0 + hrv * (std::sin(2 * kPi * 0.25 * t + resp_phase) + 0.5 * std::sin(2 * kPi * 0.1 * t)) +
-            0.01 * n01(rng);
+      rr *=
+          1.0 + hrv * (std::sin(2 * kPi * 0.25 * t + resp_phase) + 0.5 * std::sin(2 * kPi * 0.1 * t)) + 0.01 * n01(rng);
     }
     bool ect = false;
     if (rhythm == Rhythm::ectopic && !beats.empty() && !beats.back().ectopic && u01(rng) < 0.25) {
@@ -150,7 +166,7 @@ void write_synthetic_ecg(const std::string& path, const SynthEcgOptions& o) {
     f.set_attribute("", "rate_hz", std::to_string(o.rate));
     f.set_attribute("", "leads", "I,II,III,aVR,aVL,aVF,V1,V2,V3,V4,V5,V6");
   }
-  CPC_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, path, ": cannot rename ", tmp, " into place");
+  save_tensors_finish(tmp, path);
 }
 
 }  // namespace cpc::tools

@@ -15,8 +15,8 @@ const char* rhythm_name(Rhythm r);
 
 struct SynthEcgOptions {
   int64_t recordings = 500;
-  double rate = 500.0;     // Hz
-  double seconds = 10.0;   // per recording
+  double rate = 500.0;    // Hz
+  double seconds = 10.0;  // per recording
   double test_fraction = 0.2;
   uint64_t seed = 0;
 };

@@ -1,0 +1,95 @@
+// `cpc-engine train` on synthetic ECG: metrics and checkpoints are written, the loss
+// falls, a run stopped and resumed equals the uninterrupted run exactly, and an
+// existing run is never overwritten.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "engine/error.h"
+#include "tools/prepare/synth_ecg.h"
+#include "tools/train_command.h"
+
+namespace cpc::tools {
+namespace {
+
+const std::string kDir = "/tmp/cpc_train_test_" + std::to_string(getpid());
+
+std::vector<double> losses(const std::string& run) {
+  std::vector<double> out;
+  std::ifstream f(run + "/metrics.jsonl");
+  std::string line;
+  while (std::getline(f, line)) out.push_back(nlohmann::json::parse(line)["loss"]);
+  return out;
+}
+
+class TrainTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    std::filesystem::create_directories(kDir);
+    SynthEcgOptions o;
+    o.recordings = 40;
+    o.seconds = 4;
+    write_synthetic_ecg(kDir + "/ecg.h5", o);
+  }
+  static void TearDownTestSuite() { std::filesystem::remove_all(kDir); }
+  TrainArgs args(const std::string& run, int64_t steps) {
+    TrainArgs a;
+    a.config = CPC_SOURCE_DIR "/models/configs/ecg12.json";
+    a.data = kDir + "/ecg.h5";
+    a.out = kDir + "/" + run;
+    a.steps = steps;
+    a.seed = 7;
+    a.quiet = true;
+    a.overrides = {"data.window=1024", "train.batch_size=8", "train.warmup=2", "train.lr=0.002"};
+    return a;
+  }
+};
+
+TEST_F(TrainTest, ResumedRunEqualsTheUninterruptedOne) {
+  ASSERT_EQ(run_train(args("full", 8)), 0);
+  const std::vector<double> full = losses(kDir + "/full");
+  ASSERT_EQ(full.size(), 8u);
+  EXPECT_LT(full.back(), full.front());
+  EXPECT_TRUE(std::filesystem::exists(kDir + "/full/checkpoint.h5"));
+
+  // The same 8-step run, stopped after 4 steps (as Ctrl-C would) and resumed.
+  TrainArgs first = args("resumed", 8);
+  first.stop_after = 4;
+  ASSERT_EQ(run_train(first), 0);
+  EXPECT_EQ(losses(kDir + "/resumed").size(), 4u);
+  TrainArgs second = args("resumed", 8);
+  second.resume = true;
+  ASSERT_EQ(run_train(second), 0);
+  const std::vector<double> resumed = losses(kDir + "/resumed");
+  ASSERT_EQ(resumed.size(), 8u);
+  for (size_t i = 0; i < 8; ++i) EXPECT_EQ(resumed[i], full[i]) << "step " << i + 1;
+}
+
+TEST_F(TrainTest, NeverOverwritesAnExistingRun) {
+  ASSERT_EQ(run_train(args("keep", 2)), 0);
+  const auto before = std::filesystem::last_write_time(kDir + "/keep/checkpoint.h5");
+  try {
+    run_train(args("keep", 2));
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("already holds a checkpoint; pass --resume"), std::string::npos);
+  }
+  EXPECT_EQ(std::filesystem::last_write_time(kDir + "/keep/checkpoint.h5"), before);
+}
+
+TEST_F(TrainTest, BadDataIsAClearError) {
+  TrainArgs a = args("bad", 2);
+  a.overrides.push_back("data.channels=3");
+  try {
+    run_train(a);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("'signals' has 12 channels, the model expects 3"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace cpc::tools

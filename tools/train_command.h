@@ -1,0 +1,25 @@
+#pragma once
+// `cpc-engine train`: AdamW + LR schedule + gradient clipping on a CPC model from a
+// JSON config, checkpoints written atomically, exact resume, metrics as JSONL.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace cpc::tools {
+
+struct TrainArgs {
+  std::string config, data, out;
+  int64_t steps = -1;  // -1: the config's train.steps
+  int64_t seed = -1;   // -1: the config's train.seed
+  int threads = 0;     // 0: leave as is
+  bool resume = false;
+  int64_t stop_after = -1;  // stop (and checkpoint) after this many steps of this invocation, as Ctrl-C would
+
+  std::vector<std::string> overrides;  // "key.path=value"
+  bool quiet = false;                  // no progress lines (tests)
+};
+
+// Returns the process exit code; failures throw cpc::Error.
+int run_train(const TrainArgs& args);
+
+}  // namespace cpc::tools
