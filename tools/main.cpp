@@ -3,8 +3,10 @@
 #include <cstdio>
 
 #include "engine/error.h"
+#include "tools/embed_command.h"
 #include "tools/info_command.h"
 #include "tools/prepare/synth_ecg.h"
+#include "tools/probe_command.h"
 #include "tools/train_command.h"
 
 int main(int argc, char** argv) {
@@ -25,6 +27,23 @@ int main(int argc, char** argv) {
                     "stop and checkpoint after this many steps of this invocation (the schedule keeps --steps)");
   train->add_option("--set", train_args.overrides, "override a config key: --set train.batch_size=8");
 
+  cpc::tools::EmbedArgs embed_args;
+  CLI::App* embed = app.add_subcommand("embed", "encoder features per window (context, z_mean, c_mean) to HDF5");
+  embed->add_option("--ckpt", embed_args.ckpt, "run directory or checkpoint file")->required();
+  embed->add_option("--data", embed_args.data, "HDF5 data file")->required();
+  embed->add_option("--out", embed_args.out, "output HDF5 file")->required();
+  embed->add_option("--split", embed_args.split, "all, train or test (by the 'split' dataset)");
+  embed->add_option("--windows-per-recording", embed_args.windows_per_recording, "evenly spaced windows");
+  embed->add_flag("--random-init", embed_args.random_init, "use untrained weights of the same config (baseline)");
+
+  cpc::tools::ProbeArgs probe_args;
+  CLI::App* probe = app.add_subcommand("probe", "linear probe (logistic regression) on embeddings");
+  probe->add_option("--train", probe_args.train, "embeddings to fit on")->required();
+  probe->add_option("--test", probe_args.test, "embeddings to evaluate on")->required();
+  probe->add_option("--label", probe_args.label, "label dataset name")->required();
+  probe->add_option("--feature", probe_args.feature, "context, z_mean or c_mean");
+  probe->add_option("--json", probe_args.json, "write the results as JSON");
+
   CLI::App* prepare = app.add_subcommand("prepare", "convert or generate data into cpc-engine's HDF5 layout");
   prepare->require_subcommand(1);
   cpc::tools::SynthEcgOptions synth;
@@ -44,6 +63,8 @@ int main(int argc, char** argv) {
   try {
     if (info->parsed()) return cpc::tools::run_info();
     if (train->parsed()) return cpc::tools::run_train(train_args);
+    if (embed->parsed()) return cpc::tools::run_embed(embed_args);
+    if (probe->parsed()) return cpc::tools::run_probe(probe_args);
     if (synth_ecg->parsed()) {
       cpc::tools::write_synthetic_ecg(synth_out, synth);
       std::printf("wrote %s: %lld recordings x 12 leads x %.1f s at %.0f Hz, labels 'rhythm' (5 classes), split\n",
