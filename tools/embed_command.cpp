@@ -1,28 +1,21 @@
 #include "tools/embed_command.h"
 
 #include <cstdio>
-#include <filesystem>
 
 #include "engine/batch_sampler.h"
 #include "engine/error.h"
 #include "engine/h5_file.h"
 #include "engine/ops.h"
 #include "engine/window_dataset.h"
-#include "models/cpc_model.h"
+#include "tools/checkpoint_model.h"
 
 namespace cpc::tools {
 
 int run_embed(const EmbedArgs& a) {
-  const std::string ckpt = std::filesystem::is_directory(a.ckpt) ? a.ckpt + "/checkpoint.h5" : a.ckpt;
-  H5File f(ckpt, H5File::Mode::read);
-  const CpcConfig cfg = CpcConfig::from_json(nlohmann::json::parse(f.attribute("", "config")), ckpt + ": config:");
-  Generator gen(static_cast<uint64_t>(cfg.train.seed));
-  CpcModel model(cfg, gen);
-  if (!a.random_init) {
-    std::map<std::string, Tensor> m;
-    for (const std::string& n : f.datasets("model")) m[n.substr(6)] = f.read_tensor(n);
-    model.load_state_dict(m, /*strict=*/true);
-  }
+  CheckpointModel loaded = load_checkpoint_model(a.ckpt, !a.random_init);
+  CpcModel& model = *loaded.model;
+  const std::string& ckpt = loaded.path;
+  const CpcConfig& cfg = model.config();
   model.eval();
   CPC_CHECK(a.split == "all" || a.split == "train" || a.split == "test", "embed: --split '", a.split,
             "': expected all, train or test");

@@ -4,6 +4,7 @@
 
 #include "engine/error.h"
 #include "tools/embed_command.h"
+#include "tools/export_command.h"
 #include "tools/info_command.h"
 #include "tools/prepare/synth_ecg.h"
 #include "tools/probe_command.h"
@@ -36,6 +37,12 @@ int main(int argc, char** argv) {
   embed->add_option("--windows-per-recording", embed_args.windows_per_recording, "evenly spaced windows");
   embed->add_flag("--random-init", embed_args.random_init, "use untrained weights of the same config (baseline)");
 
+  cpc::tools::ExportArgs export_args;
+  CLI::App* exp = app.add_subcommand("export", "trained weights as safetensors for PyTorch (tools/load_encoder.py)");
+  exp->add_option("--ckpt", export_args.ckpt, "run directory or checkpoint file")->required();
+  exp->add_option("--out", export_args.out, "output .safetensors file")->required();
+  exp->add_option("--part", export_args.part, "encoder (default) or model");
+
   cpc::tools::ProbeArgs probe_args;
   CLI::App* probe = app.add_subcommand("probe", "linear probe (logistic regression) on embeddings");
   probe->add_option("--train", probe_args.train, "embeddings to fit on")->required();
@@ -64,6 +71,7 @@ int main(int argc, char** argv) {
     if (info->parsed()) return cpc::tools::run_info();
     if (train->parsed()) return cpc::tools::run_train(train_args);
     if (embed->parsed()) return cpc::tools::run_embed(embed_args);
+    if (exp->parsed()) return cpc::tools::run_export(export_args);
     if (probe->parsed()) return cpc::tools::run_probe(probe_args);
     if (synth_ecg->parsed()) {
       cpc::tools::write_synthetic_ecg(synth_out, synth);
