@@ -50,6 +50,7 @@ int main(int argc, char** argv) {
   probe->add_option("--label", probe_args.label, "label dataset name")->required();
   probe->add_option("--feature", probe_args.feature, "context, z_mean or c_mean");
   probe->add_option("--json", probe_args.json, "write the results as JSON");
+  probe->add_option("--l2", probe_args.l2, "L2 penalty on the weights (standardised features)");
 
   CLI::App* prepare = app.add_subcommand("prepare", "convert or generate data into cpc-engine's HDF5 layout");
   prepare->require_subcommand(1);
