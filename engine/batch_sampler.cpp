@@ -48,6 +48,7 @@ std::vector<WindowRef> BatchSampler::batch(int64_t step, int rank, int world) co
   CPC_CHECK(global_batch_ % world == 0, "batch sampler: global batch ", global_batch_, " does not split over ", world,
             " ranks");
   const int64_t per_rank = global_batch_ / world, n = size();
+  std::lock_guard<std::mutex> lock(mu_);
   std::vector<WindowRef> out;
   out.reserve(static_cast<size_t>(per_rank));
   for (int64_t i = rank * per_rank; i < (rank + 1) * per_rank; ++i) {

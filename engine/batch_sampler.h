@@ -5,6 +5,7 @@
 // [r*B, (r+1)*B) of the global batch). Recordings are visited in a fresh seeded
 // permutation per epoch; each window's start is drawn uniformly within its recording.
 #include <cstdint>
+#include <mutex>
 #include <vector>
 
 namespace cpc {
@@ -27,6 +28,7 @@ class BatchSampler {
   std::vector<int64_t> recordings_, lengths_;
   int64_t window_, global_batch_;
   uint64_t seed_;
+  mutable std::mutex mu_;  // batch() may be called from the loader thread and others
   mutable int64_t cached_epoch_ = -1;
   mutable std::vector<int64_t> perm_;
   const std::vector<int64_t>& permutation(int64_t epoch) const;
