@@ -3,11 +3,16 @@
 # synthetic 12-lead ECG set, trains the ecg12 CPC model on the CPU with a progress
 # line, exports the encoder for PyTorch, embeds train/test windows and probes the
 # rhythm class, printed next to the same probe on the untrained (random-init) encoder.
-# Settings: STEPS (default 600), N recordings (500), OUT directory (demo), THREADS.
+# Settings: STEPS (default 300), N recordings (500), OUT directory (demo), THREADS.
 # An existing run in OUT is resumed, never overwritten.
+#
+# The demo trains ecg12 with BatchNorm (--set encoder.norm=batch). Measured on this
+# synthetic set (500 recordings): with the config's channel LayerNorm, CPC solves its
+# task from per-recording nuisance and the rhythm probe falls from 0.92 (random init)
+# to 0.11-0.25 after 600 steps; with BatchNorm it reaches 0.99 after 300 steps.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-STEPS=${STEPS:-600}
+STEPS=${STEPS:-300}
 N=${N:-500}
 OUT=${OUT:-demo}
 THREADS=${THREADS:-$(nproc)}
@@ -23,7 +28,7 @@ mkdir -p "$OUT"
 RESUME=()
 [ -f "$OUT/run/checkpoint.h5" ] && RESUME=(--resume)
 "$B" train --config models/configs/ecg12.json --data "$OUT/ecg.h5" --out "$OUT/run" --steps "$STEPS" \
-  --threads "$THREADS" "${RESUME[@]}"
+  --threads "$THREADS" --set encoder.norm=batch "${RESUME[@]}"
 "$B" export --ckpt "$OUT/run" --out "$OUT/encoder.safetensors"
 for split in train test; do
   "$B" embed --ckpt "$OUT/run" --data "$OUT/ecg.h5" --out "$OUT/emb_$split.h5" --split "$split"
