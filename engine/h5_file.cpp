@@ -122,42 +122,33 @@ Tensor H5File::read_tensor(const std::string& name) const {
   return Tensor::from_vector(a.shape(), v);
 }
 
-void H5File::write(const std::string& name, const Tensor& t) {
-  const std::vector<float> host = t.to_vector();
+void H5File::write_dataset(const std::string& name, long long file_type, long long mem_type,
+                           const std::vector<int64_t>& dims, const void* data) {
   std::lock_guard<std::mutex> g(h5_lock());
-  std::vector<hsize_t> dims;
-  for (int i = 0; i < t.rank(); ++i) dims.push_back(static_cast<hsize_t>(t.size(i)));
-  Handle space{t.rank() ? H5Screate_simple(t.rank(), dims.data(), nullptr) : H5Screate(H5S_SCALAR), H5Sclose};
+  std::vector<hsize_t> d(dims.begin(), dims.end());
+  Handle space{d.empty() ? H5Screate(H5S_SCALAR) : H5Screate_simple(static_cast<int>(d.size()), d.data(), nullptr),
+               H5Sclose};
   Handle lcpl{H5Pcreate(H5P_LINK_CREATE), H5Pclose};
   H5Pset_create_intermediate_group(lcpl.id, 1);
-  Handle ds{H5Dcreate2(id_, name.c_str(), H5T_IEEE_F32LE, space.id, lcpl.id, H5P_DEFAULT, H5P_DEFAULT), H5Dclose};
+  Handle ds{H5Dcreate2(id_, name.c_str(), file_type, space.id, lcpl.id, H5P_DEFAULT, H5P_DEFAULT), H5Dclose};
   CPC_CHECK(ds.id >= 0, path_, ": cannot create dataset '", name, "'");
-  CPC_CHECK(H5Dwrite(ds.id, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, host.data()) >= 0, path_,
-            ": cannot write dataset '", name, "'");
+  CPC_CHECK(H5Dwrite(ds.id, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) >= 0, path_, ": cannot write dataset '",
+            name, "'");
+}
+
+void H5File::write(const std::string& name, const Tensor& t) {
+  const std::vector<float> host = t.to_vector();
+  std::vector<int64_t> dims;
+  for (int i = 0; i < t.rank(); ++i) dims.push_back(t.size(i));
+  write_dataset(name, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, dims, host.data());
 }
 
 void H5File::write_ints(const std::string& name, const std::vector<int64_t>& values) {
-  std::lock_guard<std::mutex> g(h5_lock());
-  const hsize_t n = values.size();
-  Handle space{H5Screate_simple(1, &n, nullptr), H5Sclose};
-  Handle lcpl{H5Pcreate(H5P_LINK_CREATE), H5Pclose};
-  H5Pset_create_intermediate_group(lcpl.id, 1);
-  Handle ds{H5Dcreate2(id_, name.c_str(), H5T_STD_I64LE, space.id, lcpl.id, H5P_DEFAULT, H5P_DEFAULT), H5Dclose};
-  CPC_CHECK(ds.id >= 0, path_, ": cannot create dataset '", name, "'");
-  CPC_CHECK(H5Dwrite(ds.id, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()) >= 0, path_,
-            ": cannot write dataset '", name, "'");
+  write_dataset(name, H5T_STD_I64LE, H5T_NATIVE_INT64, {static_cast<int64_t>(values.size())}, values.data());
 }
 
 void H5File::write_floats(const std::string& name, const std::vector<int64_t>& dims, const float* values) {
-  std::lock_guard<std::mutex> g(h5_lock());
-  std::vector<hsize_t> d(dims.begin(), dims.end());
-  Handle space{H5Screate_simple(static_cast<int>(d.size()), d.data(), nullptr), H5Sclose};
-  Handle lcpl{H5Pcreate(H5P_LINK_CREATE), H5Pclose};
-  H5Pset_create_intermediate_group(lcpl.id, 1);
-  Handle ds{H5Dcreate2(id_, name.c_str(), H5T_IEEE_F32LE, space.id, lcpl.id, H5P_DEFAULT, H5P_DEFAULT), H5Dclose};
-  CPC_CHECK(ds.id >= 0, path_, ": cannot create dataset '", name, "'");
-  CPC_CHECK(H5Dwrite(ds.id, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, values) >= 0, path_,
-            ": cannot write dataset '", name, "'");
+  write_dataset(name, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, dims, values);
 }
 
 std::vector<int64_t> H5File::dims(const std::string& name) const {

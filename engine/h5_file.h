@@ -46,6 +46,9 @@ class H5File {
  private:
   std::string path_;
   long long id_ = -1;
+  // Creates dataset `name` (and missing groups) and writes `data` (hid_t types).
+  void write_dataset(const std::string& name, long long file_type, long long mem_type,
+                     const std::vector<int64_t>& dims, const void* data);
 };
 
 // Writes named tensors to path atomically (temporary file, fsync, rename), so an

@@ -21,6 +21,7 @@ Optimizer cases store /<case>/loss (steps,) and /<case>/final/<name> instead.
 import argparse
 import json
 import os
+import sys
 
 import h5py
 import numpy as np
@@ -30,40 +31,9 @@ import torch.nn.functional as F
 
 from loss_cases import write_loss_cases
 
-
-class ChannelNorm(nn.Module):
-    """LayerNorm over channels at each time step of (B, C, L)."""
-
-    def __init__(self, c, eps=1e-5):
-        super().__init__()
-        self.weight = nn.Parameter(torch.ones(c))
-        self.bias = nn.Parameter(torch.zeros(c))
-        self.eps = eps
-
-    def forward(self, x):
-        return F.layer_norm(x.transpose(1, 2), (x.shape[1],), self.weight, self.bias, self.eps).transpose(1, 2)
-
-
-def make_norm(kind, c):
-    return nn.BatchNorm1d(c) if kind == "batch" else ChannelNorm(c)
-
-
-class ResidualBlock1d(nn.Module):
-    def __init__(self, cin, cout, kernel, stride, norm):
-        super().__init__()
-        pad = kernel // 2
-        self.conv1 = nn.Conv1d(cin, cout, kernel, stride, pad, bias=False)
-        self.bn1 = make_norm(norm, cout)
-        self.conv2 = nn.Conv1d(cout, cout, kernel, 1, pad, bias=False)
-        self.bn2 = make_norm(norm, cout)
-        self.downsample = None
-        if stride != 1 or cin != cout:
-            self.downsample = nn.Sequential(nn.Conv1d(cin, cout, 1, stride, 0, bias=False), make_norm(norm, cout))
-
-    def forward(self, x):
-        h = F.relu(self.bn1(self.conv1(x)))
-        h = self.bn2(self.conv2(h))
-        return F.relu(h + (self.downsample(x) if self.downsample is not None else x))
+# The reference uses the very modules users load exported weights into.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from load_encoder import ChannelNorm, ResidualBlock1d  # noqa: E402
 
 
 def cdck2_encoder():
