@@ -142,7 +142,7 @@ CpcConfig CpcConfig::from_json(const json& j, const std::string& where) {
     const std::string w = sub(where, "train");
     only_keys(t, w,
               {"batch_size", "steps", "seed", "lr", "weight_decay", "clip", "min_lr", "schedule", "warmup",
-               "checkpoint_every", "validate_every"});
+               "checkpoint_every", "validate_every", "validate_windows"});
     TrainConfig& tc = c.train;
     tc.batch_size = positive_int(t, w, "batch_size", tc.batch_size);
     tc.steps = positive_int(t, w, "steps", tc.steps);
@@ -154,6 +154,7 @@ CpcConfig CpcConfig::from_json(const json& j, const std::string& where) {
     tc.warmup = positive_int(t, w, "warmup", tc.warmup, 0);
     tc.checkpoint_every = positive_int(t, w, "checkpoint_every", tc.checkpoint_every);
     tc.validate_every = positive_int(t, w, "validate_every", tc.validate_every);
+    tc.validate_windows = positive_int(t, w, "validate_windows", tc.validate_windows, 0);
     if (t.contains("schedule")) {
       CPC_CHECK(t["schedule"].is_string(), w, ".schedule: expected a string, found ", t["schedule"].dump());
       tc.schedule = t["schedule"];

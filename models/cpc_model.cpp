@@ -59,9 +59,9 @@ CpcModel::Encoded CpcModel::encode(Var* x) {
   return {z, gru_->forward(z).output};
 }
 
-const InfoNceResult& CpcModel::loss(Var* x, Generator* rng) {
+const InfoNceResult& CpcModel::loss(Var* x, Generator* rng, int64_t t_random) {
   const Encoded e = encode(x);
-  return info_nce_.forward(e.c, e.z, predictors_, rng);
+  return info_nce_.forward(e.c, e.z, predictors_, rng, t_random);
 }
 
 }  // namespace cpc

@@ -25,8 +25,8 @@ class CpcModel : public Module {
   };
   // x (B, C, L) with C and L as configured.
   Encoded encode(Var* x);
-  // The InfoNCE loss of a batch (t drawn from rng in t_mode random).
-  const InfoNceResult& loss(Var* x, Generator* rng);
+  // The InfoNCE loss of a batch (t drawn from rng in t_mode random; t_random >= 0 fixes it).
+  const InfoNceResult& loss(Var* x, Generator* rng, int64_t t_random = -1);
 
   const CpcConfig& config() const { return config_; }
   Sequential* encoder() const { return encoder_; }

@@ -80,6 +80,41 @@ TEST_F(TrainTest, NeverOverwritesAnExistingRun) {
   EXPECT_EQ(std::filesystem::last_write_time(kDir + "/keep/checkpoint.h5"), before);
 }
 
+TEST_F(TrainTest, ValidatesOnSplitOneEveryNStepsAndAtTheEnd) {
+  TrainArgs a = args("val", 5);
+  a.overrides.push_back("train.validate_every=2");
+  ASSERT_EQ(run_train(a), 0);
+  std::ifstream f(kDir + "/val/metrics.jsonl");
+  std::string line;
+  std::vector<int64_t> validated;
+  while (std::getline(f, line)) {
+    const nlohmann::json j = nlohmann::json::parse(line);
+    if (!j.contains("val_loss")) continue;
+    validated.push_back(j["step"]);
+    const double v = j["val_loss"], acc = j["val_accuracy"];
+    EXPECT_GT(v, 0.0);
+    EXPECT_LT(v, 10.0);  // about ln(batch 8) = 2.08 at the start
+    EXPECT_GE(acc, 0.0);
+    EXPECT_LE(acc, 1.0);
+    EXPECT_EQ(j["val_accuracy_per_k"].size(), 12u);
+  }
+  EXPECT_EQ(validated, (std::vector<int64_t>{2, 4, 5}));
+}
+
+TEST_F(TrainTest, ResumeWithAnotherConfigIsAClearError) {
+  ASSERT_EQ(run_train(args("other", 2)), 0);
+  TrainArgs a = args("other", 4);
+  a.resume = true;
+  a.overrides.push_back("train.lr=0.01");
+  try {
+    run_train(a);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("was trained with another config"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("/train/lr"), std::string::npos) << e.what();
+  }
+}
+
 TEST_F(TrainTest, BadDataIsAClearError) {
   TrainArgs a = args("bad", 2);
   a.overrides.push_back("data.channels=3");

@@ -1,0 +1,74 @@
+#include "tools/trainer.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "engine/error.h"
+#include "engine/random.h"
+
+namespace cpc::tools {
+
+Trainer::Trainer(const CpcConfig& cfg) {
+  const TrainConfig& tc = cfg.train;
+  Generator init(static_cast<uint64_t>(tc.seed));
+  model_ = std::make_unique<CpcModel>(cfg, init);
+  params_ = model_->parameters();
+  AdamOptions ao;
+  ao.lr = static_cast<float>(tc.lr), ao.weight_decay = static_cast<float>(tc.weight_decay);
+  opt_ = std::make_unique<Adam>(params_, ao, /*decoupled=*/true);
+  sched_.kind = LrSchedule::parse(tc.schedule);
+  sched_.base_lr = tc.lr, sched_.warmup_steps = tc.warmup, sched_.total_steps = tc.steps, sched_.min_lr = tc.min_lr;
+  sched_.model_dim = cfg.encoder.out_channels();
+}
+
+StepResult Trainer::step(const Tensor& x, int64_t step, int64_t t_random) {
+  const TrainConfig& tc = config().train;
+  TapeScope scope(tape_);
+  tape_.reset();
+  model_->train(true);
+  opt_->zero_grad();
+  opt_->set_lr(static_cast<float>(sched_.at(step)));
+  Generator step_rng(static_cast<uint64_t>(tc.seed) * 1000003ULL + static_cast<uint64_t>(step));  // random t
+  const InfoNceResult& r = model_->loss(tape_.var(x), &step_rng, t_random);
+  StepResult out;
+  out.loss = r.loss->value.to_vector()[0];
+  out.accuracy = r.accuracy, out.accuracy_per_k = r.accuracy_per_k, out.lr = opt_->lr();
+  if (!std::isfinite(out.loss)) return out;  // the caller stops; the weights stay as they were
+  tape_.backward(r.loss);
+  out.grad_norm = tc.clip > 0 ? clip_grad_norm(params_, tc.clip) : grad_norm(params_);
+  opt_->step();
+  return out;
+}
+
+EvalResult Trainer::evaluate(const Tensor& xs, int64_t batch) {
+  const int64_t n = xs.size(0);
+  CPC_CHECK(batch >= 1 && n >= 1, "evaluate: ", n, " windows in batches of ", batch);
+  EvalResult out;
+  out.accuracy_per_k.assign(static_cast<size_t>(config().K), 0.0);
+  TapeScope scope(tape_);
+  NoGradGuard no_grad;
+  model_->train(false);
+  Generator rng(0x5eed'7a11ULL);  // the same t for every validation
+  int64_t batches = 0;
+  for (int64_t i = 0; i < n; i += batch, ++batches) {
+    tape_.reset();
+    const int64_t b = std::min(batch, n - i);
+    const InfoNceResult& r = model_->loss(tape_.var(xs.narrow(0, i, b)), &rng);
+    out.loss += r.loss->value.to_vector()[0] * static_cast<double>(b);
+    out.accuracy += r.accuracy * static_cast<double>(b);
+    for (size_t k = 0; k < out.accuracy_per_k.size(); ++k) out.accuracy_per_k[k] += r.accuracy_per_k[k] * b;
+  }
+  out.windows = n;
+  out.loss /= static_cast<double>(n), out.accuracy /= static_cast<double>(n);
+  for (double& a : out.accuracy_per_k) a /= static_cast<double>(n);
+  tape_.reset();
+  model_->train(true);
+  return out;
+}
+
+void Trainer::load(const std::map<std::string, Tensor>& model, const std::map<std::string, Tensor>& optim) {
+  model_->load_state_dict(model, /*strict=*/true);
+  opt_->load_state(optim);
+}
+
+}  // namespace cpc::tools
