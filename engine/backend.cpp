@@ -27,7 +27,14 @@ Backend& backend(Device device) {
 
 void Backend::unavailable(const char* op) const { fail("`", op, "` is not available on ", name(), " yet"); }
 
+void Backend::set_option(const std::string& key, const std::string&) {
+  fail("backend ", name(), " has no option '", key, "'");
+}
 void Backend::gemm(const GemmArgs&) { unavailable("gemm"); }
+void Backend::batchnorm_stats(const Tensor&, const Tensor&, const Tensor&) { unavailable("batchnorm_stats"); }
+void Backend::channel_affine(const Tensor&, const Tensor&, const Tensor&, const Tensor&) {
+  unavailable("channel_affine");
+}
 void Backend::fill(const Tensor&, float) { unavailable("fill"); }
 void Backend::axpy(float, const Tensor&, const Tensor&) { unavailable("axpy"); }
 void Backend::add(const Tensor&, const Tensor&, const Tensor&) { unavailable("add"); }

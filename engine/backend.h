@@ -81,6 +81,8 @@ class Backend {
   virtual size_t workspace_bytes() const { return 0; }
   // One line naming the libraries and kernels this backend runs (for bench and info).
   virtual std::string describe() const { return name(); }
+  // A library choice by name (cpu: gemm = onednn|openblas, conv = onednn|im2col).
+  virtual void set_option(const std::string& key, const std::string& value);
 
   // BLAS.
   virtual void gemm(const GemmArgs& g);
@@ -131,6 +133,11 @@ class Backend {
   virtual void batchnorm_backward(const Tensor& x, const Tensor& dy, const Tensor& gamma, const Tensor& mean,
                                   const Tensor& invstd, bool training, const Tensor& dx, const Tensor& dgamma,
                                   const Tensor& dbeta);
+
+  // Synchronised BatchNorm's pieces: per-channel mean and biased variance of x
+  // (B, C, L), and y[b, c, l] += scale[c] * x[b, c, l] + shift[c].
+  virtual void batchnorm_stats(const Tensor& x, const Tensor& mean, const Tensor& var);
+  virtual void channel_affine(const Tensor& x, const Tensor& scale, const Tensor& shift, const Tensor& y);
 
   // Channel LayerNorm over (B, C, L): statistics over C at each (b, l).
   virtual void channel_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps,

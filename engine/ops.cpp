@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <vector>
 
 #include "engine/error.h"
+#include "engine/flop_counter.h"
 
 namespace cpc::ops {
 
@@ -100,6 +102,70 @@ struct BatchNormNode final : Node {
     if (!y->grad.defined()) return;
     be(y).batchnorm_backward(x->value, y->grad, gamma->value, mean, invstd, training, grad_or_none(tape, x),
                              grad_or_none(tape, gamma), grad_or_none(tape, beta));
+  }
+};
+
+// Synchronised BatchNorm's backward: the local sums of dy and dy * xhat are this rank's
+// share of gamma's and beta's gradients; their sums over ranks give dx as for one batch.
+struct SyncBatchNormNode final : Node {
+  Var *x, *gamma, *beta, *y;
+  Tensor mean, invstd;
+  Communicator* comm;
+  double count;  // values per channel over all ranks
+  SyncBatchNormNode(Var* x_, Var* g_, Var* b_, Var* y_, Tensor m, Tensor s, Communicator* c, double n)
+      : x(x_), gamma(g_), beta(b_), y(y_), mean(std::move(m)), invstd(std::move(s)), comm(c), count(n) {}
+  const char* name() const override { return "sync_batch_norm"; }
+  void backward(Tape& tape) override {
+    const Device dev = x->value.device();
+    const int64_t c = x->value.size(1);
+    Tensor dy = y->grad;
+    if (!dy.defined()) {  // every rank must take part in the collective below
+      dy = tape.alloc(y->value.shape(), dev);
+      be(x).fill(dy, 0.f);
+    }
+    Tensor sums = tape.alloc({2, c}, dev);  // sum dy * xhat, sum dy
+    be(x).fill(sums, 0.f);
+    Tensor sg = sums.slice(0, 1).reshape({c}), sb = sums.slice(1, 2).reshape({c});
+    be(x).batchnorm_backward(x->value, dy, gamma->value, mean, invstd, /*training=*/false, grad_or_none(tape, x), sg,
+                             sb);  // dx += gamma * invstd * dy
+    if (wants_grad(gamma)) be(x).axpy(1.f, sg, tape.grad(gamma));
+    if (wants_grad(beta)) be(x).axpy(1.f, sb, tape.grad(beta));
+    std::vector<float> host = sums.to_vector();
+    std::vector<double> g(host.begin(), host.end());
+    comm->allreduce_host(g.data(), static_cast<int>(g.size()));
+    if (!wants_grad(x)) return;
+    // dx += -k * (sum dy / n + xhat * sum(dy xhat) / n), k = gamma * invstd: affine in x.
+    const std::vector<float> ga = gamma->value.to_vector(), m = mean.to_vector(), is = invstd.to_vector();
+    std::vector<float> scale(static_cast<size_t>(c)), shift(static_cast<size_t>(c));
+    for (int64_t i = 0; i < c; ++i) {
+      const double k = static_cast<double>(ga[i]) * is[i], mg = g[i] / count, mb = g[c + i] / count;
+      scale[i] = static_cast<float>(-k * is[i] * mg);
+      shift[i] = static_cast<float>(-k * mb + k * is[i] * m[i] * mg);
+    }
+    Tensor st = tape.alloc({2, c}, dev);
+    st.copy_from(Tensor::from_vector({2, c}, [&] {
+      std::vector<float> v(scale);
+      v.insert(v.end(), shift.begin(), shift.end());
+      return v;
+    }()));
+    be(x).channel_affine(x->value, st.slice(0, 1).reshape({c}), st.slice(1, 2).reshape({c}), tape.grad(x));
+  }
+};
+
+struct AllGatherNode final : Node {
+  Var *x, *y;
+  Communicator* comm;
+  AllGatherNode(Var* x_, Var* y_, Communicator* c) : x(x_), y(y_), comm(c) {}
+  const char* name() const override { return "all_gather"; }
+  void backward(Tape& tape) override {
+    Tensor dy = y->grad;
+    if (!dy.defined()) {  // every rank must take part in the reduce-scatter
+      dy = tape.alloc(y->value.shape(), y->value.device());
+      be(y).fill(dy, 0.f);
+    }
+    Tensor dx = tape.alloc(x->value.shape(), x->value.device());
+    comm->reduce_scatter(dy.contiguous(), dx);
+    if (wants_grad(x)) be(x).axpy(1.f, dx, tape.grad(x));
   }
 };
 
@@ -356,6 +422,7 @@ Var* linear(Var* x, Var* w, Var* b) {
   g.trans_b = true, g.m = rows, g.n = dout, g.k = din;
   g.a = x->value.f32(), g.lda = din, g.b = w->value.f32(), g.ldb = din, g.c = y.f32(), g.ldc = dout;
   be(x).gemm(g);
+  FlopCount::add(2.0 * static_cast<double>(rows) * static_cast<double>(dout) * static_cast<double>(din));
   if (b) be(x).add_bias(y.reshape({rows, dout, 1}), b->value, 1);
   Var* out = tape.output(y, {x, w, b});
   if (out->requires_grad) tape.record<LinearNode>(x, w, b, out, rows);
@@ -383,6 +450,7 @@ Var* conv1d(Var* x, Var* w, Var* b, const Conv1dGeometry& g) {
   Tape& tape = Tape::current();
   Tensor y = tape.alloc({x->value.size(0), w->value.size(0), lout}, x->value.device());
   be(x).conv1d_forward(x->value, w->value, b ? &b->value : nullptr, g, y);
+  FlopCount::add(2.0 * static_cast<double>(y.numel()) * static_cast<double>(w->value.size(1) * w->value.size(2)));
   Var* out = tape.output(y, {x, w, b});
   if (out->requires_grad) tape.record<Conv1dNode>(x, w, b, out, g);
   return out;
@@ -399,8 +467,60 @@ static void check_norm_args(Var* x, Var* gamma, Var* beta, const char* op) {
   check_same_device(x, gamma, op);
 }
 
+// The forward of synchronised BatchNorm: local mean and variance, combined over ranks
+// (exactly, for equal local counts), then applied as fixed statistics.
+static Var* sync_batch_norm(Var* x, Var* gamma, Var* beta, const Tensor& running_mean, const Tensor& running_var,
+                            float momentum, float eps, Communicator& comm) {
+  Tape& tape = Tape::current();
+  const Device dev = x->value.device();
+  const int64_t c = x->value.size(1);
+  const double world = comm.world(), count = world * static_cast<double>(x->value.size(0) * x->value.size(2));
+  Tensor stats = tape.alloc({2, c}, dev);  // local mean, local biased variance
+  be(x).batchnorm_stats(x->value, stats.slice(0, 1).reshape({c}), stats.slice(1, 2).reshape({c}));
+  const std::vector<float> local = stats.to_vector();
+  std::vector<double> mean(local.begin(), local.begin() + c), var(static_cast<size_t>(c));
+  comm.allreduce_host(mean.data(), static_cast<int>(c));
+  for (int64_t i = 0; i < c; ++i) {
+    mean[i] /= world;
+    const double d = local[i] - mean[i];
+    var[i] = local[c + i] + d * d;  // this rank's spread around the global mean
+  }
+  comm.allreduce_host(var.data(), static_cast<int>(c));
+  std::vector<float> gstats(static_cast<size_t>(2 * c));
+  for (int64_t i = 0; i < c; ++i) gstats[i] = static_cast<float>(mean[i]), gstats[c + i] = static_cast<float>(var[i] / world);
+  Tensor g = tape.alloc({2, c}, dev);
+  g.copy_from(Tensor::from_vector({2, c}, gstats));
+  Tensor gmean = g.slice(0, 1).reshape({c}), gvar = g.slice(1, 2).reshape({c});
+  Tensor y = tape.alloc(x->value.shape(), dev), invstd = tape.alloc({c}, dev);
+  be(x).batchnorm_forward_eval(x->value, gamma->value, beta->value, eps, gmean, gvar, invstd, y);
+  // Running statistics as the single-process kernel updates them (unbiased variance).
+  std::vector<float> rm = running_mean.to_vector(), rv = running_var.to_vector();
+  for (int64_t i = 0; i < c; ++i) {
+    rm[i] = (1.f - momentum) * rm[i] + momentum * gstats[i];
+    rv[i] = (1.f - momentum) * rv[i] + momentum * static_cast<float>(var[i] / world * count / (count - 1));
+  }
+  Tensor(running_mean).copy_from(Tensor::from_vector(running_mean.shape(), rm));
+  Tensor(running_var).copy_from(Tensor::from_vector(running_var.shape(), rv));
+  Var* out = tape.output(y, {x, gamma, beta});
+  if (out->requires_grad) tape.record<SyncBatchNormNode>(x, gamma, beta, out, gmean, invstd, &comm, count);
+  return out;
+}
+
+Var* all_gather(Var* x, Communicator& comm) {
+  check_var(x, "all_gather", "input");
+  CPC_CHECK(x->value.rank() >= 1, "all_gather: input ", x->value.shape(), " needs a leading dimension");
+  Shape ys = x->value.shape();
+  ys[0] *= comm.world();
+  Tape& tape = Tape::current();
+  Tensor y = tape.alloc(ys, x->value.device());
+  comm.allgather(x->value.contiguous(), y);
+  Var* out = tape.output(y, {x});
+  if (out->requires_grad) tape.record<AllGatherNode>(x, out, &comm);
+  return out;
+}
+
 Var* batch_norm(Var* x, Var* gamma, Var* beta, const Tensor& running_mean, const Tensor& running_var, bool training,
-                float momentum, float eps) {
+                float momentum, float eps, Communicator* sync) {
   check_norm_args(x, gamma, beta, "batch_norm");
   const int64_t c = x->value.size(1);
   CPC_CHECK(running_mean.numel() == c && running_var.numel() == c, "batch_norm: running stats have ",
@@ -410,6 +530,8 @@ Var* batch_norm(Var* x, Var* gamma, Var* beta, const Tensor& running_mean, const
               "batch_norm: training needs more than one value per channel, "
               "input ",
               x->value.shape());
+  if (training && sync && sync->world() > 1)
+    return sync_batch_norm(x, gamma, beta, running_mean, running_var, momentum, eps, *sync);
   Tape& tape = Tape::current();
   const Device dev = x->value.device();
   Tensor y = tape.alloc(x->value.shape(), dev);
@@ -610,6 +732,7 @@ GruOutput gru(Var* x, Var* h0, const std::vector<GruLayerParams>& layers) {
     Tensor reserve = tape.alloc({B, T, 4 * H}, dev);
     Tensor h0l = h0 ? h0->value.slice(l, l + 1).reshape({B, H}) : Tensor();
     be(x).gru_layer_forward(in, h0l, p.w_ih->value, p.w_hh->value, p.b_ih->value, p.b_hh->value, y, reserve);
+    FlopCount::add(2.0 * static_cast<double>(B * T) * static_cast<double>(3 * H) * static_cast<double>(din + H));
     be(x).narrow_forward(y.reshape({B, T, H}), T - 1, h_n.slice(l, l + 1).reshape({B, 1, H}));
     node.layers[l] = {p, in, h0l, y, reserve};
     in = y;
@@ -679,6 +802,8 @@ Var* contrastive_loss(Var* a, Var* c, const ContrastiveSpec& spec, ContrastiveSt
     dc = a == c ? da : tape.alloc(c->value.shape(), c->value.device());
   }
   const ContrastiveStats st = be(a).contrastive_forward(a->value, c->value, spec, da, dc);
+  FlopCount::add(2.0 * static_cast<double>(R) * static_cast<double>(M / spec.blocks) *
+                 static_cast<double>(a->value.size(1)));  // the scores of each row's block
   if (stats) *stats = st;
   Tensor l = tape.alloc({}, a->value.device());
   be(a).fill(l, static_cast<float>(st.loss));

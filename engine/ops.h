@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "engine/autograd.h"
+#include "engine/communicator.h"
 #include "engine/backend.h"
 
 namespace cpc::ops {
@@ -16,8 +17,15 @@ Var* linear(Var* x, Var* w, Var* b);
 // x (B, Cin, L), w (Cout, Cin, K), b (Cout) or null -> (B, Cout, Lout).
 Var* conv1d(Var* x, Var* w, Var* b, const Conv1dGeometry& g);
 // x (B, C, L). Training uses batch statistics and updates the running ones in place.
+// With `sync` (world > 1) the statistics are those of every rank's batch together
+// (synchronised BatchNorm: N ranks x batch B normalise as one process with batch N*B),
+// and backward combines the ranks' gradient sums the same way.
 Var* batch_norm(Var* x, Var* gamma, Var* beta, const Tensor& running_mean, const Tensor& running_var, bool training,
-                float momentum, float eps);
+                float momentum, float eps, Communicator* sync = nullptr);
+// Every rank's x (n, ...) concatenated in rank order -> (world * n, ...). Backward: each
+// rank receives the sum over ranks of the gradients of its rows (a reduce-scatter),
+// because every rank's loss may use every rank's rows. All ranks must call it.
+Var* all_gather(Var* x, Communicator& comm);
 // x (B, C, L): LayerNorm over C at each (b, l) with per-channel affine weights.
 Var* channel_norm(Var* x, Var* gamma, Var* beta, float eps);
 Var* relu(Var* x);

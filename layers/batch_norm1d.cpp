@@ -17,7 +17,7 @@ BatchNorm1d::BatchNorm1d(int64_t c, float eps_, float momentum_) : eps(eps_), mo
 Var* BatchNorm1d::forward(Var* x) {
   const bool update = is_training();
   if (update && num_batches_tracked->device().kind == DeviceKind::cpu) num_batches_tracked->f32()[0] += 1.f;
-  return ops::batch_norm(x, weight, bias, *running_mean, *running_var, update, momentum, eps);
+  return ops::batch_norm(x, weight, bias, *running_mean, *running_var, update, momentum, eps, sync);
 }
 
 }  // namespace cpc

@@ -1,4 +1,5 @@
 #pragma once
+#include "engine/communicator.h"
 #include "layers/module.h"
 
 namespace cpc {
@@ -15,6 +16,7 @@ class BatchNorm1d : public Layer {
   Tensor* running_mean;
   Tensor* running_var;
   Tensor* num_batches_tracked;  // kept for state-dict compatibility with PyTorch
+  Communicator* sync = nullptr;  // data parallel: statistics over every rank's batch
 };
 
 }  // namespace cpc

@@ -105,4 +105,9 @@ Tensor* Module::register_buffer(const std::string& name, Tensor value) {
   return buffers_.back().second.get();
 }
 
+void Module::apply(const std::function<void(Module&)>& fn) {
+  fn(*this);
+  for (auto& [name, child] : children_) child->apply(fn);
+}
+
 }  // namespace cpc

@@ -1,6 +1,7 @@
 #pragma once
 // Module: named parameters, buffers and children with PyTorch's naming
 // ("encoder.0.weight"), state dicts, and train/eval mode.
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -36,6 +37,8 @@ class Module {
   void zero_grad();
   // Moves parameters (and their gradients) and buffers to a device.
   void to(Device device);
+  // Calls fn on this module and every descendant, parents first.
+  void apply(const std::function<void(Module&)>& fn);
 
  protected:
   Parameter* register_parameter(const std::string& name, Tensor value);

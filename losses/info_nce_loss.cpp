@@ -42,6 +42,9 @@ InfoNceOptions InfoNceOptions::from_json(const nlohmann::json& j, const std::str
     else if (key == "accuracy")
       o.accuracy = pick<O::Accuracy>(
           v, where, key, {{"per_row", O::Accuracy::per_row}, {"seed004_column", O::Accuracy::seed004_column}});
+    else if (key == "negatives_from")
+      o.negatives_from = pick<O::NegativesFrom>(
+          v, where, key, {{"local", O::NegativesFrom::local}, {"global", O::NegativesFrom::global}});
     else if (key == "exclude_own_sequence") {
       CPC_CHECK(v.is_boolean(), where, ".", key, ": expected true or false, found ", v.dump());
       o.exclude_own_sequence = v.get<bool>();
@@ -50,7 +53,8 @@ InfoNceOptions InfoNceOptions::from_json(const nlohmann::json& j, const std::str
       o.temperature = v.get<float>();
     } else {
       fail(where, ": unknown key '", key,
-           "' (expected t_mode, normalize, negatives, exclude_own_sequence, score, temperature, accuracy)");
+           "' (expected t_mode, normalize, negatives, negatives_from, exclude_own_sequence, score, temperature, "
+           "accuracy)");
     }
   }
   return o;
@@ -88,17 +92,32 @@ const InfoNceResult& InfoNceLoss::forward(Var* c, Var* z, const std::vector<Line
       break;
   }
   const int64_t R = nt * B;  // rows ordered (t, b)
+  // Global negatives: candidates come from every rank's batch, gathered along b (rank
+  // order = the global batch's order); this rank's rows keep their global indices.
+  const bool global = options_.negatives_from == InfoNceOptions::NegativesFrom::global && comm_ && comm_->world() > 1;
+  const int64_t W = global ? comm_->world() : 1, rank = global ? comm_->rank() : 0, BG = W * B, M = nt * BG;
+  CPC_CHECK(!global || options_.accuracy != InfoNceOptions::Accuracy::seed004_column,
+            "InfoNCE: accuracy seed004_column (an argmax over all rows) is not available with negatives_from global");
 
-  // Labels: the positive of row i is column i. Groups: the sequence, for exclusion.
+  // Labels: the positive of row (t, b) is the column of (t, rank * B + b). Groups: the
+  // (global) sequence, for exclusion.
   labels_.resize(static_cast<size_t>(R));
   groups_.resize(static_cast<size_t>(R));
-  for (int64_t i = 0; i < R; ++i) labels_[i] = static_cast<int32_t>(i), groups_[i] = static_cast<int32_t>(i % B);
+  for (int64_t i = 0; i < R; ++i) {
+    const int64_t t = i / B, b = rank * B + i % B;
+    labels_[i] = static_cast<int32_t>(t * BG + b), groups_[i] = static_cast<int32_t>(b);
+  }
+  col_labels_.resize(static_cast<size_t>(M));
+  col_groups_.resize(static_cast<size_t>(M));
+  for (int64_t j = 0; j < M; ++j) col_labels_[j] = static_cast<int32_t>(j), col_groups_[j] = static_cast<int32_t>(j % BG);
   ContrastiveSpec spec;
-  spec.row_label = spec.col_label = labels_.data();
+  spec.row_label = labels_.data();
+  spec.col_label = col_labels_.data();
   const bool batch_time = options_.negatives == InfoNceOptions::Negatives::batch_time;
   spec.blocks = batch_time ? 1 : nt;
   if (batch_time && options_.exclude_own_sequence) {
-    spec.row_group = spec.col_group = groups_.data();
+    spec.row_group = groups_.data();
+    spec.col_group = col_groups_.data();
     spec.row_keep = labels_.data();  // one's own positive stays
   }
   switch (options_.score) {
@@ -114,19 +133,26 @@ const InfoNceResult& InfoNceLoss::forward(Var* c, Var* z, const std::vector<Line
   }
   spec.column_argmax = options_.accuracy == InfoNceOptions::Accuracy::seed004_column;
 
-  // (B, nt, Dc) -> (nt * B, Dc), rows (t, b).
-  Var* c_sel = ops::reshape(ops::swap01(ops::narrow(c, 1, t0, nt)), {R, c->value.size(2)});
+  const bool over_latents = options_.normalize == InfoNceOptions::Normalize::over_latents;
+  // (B, nt, D) -> (nt * B, D), rows (t, b).
+  auto rows = [&](Var* v, int64_t first, int64_t b) {
+    return ops::reshape(ops::swap01(ops::narrow(v, 1, first, nt)), {nt * b, v->value.size(2)});
+  };
+  Var* c_sel = rows(c, t0, B);
+  // Candidates of every rank: the latents (over_latents) or the contexts whose
+  // predictions are scored (over_predictions).
+  Var* z_all = global && over_latents ? ops::all_gather(z, *comm_) : z;
+  Var* c_all_sel = global && !over_latents ? rows(ops::all_gather(c, *comm_), t0, BG) : c_sel;
   result_.accuracy_per_k.assign(static_cast<size_t>(K), 0.0);
   Var* total = nullptr;
   for (int64_t k = 1; k <= K; ++k) {
     const LinearPredictor& p = predictors[static_cast<size_t>(k - 1)];
-    Var* pred = ops::linear(c_sel, p.weight, p.bias);                                 // (R, Dz)
-    Var* target = ops::reshape(ops::swap01(ops::narrow(z, 1, t0 + k, nt)), {R, Dz});  // (R, Dz)
+    Var* pred = ops::linear(over_latents ? c_sel : c_all_sel, p.weight, p.bias);  // (R or M, Dz)
+    Var* target = rows(over_latents ? z_all : z, t0 + k, over_latents ? BG : B);  // (M or R, Dz)
     if (options_.score == InfoNceOptions::Score::cosine) {
       pred = ops::l2_normalize(pred, options_.cosine_eps);
       target = ops::l2_normalize(target, options_.cosine_eps);
     }
-    const bool over_latents = options_.normalize == InfoNceOptions::Normalize::over_latents;
     ContrastiveStats st;
     Var* lk =
         over_latents ? ops::contrastive_loss(pred, target, spec, &st) : ops::contrastive_loss(target, pred, spec, &st);
@@ -136,6 +162,8 @@ const InfoNceResult& InfoNceLoss::forward(Var* c, Var* z, const std::vector<Line
     total = total ? ops::add(total, lk) : lk;
   }
   // Every k has R rows: the mean over all (k, t, b) rows is the mean of the K means.
+  // With global negatives this is this rank's share; the mean over ranks is the loss of
+  // the global batch (equal local batches).
   result_.loss = ops::scale(total, 1.f / static_cast<float>(K));
   double acc = 0;
   for (double a : result_.accuracy_per_k) acc += a;

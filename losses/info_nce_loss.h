@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "engine/autograd.h"
+#include "engine/communicator.h"
 #include "engine/random.h"
 
 namespace cpc {
@@ -26,6 +27,9 @@ struct InfoNceOptions {
   // batch_time: also every other selected step (identical to batch for one t).
   enum class Negatives { batch, batch_time } negatives = Negatives::batch;
   bool exclude_own_sequence = false;  // batch_time: drop one's own sequence's other steps
+  // Data parallel: local = candidates from this rank's batch only; global = from every
+  // rank's batch (all-gathered), so the loss equals that of the concatenated global batch.
+  enum class NegativesFrom { local, global } negatives_from = NegativesFrom::local;
   // dot (seeds), scaled_dot (dot / Dz, as CPC_audio), cosine (dot of unit vectors / temperature).
   enum class Score { dot, scaled_dot, cosine } score = Score::dot;
   float temperature = 0.1f;  // cosine only
@@ -53,6 +57,8 @@ struct InfoNceResult {
 class InfoNceLoss {
  public:
   explicit InfoNceLoss(const InfoNceOptions& options) : options_(options) {}
+  // negatives_from global gathers candidates over this communicator (world > 1).
+  void set_communicator(Communicator* comm) { comm_ = comm; }
   // c (B, T, Dc), z (B, T, Dz). rng draws t in random mode; t_random >= 0 fixes it.
   const InfoNceResult& forward(Var* c, Var* z, const std::vector<LinearPredictor>& predictors, Generator* rng,
                                int64_t t_random = -1);
@@ -60,8 +66,9 @@ class InfoNceLoss {
 
  private:
   InfoNceOptions options_;
+  Communicator* comm_ = nullptr;
   InfoNceResult result_;
-  std::vector<int32_t> labels_, groups_;  // reused across steps
+  std::vector<int32_t> labels_, groups_, col_labels_, col_groups_;  // reused across steps
 };
 
 }  // namespace cpc

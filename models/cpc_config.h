@@ -36,6 +36,7 @@ struct TrainConfig {
   std::string schedule = "warmup_cosine";
   int64_t warmup = 100;
   int64_t checkpoint_every = 500, validate_every = 200;
+  bool sync_batchnorm = true;  // data parallel: BatchNorm statistics over every rank's batch
   int64_t validate_windows = 256;  // validation windows (one per split-1 recording, centred); 0: no validation
 };
 

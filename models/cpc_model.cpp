@@ -2,6 +2,7 @@
 
 #include "engine/ops.h"
 #include "layers/activations.h"
+#include "layers/batch_norm1d.h"
 #include "layers/conv1d.h"
 
 namespace cpc {
@@ -57,6 +58,14 @@ CpcModel::Encoded CpcModel::encode(Var* x) {
             " expected (B, ", config_.channels, ", L)");
   Var* z = ops::transpose_last2(encoder_->forward(x));  // (B, T, Dz)
   return {z, gru_->forward(z).output};
+}
+
+void CpcModel::set_communicator(Communicator* comm) {
+  info_nce_.set_communicator(comm);
+  const bool sync = config_.train.sync_batchnorm;
+  apply([&](Module& m) {
+    if (auto* bn = dynamic_cast<BatchNorm1d*>(&m)) bn->sync = sync ? comm : nullptr;
+  });
 }
 
 const InfoNceResult& CpcModel::loss(Var* x, Generator* rng, int64_t t_random) {

@@ -29,6 +29,9 @@ class CpcModel : public Module {
   const InfoNceResult& loss(Var* x, Generator* rng, int64_t t_random = -1);
 
   const CpcConfig& config() const { return config_; }
+  // Data parallel: global negatives gather over comm (loss.negatives_from global) and,
+  // with train.sync_batchnorm, BatchNorm statistics span every rank's batch.
+  void set_communicator(Communicator* comm);
   Sequential* encoder() const { return encoder_; }
 
  private:

@@ -2,10 +2,15 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
+#include "engine/communicator.h"
 #include "engine/error.h"
+#include "tools/bench_command.h"
 #include "tools/embed_command.h"
 #include "tools/export_command.h"
 #include "tools/info_command.h"
+#include "tools/prepare/prepare_audio.h"
+#include "tools/prepare/prepare_csv.h"
+#include "tools/prepare/prepare_wfdb.h"
 #include "tools/prepare/synth_ecg.h"
 #include "tools/probe_command.h"
 #include "tools/train_command.h"
@@ -52,6 +57,16 @@ int main(int argc, char** argv) {
   probe->add_option("--json", probe_args.json, "write the results as JSON");
   probe->add_option("--l2", probe_args.l2, "L2 penalty on the weights (standardised features)");
 
+  cpc::tools::BenchArgs bench_args;
+  CLI::App* bench = app.add_subcommand("bench", "ms per training step and samples/s; --torch: PyTorch alongside");
+  bench->add_option("--config", bench_args.config, "model and training config (JSON)")->required();
+  bench->add_option("--batch", bench_args.batch, "batch size (default: train.batch_size)");
+  bench->add_option("--threads", bench_args.threads, "CPU threads, the same on both sides (default 2)");
+  bench->add_option("--rounds", bench_args.rounds, "alternating rounds (medians are reported)");
+  bench->add_option("--steps", bench_args.steps, "timed steps per round and variant");
+  bench->add_flag("--torch", bench_args.torch, "run the same model and step in PyTorch (python3-torch), alternating");
+  bench->add_option("--set", bench_args.overrides, "override a config key: --set data.window=8192");
+
   CLI::App* prepare = app.add_subcommand("prepare", "convert or generate data into cpc-engine's HDF5 layout");
   prepare->require_subcommand(1);
   cpc::tools::SynthEcgOptions synth;
@@ -63,6 +78,62 @@ int main(int argc, char** argv) {
   synth_ecg->add_option("--seconds", synth.seconds, "length of each recording (s)")->check(CLI::PositiveNumber);
   synth_ecg->add_option("--rate", synth.rate, "sampling rate (Hz)")->check(CLI::Range(50.0, 10000.0));
   synth_ecg->add_option("--seed", synth.seed, "random seed");
+
+  cpc::tools::PrepareWavArgs wav_args;
+  CLI::App* wav = prepare->add_subcommand(
+      "wav", "a directory of WAV files -> ragged HDF5 (labels from sub-folders or a manifest, train/test split)");
+  wav->add_option("--in", wav_args.in, "input directory, searched recursively for *.wav in sorted order")->required();
+  wav->add_option("--out", wav_args.out, "output HDF5 file")->required();
+  wav->add_option("--rate", wav_args.rate, "resample every file to this rate (Hz; band-limited, Kaiser sinc)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  wav->add_option("--manifest", wav_args.manifest,
+                  "CSV of path,label[,split] (path relative to --in; split 0/1/train/test) instead of sub-folders");
+  wav->add_option("--test-fraction", wav_args.test_fraction, "share of each label put in split 1 (test)")
+      ->check(CLI::Range(0.0, 0.999))
+      ->capture_default_str();
+  wav->add_option("--seed", wav_args.seed, "seed of the train/test split")->capture_default_str();
+  bool wav_mono = true;  // the default; the flag only says so explicitly
+  CLI::Option* wav_mono_flag = wav->add_flag("--mono", wav_mono, "average all channels to one (the default)");
+  wav->add_flag("--keep-channels", wav_args.keep_channels,
+                "keep every channel: signals (C, total); files with another channel count are skipped")
+      ->excludes(wav_mono_flag);
+  wav->footer(
+      "Labels: the first-level sub-folder of each file ('.' for files directly in --in; none if all are). "
+      "Samples are float32, PCM full scale = 1. Unreadable files (not RIFF, truncated, compressed formats, NaN/Inf "
+      "float samples) are skipped and listed in the summary.");
+
+  cpc::tools::PrepareWfdbArgs wfdb_args;
+  CLI::App* wfdb = prepare->add_subcommand(
+      "wfdb", "PhysioNet WFDB records (.hea + format 16/212 .dat) -> ragged HDF5 (C, total) in physical units");
+  wfdb->add_option("--in", wfdb_args.in, "input directory, searched recursively for *.hea")->required();
+  wfdb->add_option("--out", wfdb_args.out, "output HDF5 file")->required();
+  wfdb->add_option("--labels", wfdb_args.labels,
+                   "CSV of record,label[,split]; record = path relative to --in without .hea, or the record name");
+  wfdb->add_option("--rate", wfdb_args.rate, "resample every record to this rate (Hz); without it all must agree")
+      ->check(CLI::PositiveNumber);
+  wfdb->add_option("--test-fraction", wfdb_args.test_fraction, "share of each label put in split 1 (test)")
+      ->check(CLI::Range(0.0, 0.999))
+      ->capture_default_str();
+  wfdb->add_option("--seed", wfdb_args.seed, "seed of the train/test split")->capture_default_str();
+  wfdb->footer("Every record must have the same channel count. Records with WFDB's missing-sample value are errors.");
+
+  cpc::tools::PrepareCsvArgs csv_args;
+  CLI::App* csv = prepare->add_subcommand(
+      "csv", "numeric CSV (header row, one column per channel; one file = one recording) -> ragged HDF5");
+  csv->add_option("--in", csv_args.in, "a .csv file, or a directory searched recursively for *.csv")->required();
+  csv->add_option("--out", csv_args.out, "output HDF5 file")->required();
+  csv->add_option("--rate", csv_args.rate, "sampling rate of the rows (Hz), stored as rate_hz")
+      ->check(CLI::PositiveNumber);
+  csv->add_option("--label-column", csv_args.label_column, "column holding the recording's label (same on every row)");
+  csv->add_option("--ignore-column", csv_args.ignore_columns, "column that is not a channel, e.g. time (repeatable)");
+  csv->add_option("--test-fraction", csv_args.test_fraction, "share of each label put in split 1 (test)")
+      ->check(CLI::Range(0.0, 0.999))
+      ->capture_default_str();
+  csv->add_option("--seed", csv_args.seed, "seed of the train/test split")->capture_default_str();
+  csv->footer(
+      "Non-numeric or empty cells are errors naming the file, line and column; NaN/Inf samples are errors naming "
+      "the file, the sample index, line and column.");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -74,13 +145,24 @@ int main(int argc, char** argv) {
     if (embed->parsed()) return cpc::tools::run_embed(embed_args);
     if (exp->parsed()) return cpc::tools::run_export(export_args);
     if (probe->parsed()) return cpc::tools::run_probe(probe_args);
+    if (bench->parsed()) return cpc::tools::run_bench(bench_args);
+    if (wav->parsed()) return cpc::tools::run_prepare_wav(wav_args);
+    if (wfdb->parsed()) return cpc::tools::run_prepare_wfdb(wfdb_args);
+    if (csv->parsed()) return cpc::tools::run_prepare_csv(csv_args);
     if (synth_ecg->parsed()) {
       cpc::tools::write_synthetic_ecg(synth_out, synth);
       std::printf("wrote %s: %lld recordings x 12 leads x %.1f s at %.0f Hz, labels 'rhythm' (5 classes), split\n",
                   synth_out.c_str(), static_cast<long long>(synth.recordings), synth.seconds, synth.rate);
       return 0;
     }
-  } catch (const cpc::Error& e) {
+  } catch (const std::exception& e) {
+    // In a multi-process job one rank's error ends every rank (MPI_Abort), naming the
+    // rank, so no other rank waits forever in a collective.
+    const cpc::LaunchInfo launch = cpc::launch_from_environment();
+    if (launch.world > 1) {
+      std::fprintf(stderr, "error on rank %d of %d: %s\n", launch.rank, launch.world, e.what());
+      cpc::communicator().abort(1);
+    }
     std::fprintf(stderr, "error: %s\n", e.what());
     return 1;
   }

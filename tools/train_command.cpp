@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/backend.h"
+#include "engine/communicator.h"
 #include "engine/data_loader.h"
 #include "engine/error.h"
 #include "engine/h5_file.h"
@@ -80,11 +81,17 @@ int run_train(const TrainArgs& a) {
   std::vector<int64_t> lengths;
   for (int64_t r : train_recs) lengths.push_back(data.length(r));
   const TrainConfig& tc = cfg.train;
-  BatchSampler sampler(train_recs, lengths, cfg.window, tc.batch_size, static_cast<uint64_t>(tc.seed));
-  const Tensor val_x = data.has_split() && tc.validate_windows > 0 ? validation_windows(data, tc.validate_windows)
-                                                                    : Tensor();
+  Communicator& comm = communicator();
+  const int rank = comm.rank(), world = comm.world();
+  const bool lead = rank == 0;  // prints, writes metrics and checkpoints
+  // The global batch of a step is drawn from the seed whatever the world size; rank r
+  // trains on its rows [r * B, (r + 1) * B).
+  BatchSampler sampler(train_recs, lengths, cfg.window, tc.batch_size * world, static_cast<uint64_t>(tc.seed));
+  const Tensor val_x = lead && data.has_split() && tc.validate_windows > 0
+                           ? validation_windows(data, tc.validate_windows)
+                           : Tensor();
 
-  Trainer trainer(cfg);
+  Trainer trainer(cfg, &comm);
   int64_t start = 0;
   if (a.resume) {
     CPC_CHECK(std::filesystem::exists(ckpt_path), ckpt_path, ": no checkpoint to resume from");
@@ -100,7 +107,16 @@ int run_train(const TrainArgs& a) {
     trainer.load(m, o);
     start = f.read_ints("step_exact").at(0);
   }
-  std::printf(
+  if (lead && world > 1)
+    std::printf(
+        "data parallel: %d ranks (%s) x batch %lld = global batch %lld; negatives from the %s batch; "
+        "train.lr %g is used as configured (not scaled with the world size); BatchNorm %s\n",
+        world, launch_from_environment().launcher.c_str(), static_cast<long long>(tc.batch_size),
+        static_cast<long long>(tc.batch_size * world),
+        cfg.loss.negatives_from == InfoNceOptions::NegativesFrom::global ? "global" : "local (per-rank)", tc.lr,
+        tc.sync_batchnorm ? "synchronised" : "per rank");
+  if (lead)
+    std::printf(
       "train: %s on %s (%zu training recordings, %lld validation windows, %lld skipped as shorter than %lld "
       "samples), batch %lld, %lld parameters, steps %lld..%lld\n",
       a.config.c_str(), a.data.c_str(), train_recs.size(), static_cast<long long>(val_x.defined() ? val_x.size(0) : 0),
@@ -108,16 +124,26 @@ int run_train(const TrainArgs& a) {
       static_cast<long long>(tc.batch_size), static_cast<long long>(trainer.num_parameters()),
       static_cast<long long>(start), static_cast<long long>(tc.steps));
   std::fflush(stdout);
-  std::ofstream metrics(a.out + "/metrics.jsonl", a.resume ? std::ios::app : std::ios::trunc);
-  CPC_CHECK(metrics.good(), a.out, "/metrics.jsonl: cannot open for writing");
+  std::ofstream metrics;
+  if (lead) {
+    metrics.open(a.out + "/metrics.jsonl", a.resume ? std::ios::app : std::ios::trunc);
+    CPC_CHECK(metrics.good(), a.out, "/metrics.jsonl: cannot open for writing");
+  }
   g_interrupted = false;
   auto old_handler = std::signal(SIGINT, on_sigint);
-  DataLoader loader(data, sampler, start);
-  ProgressBar progress(start, tc.steps, isatty(fileno(stdout)) != 0, a.quiet);
+  DataLoader loader(data, sampler, start, rank, world);
+  ProgressBar progress(start, tc.steps, isatty(fileno(stdout)) != 0, a.quiet || !lead);
   const auto t0 = std::chrono::steady_clock::now();
   int64_t step = start;
   const int64_t last = a.stop_after >= 0 ? std::min(tc.steps, start + a.stop_after) : tc.steps;
-  for (; step < last && !g_interrupted; ++step) {
+  double comm_seconds = 0;
+  for (; step < last; ++step) {
+    if (world > 1) {  // every rank stops at the same step, whichever received Ctrl-C
+      double stop = g_interrupted ? 1 : 0;
+      comm.allreduce_host(&stop, 1);
+      if (stop > 0) g_interrupted = true;
+    }
+    if (g_interrupted) break;
     const Batch& batch = loader.next();
     const StepResult r = trainer.step(batch.x, step);
     if (!std::isfinite(r.loss)) {
@@ -128,27 +154,36 @@ int run_train(const TrainArgs& a) {
            " (lower train.lr or raise the temperature)");
     }
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    const double sps = static_cast<double>((step - start + 1) * tc.batch_size) / secs;
+    const double sps = static_cast<double>((step - start + 1) * tc.batch_size * world) / secs;
+    comm_seconds += r.comm_seconds;
     nlohmann::json line{{"step", step + 1},   {"loss", r.loss},           {"accuracy", r.accuracy},
                         {"accuracy_per_k", r.accuracy_per_k}, {"lr", r.lr}, {"grad_norm", r.grad_norm},
                         {"samples_per_s", sps}};
-    progress.update(step + 1, r.loss, r.accuracy, sps, tc.batch_size);
+    if (world > 1) line["comm_ms"] = r.comm_seconds * 1e3;
+    progress.update(step + 1, r.loss, r.accuracy, sps, tc.batch_size * world);
     if (val_x.defined() && ((step + 1) % tc.validate_every == 0 || step + 1 == tc.steps)) {
-      const EvalResult v = trainer.evaluate(val_x, tc.batch_size);
+      const EvalResult v = trainer.evaluate(val_x, tc.batch_size * world);
       line["val_loss"] = v.loss, line["val_accuracy"] = v.accuracy, line["val_accuracy_per_k"] = v.accuracy_per_k;
       char buf[160];
       std::snprintf(buf, sizeof buf, "step %lld: validation loss %.4f, accuracy %.3f (%lld windows)",
                     static_cast<long long>(step + 1), v.loss, v.accuracy, static_cast<long long>(v.windows));
       progress.message(buf);
     }
-    metrics << line.dump() << "\n";
-    if ((step + 1) % tc.checkpoint_every == 0) save_checkpoint(a.out, trainer, step + 1);
+    if (lead) metrics << line.dump() << "\n";
+    if (lead && (step + 1) % tc.checkpoint_every == 0) save_checkpoint(a.out, trainer, step + 1);
   }
   progress.finish();
-  metrics.flush();
-  save_checkpoint(a.out, trainer, step);
+  if (lead) {
+    metrics.flush();
+    save_checkpoint(a.out, trainer, step);
+  }
+  comm.barrier();  // the checkpoint exists before any rank reports success
   std::signal(SIGINT, old_handler);
-  std::printf("%s at step %lld; checkpoint %s\n",
+  if (lead && world > 1 && step > start)
+    std::printf("communication: %.1f ms per step on rank 0 (collectives, including waiting for other ranks)\n",
+                comm_seconds * 1e3 / static_cast<double>(step - start));
+  if (lead)
+    std::printf("%s at step %lld; checkpoint %s\n",
               g_interrupted     ? "interrupted"
               : step < tc.steps ? "stopped"
                                 : "done",

@@ -8,10 +8,13 @@
 
 namespace cpc::tools {
 
-Trainer::Trainer(const CpcConfig& cfg) {
+Trainer::Trainer(const CpcConfig& cfg, Communicator* comm) {
+  if (!comm) local_ = make_local_communicator();
+  comm_ = comm ? comm : local_.get();
   const TrainConfig& tc = cfg.train;
   Generator init(static_cast<uint64_t>(tc.seed));
   model_ = std::make_unique<CpcModel>(cfg, init);
+  model_->set_communicator(comm_);
   params_ = model_->parameters();
   AdamOptions ao;
   ao.lr = static_cast<float>(tc.lr), ao.weight_decay = static_cast<float>(tc.weight_decay);
@@ -19,10 +22,39 @@ Trainer::Trainer(const CpcConfig& cfg) {
   sched_.kind = LrSchedule::parse(tc.schedule);
   sched_.base_lr = tc.lr, sched_.warmup_steps = tc.warmup, sched_.total_steps = tc.steps, sched_.min_lr = tc.min_lr;
   sched_.model_dim = cfg.encoder.out_channels();
+  int64_t n = 0;
+  for (Parameter* p : params_) n += p->value.numel();
+  if (comm_->world() > 1) grad_bucket_ = Tensor::empty({n}, params_.front()->value.device());
+  broadcast_state();
+}
+
+void Trainer::broadcast_state() {
+  if (comm_->world() == 1) return;
+  for (const auto& [name, t] : model_->state_dict()) comm_->broadcast(t, 0);
+  for (const auto& [name, t] : opt_->state())  // "step" is a copy; the moments are the live buffers
+    if (name != "step" && t.defined() && t.numel() > 0) comm_->broadcast(t, 0);
+}
+
+void Trainer::average_gradients() {
+  if (comm_->world() == 1) return;
+  int64_t off = 0;
+  for (Parameter* p : params_) {
+    const int64_t n = p->value.numel();
+    grad_bucket_.slice(off, off + n).copy_from(p->grad.reshape({n}));
+    off += n;
+  }
+  comm_->allreduce(grad_bucket_, ReduceOp::mean);
+  off = 0;
+  for (Parameter* p : params_) {
+    const int64_t n = p->value.numel();
+    p->grad.reshape({n}).copy_from(grad_bucket_.slice(off, off + n));
+    off += n;
+  }
 }
 
 StepResult Trainer::step(const Tensor& x, int64_t step, int64_t t_random) {
   const TrainConfig& tc = config().train;
+  const double comm0 = comm_->seconds();
   TapeScope scope(tape_);
   tape_.reset();
   model_->train(true);
@@ -31,12 +63,18 @@ StepResult Trainer::step(const Tensor& x, int64_t step, int64_t t_random) {
   Generator step_rng(static_cast<uint64_t>(tc.seed) * 1000003ULL + static_cast<uint64_t>(step));  // random t
   const InfoNceResult& r = model_->loss(tape_.var(x), &step_rng, t_random);
   StepResult out;
-  out.loss = r.loss->value.to_vector()[0];
-  out.accuracy = r.accuracy, out.accuracy_per_k = r.accuracy_per_k, out.lr = opt_->lr();
-  if (!std::isfinite(out.loss)) return out;  // the caller stops; the weights stay as they were
+  // Metrics: means over ranks (with global negatives, the global batch's loss).
+  std::vector<double> m{r.loss->value.to_vector()[0], r.accuracy};
+  m.insert(m.end(), r.accuracy_per_k.begin(), r.accuracy_per_k.end());
+  comm_->allreduce_host(m.data(), static_cast<int>(m.size()));
+  for (double& v : m) v /= comm_->world();
+  out.loss = m[0], out.accuracy = m[1], out.accuracy_per_k.assign(m.begin() + 2, m.end()), out.lr = opt_->lr();
+  if (!std::isfinite(out.loss)) return out;  // every rank stops; the weights stay as they were
   tape_.backward(r.loss);
+  average_gradients();
   out.grad_norm = tc.clip > 0 ? clip_grad_norm(params_, tc.clip) : grad_norm(params_);
   opt_->step();
+  out.comm_seconds = comm_->seconds() - comm0;
   return out;
 }
 
@@ -48,6 +86,7 @@ EvalResult Trainer::evaluate(const Tensor& xs, int64_t batch) {
   TapeScope scope(tape_);
   NoGradGuard no_grad;
   model_->train(false);
+  model_->set_communicator(nullptr);  // rank-local: no collectives
   Generator rng(0x5eed'7a11ULL);  // the same t for every validation
   int64_t batches = 0;
   for (int64_t i = 0; i < n; i += batch, ++batches) {
@@ -63,12 +102,14 @@ EvalResult Trainer::evaluate(const Tensor& xs, int64_t batch) {
   for (double& a : out.accuracy_per_k) a /= static_cast<double>(n);
   tape_.reset();
   model_->train(true);
+  model_->set_communicator(comm_);
   return out;
 }
 
 void Trainer::load(const std::map<std::string, Tensor>& model, const std::map<std::string, Tensor>& optim) {
   model_->load_state_dict(model, /*strict=*/true);
   opt_->load_state(optim);
+  broadcast_state();
 }
 
 }  // namespace cpc::tools

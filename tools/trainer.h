@@ -1,6 +1,8 @@
 #pragma once
 // One CPC training step and its state (model, AdamW, schedule, tape), shared by
-// `train` and `bench` so the benchmark times exactly what training runs.
+// `train` and `bench` so the benchmark times exactly what training runs. Data
+// parallel over a Communicator: every rank steps on its share of the global batch,
+// gradients are averaged (one bucket), so all ranks keep identical weights.
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -8,15 +10,17 @@
 #include <vector>
 
 #include "engine/autograd.h"
+#include "engine/communicator.h"
 #include "engine/lr_schedule.h"
 #include "engine/optimizer.h"
 #include "models/cpc_model.h"
 
 namespace cpc::tools {
 
-struct StepResult {
+struct StepResult {  // means over ranks
   double loss = 0, accuracy = 0, grad_norm = 0, lr = 0;
   std::vector<double> accuracy_per_k;
+  double comm_seconds = 0;  // inside collectives during this step
 };
 
 struct EvalResult {
@@ -27,7 +31,9 @@ struct EvalResult {
 
 class Trainer {
  public:
-  explicit Trainer(const CpcConfig& cfg);
+  // Weights are initialised from train.seed and broadcast from rank 0.
+  explicit Trainer(const CpcConfig& cfg, Communicator* comm = nullptr);
+  Communicator& comm() { return *comm_; }
   CpcModel& model() { return *model_; }
   const CpcConfig& config() const { return model_->config(); }
 
@@ -37,19 +43,26 @@ class Trainer {
   StepResult step(const Tensor& x, int64_t step, int64_t t_random = -1);
   // Mean InfoNCE loss and accuracy in eval mode (running BatchNorm statistics, no
   // gradients) over consecutive batches of `batch` windows of xs (N, C, L); t from a
-  // fixed seed, so every validation sees the same problem.
+  // fixed seed, so every validation sees the same problem. Local to the calling rank
+  // (no collectives).
   EvalResult evaluate(const Tensor& xs, int64_t batch);
 
   std::map<std::string, Tensor> optimizer_state() const { return opt_->state(); }
+  // Restores a checkpoint's state; rank 0's copy is then broadcast.
   void load(const std::map<std::string, Tensor>& model, const std::map<std::string, Tensor>& optim);
   int64_t num_parameters() const { return model_->num_parameters(); }
 
  private:
+  std::unique_ptr<Communicator> local_;  // when no communicator is given
+  Communicator* comm_;
   std::unique_ptr<CpcModel> model_;
   std::vector<Parameter*> params_;
   std::unique_ptr<Adam> opt_;
   LrSchedule sched_;
   Tape tape_;
+  Tensor grad_bucket_;  // all gradients, flat, for one allreduce
+  void broadcast_state();
+  void average_gradients();
 };
 
 }  // namespace cpc::tools

@@ -31,6 +31,20 @@ namespace {
 
 float* f(const Tensor& t) { return t.defined() ? t.f32() : nullptr; }
 
+const char* isa_name(dnnl_cpu_isa_t isa) {  // the oneDNN ISA its JIT kernels use
+  switch (isa) {
+    case dnnl_cpu_isa_sse41: return "sse41";
+    case dnnl_cpu_isa_avx: return "avx";
+    case dnnl_cpu_isa_avx2: return "avx2";
+    case dnnl_cpu_isa_avx2_vnni: return "avx2_vnni";
+    case dnnl_cpu_isa_avx512_core: return "avx512_core";
+    case dnnl_cpu_isa_avx512_core_vnni: return "avx512_core_vnni";
+    case dnnl_cpu_isa_avx512_core_bf16: return "avx512_core_bf16";
+    case dnnl_cpu_isa_avx512_core_amx: return "avx512_core_amx";
+    default: return "other";
+  }
+}
+
 void check_cpu(const Tensor& t, const char* op) {
   CPC_CHECK(t.dtype() == DType::f32, op, " on cpu: expected f32, found ", dtype_name(t.dtype()),
             " (bf16/f16 are GPU-only)");
@@ -45,7 +59,11 @@ class CpuBackend final : public Backend {
     const dnnl_version_t* v = dnnl_version();
     return cat("cpu: OpenBLAS ", openblas_get_config(), " (", openblas_get_corename(), " kernels, ",
                openblas_get_num_threads(), " threads), oneDNN ", v->major, ".", v->minor, ".", v->patch, ", OpenMP ",
-               omp_get_max_threads(), " threads; ", cpu::describe(cpu::cpu_options()));
+               omp_get_max_threads(), " threads, ISA ", isa_name(dnnl_get_effective_cpu_isa()), "; ",
+               cpu::describe(cpu::cpu_options()));
+  }
+  void set_option(const std::string& key, const std::string& value) override {
+    cpu::set_option(cpu::cpu_options(), key, value, "cpu option " + key);
   }
 
   void set_threads(int n) override {
@@ -206,6 +224,14 @@ class CpuBackend final : public Backend {
                           const Tensor& dbeta) override {
     cpu::batchnorm_backward(x.f32(), dy.f32(), gamma.f32(), mean.f32(), invstd.f32(), training, ndims(x), f(dx),
                             f(dgamma), f(dbeta));
+  }
+  void batchnorm_stats(const Tensor& x, const Tensor& mean, const Tensor& var) override {
+    check_cpu(x, "batchnorm_stats");
+    cpu::batchnorm_stats(x.f32(), ndims(x), mean.f32(), var.f32());
+  }
+  void channel_affine(const Tensor& x, const Tensor& scale, const Tensor& shift, const Tensor& y) override {
+    check_cpu(x, "channel_affine");
+    cpu::channel_affine(x.f32(), scale.f32(), shift.f32(), ndims(x), y.f32());
   }
   void channel_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps, const Tensor& mean,
                             const Tensor& invstd, const Tensor& y) override {

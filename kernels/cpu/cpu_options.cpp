@@ -9,19 +9,23 @@ namespace cpc::cpu {
 namespace {
 CpuOptions from_environment() {
   CpuOptions o;
-  if (const char* g = std::getenv("CPC_CPU_GEMM")) {
-    const std::string s = g;
-    CPC_CHECK(s == "onednn" || s == "openblas", "CPC_CPU_GEMM='", s, "': expected onednn or openblas");
-    o.gemm = s == "onednn" ? GemmLibrary::onednn : GemmLibrary::openblas;
-  }
-  if (const char* c = std::getenv("CPC_CPU_CONV")) {
-    const std::string s = c;
-    CPC_CHECK(s == "onednn" || s == "im2col", "CPC_CPU_CONV='", s, "': expected onednn or im2col");
-    o.conv = s == "onednn" ? ConvAlgorithm::onednn : ConvAlgorithm::im2col;
-  }
+  if (const char* g = std::getenv("CPC_CPU_GEMM")) set_option(o, "gemm", g, "CPC_CPU_GEMM");
+  if (const char* c = std::getenv("CPC_CPU_CONV")) set_option(o, "conv", c, "CPC_CPU_CONV");
   return o;
 }
 }  // namespace
+
+void set_option(CpuOptions& o, const std::string& key, const std::string& value, const std::string& where) {
+  if (key == "gemm") {
+    CPC_CHECK(value == "onednn" || value == "openblas", where, "='", value, "': expected onednn or openblas");
+    o.gemm = value == "onednn" ? GemmLibrary::onednn : GemmLibrary::openblas;
+  } else if (key == "conv") {
+    CPC_CHECK(value == "onednn" || value == "im2col", where, "='", value, "': expected onednn or im2col");
+    o.conv = value == "onednn" ? ConvAlgorithm::onednn : ConvAlgorithm::im2col;
+  } else {
+    fail(where, ": unknown cpu option '", key, "' (expected gemm or conv)");
+  }
+}
 
 CpuOptions& cpu_options() {
   static CpuOptions o = from_environment();

@@ -18,6 +18,8 @@ struct CpuOptions {
 };
 
 CpuOptions& cpu_options();
+// key gemm = onednn|openblas, conv = onednn|im2col; `where` names the source in errors.
+void set_option(CpuOptions& o, const std::string& key, const std::string& value, const std::string& where);
 std::string describe(const CpuOptions& o);
 
 }  // namespace cpc::cpu

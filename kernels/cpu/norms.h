@@ -12,6 +12,36 @@ struct NormDims {
   int64_t B, C, L;
 };
 
+// Per-channel mean and biased variance over B and L (double, two passes): the local
+// half of synchronised BatchNorm, whose ranks then combine them.
+template <class T>
+void batchnorm_stats(const T* x, const NormDims& d, T* mean, T* var) {
+  const int64_t n = d.B * d.L;
+  parallel_for(d.C, true, [&](int64_t c) {
+    double s = 0, ss = 0;
+    for (int64_t b = 0; b < d.B; ++b)
+      for (int64_t l = 0; l < d.L; ++l) s += x[(b * d.C + c) * d.L + l];
+    const double m = s / n;
+    for (int64_t b = 0; b < d.B; ++b)
+      for (int64_t l = 0; l < d.L; ++l) {
+        const double v = x[(b * d.C + c) * d.L + l] - m;
+        ss += v * v;
+      }
+    mean[c] = static_cast<T>(m), var[c] = static_cast<T>(ss / n);
+  });
+}
+
+// y[b, c, l] += scale[c] * x[b, c, l] + shift[c].
+template <class T>
+void channel_affine(const T* x, const T* scale, const T* shift, const NormDims& d, T* y) {
+  parallel_for(d.B * d.C, true, [&](int64_t bc) {
+    const int64_t c = bc % d.C;
+    const T* xr = x + bc * d.L;
+    T* yr = y + bc * d.L;
+    for (int64_t l = 0; l < d.L; ++l) yr[l] += scale[c] * xr[l] + shift[c];
+  });
+}
+
 // Training forward: batch statistics per channel; running stats updated with the
 // unbiased variance, as PyTorch. running_* may be null.
 template <class T>

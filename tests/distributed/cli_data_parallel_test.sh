@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# The real command line under mpirun (issue: data-parallel training):
+#  1. 2 ranks x batch 8 with global negatives == 1 process x batch 16: the same loss at
+#     every step and the same exported weights after 3 AdamW steps; also with BatchNorm
+#     (synchronised statistics);
+#  2. a 2-rank run stopped after 2 steps and resumed equals the uninterrupted one;
+#  3. an error on one rank, or a rank that exits early, ends the job fast and non-zero.
+# Usage: cli_data_parallel_test.sh CPC_ENGINE SOURCE_DIR
+set -euo pipefail
+B=$1
+SRC=$2
+PY=/usr/bin/python3
+MPIRUN=(mpirun --allow-run-as-root --oversubscribe -np 2)
+d=$(mktemp -d)
+trap 'rm -rf "$d"' EXIT
+export OMP_NUM_THREADS=1
+
+"$B" prepare synth-ecg --out "$d/ecg.h5" --n 40 --seconds 10 > /dev/null
+TRAIN=(train --config "$SRC/models/configs/ecg12.json" --data "$d/ecg.h5" --steps 3 --seed 7 --threads 1
+       --set loss.negatives_from=global)
+
+# run_a run_b: losses per step within 1e-5 relative; exported weights within 1e-6
+# absolute (fp32 sums in another order; for scale: one AdamW step in this warm-up moves
+# a weight by up to lr = 1.5e-5, and near-zero gradients make relative errors of biases
+# meaningless under Adam's normalisation).
+compare() {
+  "$B" export --ckpt "$d/$1" --out "$d/$1.safetensors" --part model > /dev/null
+  "$B" export --ckpt "$d/$2" --out "$d/$2.safetensors" --part model > /dev/null
+  $PY - "$d" "$1" "$2" "$SRC/tools" <<'PYEOF'
+import json, sys
+d, a, b, tools = sys.argv[1:5]
+sys.path.insert(0, tools)
+import load_encoder
+la = [json.loads(l)["loss"] for l in open(f"{d}/{a}/metrics.jsonl")]
+lb = [json.loads(l)["loss"] for l in open(f"{d}/{b}/metrics.jsonl")]
+assert len(la) == len(lb) == 3, (la, lb)
+for s, (x, y) in enumerate(zip(la, lb)):
+    assert abs(x - y) <= 1e-5 * abs(y), f"step {s + 1}: loss {x} vs {y}"
+wa, _ = load_encoder.read_safetensors(f"{d}/{a}.safetensors")
+wb, _ = load_encoder.read_safetensors(f"{d}/{b}.safetensors")
+assert wa.keys() == wb.keys()
+worst = max(((wa[k] - wb[k]).abs().max().item(), k) for k in wa)
+print(f"{a} vs {b}: losses {la} vs {lb}; largest weight difference {worst[0]:.1e} ({worst[1]})")
+assert worst[0] <= 1e-6, worst
+PYEOF
+}
+
+# 1. Any world size, same run.
+"${MPIRUN[@]}" "$B" "${TRAIN[@]}" --out "$d/two" --set train.batch_size=8 > "$d/two.log"
+grep -q "data parallel: 2 ranks (mpirun) x batch 8 = global batch 16" "$d/two.log"
+"$B" "${TRAIN[@]}" --out "$d/one" --set train.batch_size=16 > /dev/null
+compare two one
+"${MPIRUN[@]}" "$B" "${TRAIN[@]}" --out "$d/two_bn" --set train.batch_size=8 --set encoder.norm=batch > /dev/null
+"$B" "${TRAIN[@]}" --out "$d/one_bn" --set train.batch_size=16 --set encoder.norm=batch > /dev/null
+compare two_bn one_bn
+
+# 2. Stop after 2 steps, resume: the same losses as the uninterrupted 2-rank run.
+"${MPIRUN[@]}" "$B" "${TRAIN[@]}" --out "$d/resumed" --set train.batch_size=8 --stop-after 2 > /dev/null
+"${MPIRUN[@]}" "$B" "${TRAIN[@]}" --out "$d/resumed" --set train.batch_size=8 --resume > /dev/null
+$PY -c "
+import json, sys
+a = [json.loads(l)['loss'] for l in open('$d/two/metrics.jsonl')]
+b = [json.loads(l)['loss'] for l in open('$d/resumed/metrics.jsonl')]
+assert a == b, (a, b)
+print('2-rank resume: identical losses', b)"
+
+# 3. Failures end every rank, fast. Rank 1 reads a file that does not exist:
+start=$(date +%s)
+if timeout 60 "${MPIRUN[@]}" bash -c 'D='"$d"'/ecg.h5; [ "$OMPI_COMM_WORLD_RANK" = 1 ] && D='"$d"'/missing.h5;
+    exec '"$B"' train --config '"$SRC"'/models/configs/ecg12.json --data "$D" --out '"$d"'/fail_$OMPI_COMM_WORLD_RANK --steps 3' \
+    > "$d/fail.log" 2>&1; then
+  echo "FAIL: a job with a failing rank exited 0"; cat "$d/fail.log"; exit 1
+fi
+grep -q "error on rank 1 of 2: .*missing.h5" "$d/fail.log" || { echo "FAIL: no rank-naming message"; cat "$d/fail.log"; exit 1; }
+# Rank 1 exits before doing anything:
+if timeout 60 "${MPIRUN[@]}" bash -c '[ "$OMPI_COMM_WORLD_RANK" = 1 ] && exit 3;
+    exec '"$B"' '"${TRAIN[*]}"' --out '"$d"'/early --set train.batch_size=8' > "$d/early.log" 2>&1; then
+  echo "FAIL: a job whose rank exited early exited 0"; cat "$d/early.log"; exit 1
+fi
+elapsed=$(( $(date +%s) - start ))
+[ "$elapsed" -lt 60 ] || { echo "FAIL: failing jobs took ${elapsed}s (timeout)"; exit 1; }
+echo "failing ranks: both jobs ended non-zero in ${elapsed}s together"

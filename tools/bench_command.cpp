@@ -1,0 +1,179 @@
+#include "tools/bench_command.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <functional>
+#include <filesystem>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "engine/backend.h"
+#include "engine/error.h"
+#include "engine/flop_counter.h"
+#include "engine/random.h"
+#include "engine/safetensors_file.h"
+#include "tools/torch_process.h"
+#include "tools/trainer.h"
+
+namespace cpc::tools {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? NAN : v[v.size() / 2];
+}
+
+// The best of 3 runs of a 2048^3 sgemm on the backend's current GEMM library.
+double sgemm_peak_gflops() {
+  const int64_t n = 2048;
+  Tensor a = Tensor::empty({n, n}), b = Tensor::empty({n, n}), c = Tensor::empty({n, n});
+  Backend& be = backend(Device::cpu());
+  be.fill(a, 1.f), be.fill(b, 1.f);
+  GemmArgs g;
+  g.m = g.n = g.k = n, g.a = a.f32(), g.b = b.f32(), g.c = c.f32(), g.lda = g.ldb = g.ldc = n;
+  be.gemm(g);
+  double best = 1e30;
+  for (int r = 0; r < 3; ++r) {
+    const auto t0 = Clock::now();
+    be.gemm(g);
+    best = std::min(best, std::chrono::duration<double>(Clock::now() - t0).count());
+  }
+  return 2.0 * n * n * n / best / 1e9;
+}
+
+struct Variant {
+  std::string name;
+  std::vector<double> ms;
+  std::function<void(int)> run;  // runs and times `steps` steps, appending to ms
+};
+
+}  // namespace
+
+int run_bench(const BenchArgs& a) {
+  std::vector<std::string> overrides = a.overrides;
+  if (a.batch > 0) overrides.push_back("train.batch_size=" + std::to_string(a.batch));
+  const CpcConfig cfg = CpcConfig::load(a.config, overrides);
+  CPC_CHECK(a.threads >= 1 && a.rounds >= 1 && a.steps >= 1, "bench: --threads ", a.threads, ", --rounds ", a.rounds,
+            " and --steps ", a.steps, " must be >= 1");
+  Backend& be = backend(Device::cpu());
+  be.set_threads(a.threads);
+  const int64_t B = cfg.train.batch_size;
+  Trainer trainer(cfg);
+  Generator gen(1234);
+  const Tensor x = gen.normal_tensor({B, cfg.channels, cfg.window}, 0.f, 1.f);
+
+  // The PyTorch reference loads our initial weights (so both train the same model)
+  // and first checks that it computes our loss on the same batch.
+  const std::string tmp = std::filesystem::temp_directory_path() / ("cpc_bench_" + std::to_string(getpid()));
+  std::vector<std::unique_ptr<TorchProcess>> torch;
+  std::vector<std::string> torch_names;
+  if (a.torch) {
+    std::filesystem::create_directories(tmp);
+    save_safetensors(tmp + "/model.safetensors", trainer.model().state_dict(),
+                     {{"format", "pt"}, {"part", "model"}, {"config", cfg.source.dump()}});
+    save_safetensors(tmp + "/x.safetensors", {{"x", x}}, {{"format", "pt"}});
+    const std::vector<std::string> args{"--weights", tmp + "/model.safetensors", "--threads", std::to_string(a.threads),
+                                        "--batch", std::to_string(B)};
+    const std::string script = std::string(CPC_SOURCE_DIR) + "/tools/torch_train_step.py";
+    torch.push_back(std::make_unique<TorchProcess>(script, args, false));
+    torch_names.push_back("PyTorch (glibc malloc)");
+    if (TorchProcess::jemalloc_available()) {
+      torch.push_back(std::make_unique<TorchProcess>(script, args, true));
+      torch_names.push_back("PyTorch (jemalloc)");
+    }
+  }
+  std::printf("bench: %s, batch %lld x %lld x %lld, %lld parameters, %d threads\n", a.config.c_str(),
+              static_cast<long long>(B), static_cast<long long>(cfg.channels), static_cast<long long>(cfg.window),
+              static_cast<long long>(trainer.num_parameters()), a.threads);
+  std::printf("cpc-engine: %s\n", be.describe().c_str());
+  for (const auto& t : torch) std::printf("pytorch:    %s\n", t->header().c_str());
+
+  // Step 0 at a fixed t: the loss check and the FLOP count (3 x the forward GEMM/conv
+  // FLOPs: forward, backward-data and backward-weights).
+  const int64_t T = cfg.encoder.out_length(cfg.window);
+  const int64_t t_check = cfg.loss.t_mode == InfoNceOptions::TMode::random ? (T - cfg.K) / 2 : -1;
+  double step_flops = 0;
+  {
+    FlopCount count;
+    const StepResult r = trainer.step(x, 0, t_check);
+    step_flops = 3 * count.forward();
+    for (size_t i = 0; i < torch.size(); ++i) {
+      const nlohmann::json j = nlohmann::json::parse(
+          torch[i]->request("check " + tmp + "/x.safetensors " + std::to_string(std::max<int64_t>(t_check, 0))));
+      const double theirs = j.at("loss");
+      const double rel = std::abs(r.loss - theirs) / std::max(std::abs(theirs), 1e-12);
+      std::printf("loss check, same weights and batch: cpc-engine %.6f, %s %.6f (relative difference %.1e)\n",
+                  r.loss, torch_names[i].c_str(), theirs, rel);
+      // Timing two different computations would mean nothing.
+      CPC_CHECK(rel <= 1e-4, "bench: PyTorch's loss ", theirs, " differs from ours ", r.loss, " by ", rel,
+                " (relative; expected <= 1e-4): the reference does not compute the same model");
+    }
+  }
+  be.set_option("gemm", "openblas");
+  const double peak_openblas = sgemm_peak_gflops();
+  be.set_option("gemm", "onednn");
+  const double peak_onednn = sgemm_peak_gflops();
+  const double peak = std::max(peak_onednn, peak_openblas);
+  std::printf("sgemm 2048^3 peak (%d threads): oneDNN %.0f GFLOP/s, OpenBLAS %.0f GFLOP/s; a step is %.1f GFLOP\n",
+              a.threads, peak_onednn, peak_openblas, step_flops / 1e9);
+
+  std::vector<Variant> variants;
+  int64_t step = 1;
+  auto ours = [&](std::string gemm, size_t v) {
+    return [&, gemm, v](int n) {
+      be.set_option("gemm", gemm);
+      for (int i = 0; i < n; ++i) {
+        const auto t0 = Clock::now();
+        trainer.step(x, step++);
+        variants[v].ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+      }
+      be.set_option("gemm", "onednn");
+    };
+  };
+  variants.push_back({"cpc-engine (oneDNN conv + oneDNN sgemm, default)", {}, ours("onednn", 0)});
+  variants.push_back({"cpc-engine (oneDNN conv + OpenBLAS sgemm, PyTorch's kernels)", {}, ours("openblas", 1)});
+  for (size_t i = 0; i < torch.size(); ++i) {
+    const size_t v = variants.size();
+    variants.push_back({torch_names[i], {}, [&, i, v](int n) {
+                          const nlohmann::json j = nlohmann::json::parse(torch[i]->request("steps " + std::to_string(n)));
+                          for (double ms : j.at("ms")) variants[v].ms.push_back(ms);
+                        }});
+  }
+  for (Variant& v : variants) {  // warm-up: primitives, caches, allocator pools
+    v.run(1);
+    v.ms.clear();
+  }
+  for (int r = 0; r < a.rounds; ++r) {
+    for (Variant& v : variants) v.run(a.steps);
+    std::printf("round %d/%d done\n", r + 1, a.rounds);
+    std::fflush(stdout);
+  }
+
+  double torch_best = INFINITY;
+  for (size_t v = 2; v < variants.size(); ++v) torch_best = std::min(torch_best, median(variants[v].ms));
+  std::printf("\n%-64s %10s %10s %9s %7s %9s\n", "", "ms/step", "samples/s", "GFLOP/s", "%peak", "vs torch");
+  for (const Variant& v : variants) {
+    const double ms = median(v.ms), gflops = step_flops / (ms / 1e3) / 1e9;
+    std::printf("%-64s %10.1f %10.1f %9.1f %6.0f%% ", v.name.c_str(), ms, static_cast<double>(B) / (ms / 1e3), gflops,
+                100 * gflops / peak);
+    if (std::isfinite(torch_best))
+      std::printf("%8.2fx\n", torch_best / ms);
+    else
+      std::printf("%9s\n", "-");
+  }
+  std::printf("(medians of %d rounds x %d steps; 'vs torch' = the faster PyTorch's ms / this row's ms; %%peak against "
+              "the faster sgemm)\n",
+              a.rounds, a.steps);
+  torch.clear();
+  std::filesystem::remove_all(tmp);
+  return 0;
+}
+
+}  // namespace cpc::tools

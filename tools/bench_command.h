@@ -1,0 +1,23 @@
+#pragma once
+// `cpc-engine bench`: milliseconds per training step and samples/s of a config, with
+// GFLOP/s against the measured sgemm peak; with --torch, the same model and step in
+// PyTorch (tools/torch_train_step.py) alternate with ours in the same command.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace cpc::tools {
+
+struct BenchArgs {
+  std::string config;
+  int64_t batch = 0;  // 0: the config's train.batch_size
+  int threads = 2;
+  int rounds = 5;  // alternating rounds; medians are reported
+  int steps = 3;   // timed steps per round and variant
+  bool torch = false;
+  std::vector<std::string> overrides;
+};
+
+int run_bench(const BenchArgs& args);
+
+}  // namespace cpc::tools

@@ -1,0 +1,186 @@
+#include "tools/prepare/prepare_audio.h"
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <memory>
+
+#include "engine/error.h"
+#include "tools/prepare/resample.h"
+#include "tools/prepare/wav_file.h"
+
+namespace cpc::tools {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Entry {
+  std::string path;    // relative to --in
+  std::string label;   // "" when unlabelled
+  int64_t split = -1;  // from the manifest; -1: seeded
+};
+
+std::vector<Entry> entries_from_manifest(const PrepareWavArgs& a) {
+  const std::vector<CsvRow> rows = read_csv_rows(a.manifest);
+  std::vector<Entry> out;
+  int64_t with_split = 0;
+  for (size_t r = 0; r < rows.size(); ++r) {
+    const CsvRow& row = rows[r];
+    if (r == 0 && !row.fields.empty() && (row.fields[0] == "path" || row.fields[0] == "PATH")) continue;  // header
+    CPC_CHECK(row.fields.size() == 2 || row.fields.size() == 3, a.manifest, " line ", row.line,
+              ": expected path,label[,split], found ", row.fields.size(), " fields");
+    Entry e{row.fields[0], row.fields[1], -1};
+    CPC_CHECK(!e.path.empty() && !e.label.empty(), a.manifest, " line ", row.line, ": empty ",
+              e.path.empty() ? "path" : "label");
+    CPC_CHECK(fs::is_regular_file(fs::path(a.in) / e.path), a.manifest, " line ", row.line, ": file '", e.path,
+              "' not found under ", a.in);
+    if (row.fields.size() == 3) {
+      e.split = parse_split(row.fields[2]);
+      CPC_CHECK(e.split >= 0, a.manifest, " line ", row.line, ": split '", row.fields[2],
+                "' is not 0/1/train/test/val");
+      ++with_split;
+    }
+    out.push_back(std::move(e));
+  }
+  CPC_CHECK(!out.empty(), a.manifest, ": the manifest lists no files (expected rows path,label[,split])");
+  CPC_CHECK(with_split == 0 || with_split == static_cast<int64_t>(out.size()), a.manifest, ": ", with_split, " of ",
+            out.size(), " rows have a split column; give it on every row or on none");
+  return out;
+}
+
+std::vector<Entry> entries_from_folders(const PrepareWavArgs& a) {
+  const std::vector<std::string> files = find_files(a.in, ".wav", "--in");
+  CPC_CHECK(!files.empty(), "--in ", a.in, ": no *.wav files found (searched recursively)");
+  std::vector<Entry> out;
+  bool any_sub = false;
+  for (const std::string& f : files) {
+    const size_t slash = f.find('/');
+    out.push_back({f, slash == std::string::npos ? "." : f.substr(0, slash), -1});
+    any_sub |= slash != std::string::npos;
+  }
+  if (!any_sub)
+    for (Entry& e : out) e.label.clear();  // a flat directory: no labels
+  return out;
+}
+
+// cpc::Error messages start with the file's path; the summary names the file already.
+std::string reason(const std::string& what, const std::string& path) {
+  return what.rfind(path + ": ", 0) == 0 ? what.substr(path.size() + 2) : what;
+}
+
+}  // namespace
+
+PrepareReport prepare_wav(const PrepareWavArgs& a) {
+  CPC_CHECK(a.rate > 0, "prepare wav: --rate must be > 0, found ", a.rate);
+  CPC_CHECK(a.test_fraction >= 0 && a.test_fraction < 1, "prepare wav: --test-fraction must be in [0, 1), found ",
+            a.test_fraction);
+  CPC_CHECK(fs::is_directory(a.in), "--in ", a.in, ": not a directory");
+  check_output_path(a.out);
+  const std::vector<Entry> entries = a.manifest.empty() ? entries_from_folders(a) : entries_from_manifest(a);
+  const bool labelled = !entries.front().label.empty() || !a.manifest.empty();
+  std::vector<std::string> names;
+  for (const Entry& e : entries) names.push_back(e.label);
+  const LabelIndex labels(names, a.manifest.empty() ? a.in : a.manifest);
+
+  PrepareReport rep;
+  rep.command = "prepare wav", rep.out = a.out, rep.rate = a.rate;
+  rep.found = static_cast<int64_t>(entries.size());
+  RaggedOutput o;
+  o.flat = !a.keep_channels;
+  std::vector<std::vector<float>> channels;  // kept channels, appended per recording
+  std::vector<int64_t> label, manifest_split;
+  std::map<double, std::unique_ptr<Resampler>> resamplers;
+  for (const Entry& e : entries) {
+    const std::string path = (fs::path(a.in) / e.path).string();
+    WavAudio w;
+    try {
+      w = read_wav(path);
+    } catch (const Error& err) {
+      rep.skipped.push_back({e.path, reason(err.what(), path)});
+      continue;
+    }
+    if (w.frames == 0) {
+      rep.skipped.push_back({e.path, "no samples"});
+      continue;
+    }
+    if (channels.empty()) channels.resize(a.keep_channels ? static_cast<size_t>(w.channels) : 1);
+    if (a.keep_channels && static_cast<size_t>(w.channels) != channels.size()) {
+      rep.skipped.push_back({e.path, cat(w.channels, " channels, the first file has ", channels.size(),
+                                         " (--keep-channels needs the same count everywhere)")});
+      continue;
+    }
+    if (!a.keep_channels && w.channels > 1) {  // average to mono, in place into channel 0
+      for (int64_t i = 0; i < w.frames; ++i) {
+        double s = 0;
+        for (int c = 0; c < w.channels; ++c) s += w.samples[static_cast<size_t>(c * w.frames + i)];
+        w.samples[static_cast<size_t>(i)] = static_cast<float>(s / w.channels);
+      }
+      w.samples.resize(static_cast<size_t>(w.frames));
+      w.channels = 1;
+    }
+    int64_t length = w.frames;
+    for (int c = 0; c < w.channels; ++c) {
+      const float* x = w.samples.data() + static_cast<size_t>(c) * static_cast<size_t>(w.frames);
+      std::vector<float>& dst = channels[static_cast<size_t>(c)];
+      if (w.rate == a.rate) {
+        dst.insert(dst.end(), x, x + w.frames);
+      } else {
+        auto& r = resamplers[w.rate];
+        if (!r) r = std::make_unique<Resampler>(w.rate, a.rate);
+        length = r->output_length(w.frames);
+        const size_t at = dst.size();
+        dst.resize(at + static_cast<size_t>(length));
+        r->process(x, w.frames, dst.data() + at);
+      }
+    }
+    o.offsets.push_back(o.offsets.back() + length);
+    ++rep.source_rates[w.rate];
+    label.push_back(labelled ? labels(e.label) : 0);
+    manifest_split.push_back(e.split);
+  }
+  CPC_CHECK(!label.empty(), "--in ", a.in, ": none of the ", entries.size(),
+            " WAV files could be read; the first: ", rep.skipped.front().first, ": ", rep.skipped.front().second);
+
+  const std::vector<int64_t> split =
+      manifest_split.front() >= 0 ? manifest_split : assign_split(label, a.test_fraction, a.seed);
+  o.channels = static_cast<int64_t>(channels.size());
+  const int64_t total = o.offsets.back();
+  if (channels.size() == 1) {
+    o.signals = std::move(channels[0]);  // no copy: the signal is the large part
+  } else {
+    o.signals.reserve(static_cast<size_t>(o.channels * total));
+    for (std::vector<float>& c : channels) {
+      o.signals.insert(o.signals.end(), c.begin(), c.end());
+      std::vector<float>().swap(c);
+    }
+  }
+  o.ints["split"] = split;
+  if (labelled) o.ints["label"] = label;
+  o.attributes["labels"] = labelled ? "label" : "";
+  o.attributes["label_names"] = labelled ? labels.joined() : "";
+  o.attributes["rate_hz"] = format_rate(a.rate);
+  o.attributes["source"] = "prepare wav --in " + fs::absolute(a.in).lexically_normal().string() +
+                           (a.manifest.empty() ? "" : " --manifest " + fs::absolute(a.manifest).string());
+  write_ragged(a.out, o);
+
+  rep.recordings = static_cast<int64_t>(label.size());
+  rep.channels = o.channels;
+  rep.samples = total;
+  if (labelled) {
+    rep.label_names = labels.names();
+    rep.label_counts.assign(labels.names().size(), 0);
+    for (int64_t l : label) ++rep.label_counts[static_cast<size_t>(l)];
+  }
+  for (int64_t s : split) ++(s ? rep.test : rep.train);
+  return rep;
+}
+
+int run_prepare_wav(const PrepareWavArgs& args) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const PrepareReport r = prepare_wav(args);
+  print_report(r, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), stdout);
+  return 0;
+}
+
+}  // namespace cpc::tools
