@@ -27,6 +27,9 @@ class LocalCommunicator final : public Communicator {
   void broadcast(const Tensor&, int root) override {
     CPC_CHECK(root == 0, "broadcast: root ", root, " out of range for world 1");
   }
+  void broadcast_bytes(void*, size_t, int root) override {
+    CPC_CHECK(root == 0, "broadcast: root ", root, " out of range for world 1");
+  }
   void allreduce_host(double*, int) override {}
   void barrier() override {}
   [[noreturn]] void abort(int code) override { std::exit(code); }
@@ -87,5 +90,20 @@ std::unique_ptr<Communicator> set_communicator(std::unique_ptr<Communicator> c) 
 }
 
 std::unique_ptr<Communicator> make_local_communicator() { return std::make_unique<LocalCommunicator>(); }
+
+namespace {
+NcclFactory& nccl_factory() {
+  static NcclFactory f = nullptr;
+  return f;
+}
+}  // namespace
+
+void register_nccl_factory(NcclFactory factory) { nccl_factory() = factory; }
+
+std::unique_ptr<Communicator> make_nccl_communicator(std::unique_ptr<Communicator> host) {
+  CPC_CHECK(nccl_factory() != nullptr,
+            "NCCL: this cpc-engine was built without the CUDA backend (configure with -DCPC_CUDA=ON)");
+  return nccl_factory()(std::move(host));
+}
 
 }  // namespace cpc

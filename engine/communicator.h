@@ -35,6 +35,7 @@ class Communicator {
   // y (n, ...) = sum over ranks of their x (world * n, ...) rows [rank * n, (rank + 1) * n).
   virtual void reduce_scatter(const Tensor& x, const Tensor& y) = 0;
   virtual void broadcast(const Tensor& x, int root) = 0;
+  virtual void broadcast_bytes(void* data, size_t bytes, int root) = 0;  // ids, handshakes
   // Host values (losses, statistics): v = sum over ranks, in place.
   virtual void allreduce_host(double* v, int n) = 0;
   virtual void barrier() = 0;
@@ -57,5 +58,11 @@ std::unique_ptr<Communicator> make_local_communicator();
 // MPI_COMM_WORLD (initialises MPI). An error when built without MPI (CPC_MPI=OFF).
 std::unique_ptr<Communicator> make_mpi_communicator();
 bool built_with_mpi();
+// GPU tensors over NCCL (registered by kernels/cuda when built with CUDA): its unique id
+// is broadcast over `host` (MPI), the GPU is picked from the node-local rank, and CPU
+// tensors and host values keep going through `host`.
+using NcclFactory = std::unique_ptr<Communicator> (*)(std::unique_ptr<Communicator> host);
+void register_nccl_factory(NcclFactory factory);
+std::unique_ptr<Communicator> make_nccl_communicator(std::unique_ptr<Communicator> host);
 
 }  // namespace cpc

@@ -104,6 +104,11 @@ class MpiCommunicator final : public Communicator {
     CPC_CHECK(root >= 0 && root < world_, "broadcast: root ", root, " out of range for world ", world_);
     check(MPI_Bcast(x.raw(), static_cast<int>(x.numel()), MPI_FLOAT, root, MPI_COMM_WORLD), "MPI_Bcast");
   }
+  void broadcast_bytes(void* data, size_t bytes, int root) override {
+    Timed timed(seconds_);
+    CPC_CHECK(bytes <= INT32_MAX && root >= 0 && root < world_, "broadcast_bytes: ", bytes, " bytes from root ", root);
+    check(MPI_Bcast(data, static_cast<int>(bytes), MPI_BYTE, root, MPI_COMM_WORLD), "MPI_Bcast(bytes)");
+  }
   void allreduce_host(double* v, int n) override {
     Timed timed(seconds_);
     check(MPI_Allreduce(MPI_IN_PLACE, v, n, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD), "MPI_Allreduce(host)");

@@ -16,6 +16,7 @@
 #include "engine/flop_counter.h"
 #include "engine/random.h"
 #include "engine/safetensors_file.h"
+#include "tools/device_option.h"
 #include "tools/torch_process.h"
 #include "tools/trainer.h"
 
@@ -65,7 +66,10 @@ int run_bench(const BenchArgs& a) {
   Backend& be = backend(Device::cpu());
   be.set_threads(a.threads);
   const int64_t B = cfg.train.batch_size;
-  Trainer trainer(cfg);
+  const Device device = select_device(a.device, communicator());
+  CPC_CHECK(device.kind == DeviceKind::cpu || !a.torch,
+            "bench: --torch compares on the CPU (Debian's PyTorch has no CUDA); drop --torch or use --device cpu");
+  Trainer trainer(cfg, nullptr, device);
   Generator gen(1234);
   const Tensor x = gen.normal_tensor({B, cfg.channels, cfg.window}, 0.f, 1.f);
 
@@ -92,7 +96,7 @@ int run_bench(const BenchArgs& a) {
   std::printf("bench: %s, batch %lld x %lld x %lld, %lld parameters, %d threads\n", a.config.c_str(),
               static_cast<long long>(B), static_cast<long long>(cfg.channels), static_cast<long long>(cfg.window),
               static_cast<long long>(trainer.num_parameters()), a.threads);
-  std::printf("cpc-engine: %s\n", be.describe().c_str());
+  std::printf("cpc-engine: %s\n", backend(device).describe().c_str());
   for (const auto& t : torch) std::printf("pytorch:    %s\n", t->header().c_str());
 
   // Step 0 at a fixed t: the loss check and the FLOP count (3 x the forward GEMM/conv

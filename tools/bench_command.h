@@ -15,6 +15,7 @@ struct BenchArgs {
   int rounds = 5;  // alternating rounds; medians are reported
   int steps = 3;   // timed steps per round and variant
   bool torch = false;
+  std::string device = "cpu";  // cpu | cuda | cuda:N
   std::vector<std::string> overrides;
 };
 

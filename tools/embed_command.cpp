@@ -8,12 +8,15 @@
 #include "engine/ops.h"
 #include "engine/window_dataset.h"
 #include "tools/checkpoint_model.h"
+#include "tools/device_option.h"
 
 namespace cpc::tools {
 
 int run_embed(const EmbedArgs& a) {
+  const Device device = select_device(a.device, communicator());
   CheckpointModel loaded = load_checkpoint_model(a.ckpt, !a.random_init);
   CpcModel& model = *loaded.model;
+  if (device != Device::cpu()) model.to(device);
   const std::string& ckpt = loaded.path;
   const CpcConfig& cfg = model.config();
   model.eval();
@@ -44,7 +47,7 @@ int run_embed(const EmbedArgs& a) {
     for (int64_t i = 0; i < B; ++i)
       data.read_window(windows[b0 + i].recording, windows[b0 + i].start, x.f32() + i * per);
     tape.reset();
-    const CpcModel::Encoded e = model.encode(tape.var(x));
+    const CpcModel::Encoded e = model.encode(tape.var(device == Device::cpu() ? x : x.to(device)));
     const int64_t T = e.c->value.size(1);
     const std::vector<float> last = ops::select(e.c, 1, T - 1)->value.to_vector();
     const std::vector<float> zm = ops::mean_pool(e.z, 1)->value.to_vector();

@@ -9,6 +9,7 @@ struct EmbedArgs {
   std::string ckpt;  // run directory or checkpoint file
   std::string data, out;
   std::string split = "all";  // all | train | test
+  std::string device = "cpu";  // cpu | cuda | cuda:N
   int64_t windows_per_recording = 1;
   bool random_init = false;  // the untrained baseline of the same config
   int64_t batch = 32;

@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
   train->add_option("--steps", train_args.steps, "training steps (default: train.steps)");
   train->add_option("--seed", train_args.seed, "seed of weights and sampling (default: train.seed)");
   train->add_option("--threads", train_args.threads, "CPU threads");
+  train->add_option("--device", train_args.device, "cpu (default), cuda or cuda:N");
   train->add_flag("--resume", train_args.resume, "continue the run in --out exactly where it stopped");
   train->add_option("--stop-after", train_args.stop_after,
                     "stop and checkpoint after this many steps of this invocation (the schedule keeps --steps)");
@@ -41,6 +42,7 @@ int main(int argc, char** argv) {
   embed->add_option("--split", embed_args.split, "all, train or test (by the 'split' dataset)");
   embed->add_option("--windows-per-recording", embed_args.windows_per_recording, "evenly spaced windows");
   embed->add_flag("--random-init", embed_args.random_init, "use untrained weights of the same config (baseline)");
+  embed->add_option("--device", embed_args.device, "cpu (default), cuda or cuda:N");
 
   cpc::tools::ExportArgs export_args;
   CLI::App* exp = app.add_subcommand("export", "trained weights as safetensors for PyTorch (tools/load_encoder.py)");
@@ -66,6 +68,7 @@ int main(int argc, char** argv) {
   bench->add_option("--steps", bench_args.steps, "timed steps per round and variant");
   bench->add_flag("--torch", bench_args.torch, "run the same model and step in PyTorch (python3-torch), alternating");
   bench->add_option("--set", bench_args.overrides, "override a config key: --set data.window=8192");
+  bench->add_option("--device", bench_args.device, "cpu (default), cuda or cuda:N");
 
   CLI::App* prepare = app.add_subcommand("prepare", "convert or generate data into cpc-engine's HDF5 layout");
   prepare->require_subcommand(1);

@@ -17,6 +17,7 @@
 #include "engine/data_loader.h"
 #include "engine/error.h"
 #include "engine/h5_file.h"
+#include "tools/device_option.h"
 #include "tools/progress_bar.h"
 #include "tools/trainer.h"
 
@@ -68,6 +69,9 @@ int run_train(const TrainArgs& a) {
   const std::string ckpt_path = a.out + "/" + kCheckpoint;
   const CpcConfig cfg = CpcConfig::load(a.config, overrides);
   if (a.threads > 0) backend(Device::cpu()).set_threads(a.threads);
+  const Device device = select_device(a.device, communicator());
+  if (device.kind == DeviceKind::cuda && communicator().world() > 1)  // GPU tensors over NCCL
+    set_communicator(make_nccl_communicator(set_communicator(nullptr)));
   std::filesystem::create_directories(a.out);
   if (!a.resume)
     CPC_CHECK(!std::filesystem::exists(ckpt_path), a.out,
@@ -91,7 +95,7 @@ int run_train(const TrainArgs& a) {
                            ? validation_windows(data, tc.validate_windows)
                            : Tensor();
 
-  Trainer trainer(cfg, &comm);
+  Trainer trainer(cfg, &comm, device);
   int64_t start = 0;
   if (a.resume) {
     CPC_CHECK(std::filesystem::exists(ckpt_path), ckpt_path, ": no checkpoint to resume from");

@@ -12,6 +12,7 @@ struct TrainArgs {
   int64_t steps = -1;  // -1: the config's train.steps
   int64_t seed = -1;   // -1: the config's train.seed
   int threads = 0;     // 0: leave as is
+  std::string device = "cpu";  // cpu | cuda | cuda:N
   bool resume = false;
   int64_t stop_after = -1;  // stop (and checkpoint) after this many steps of this invocation, as Ctrl-C would
 

@@ -8,12 +8,13 @@
 
 namespace cpc::tools {
 
-Trainer::Trainer(const CpcConfig& cfg, Communicator* comm) {
+Trainer::Trainer(const CpcConfig& cfg, Communicator* comm, Device device) : device_(device) {
   if (!comm) local_ = make_local_communicator();
   comm_ = comm ? comm : local_.get();
   const TrainConfig& tc = cfg.train;
   Generator init(static_cast<uint64_t>(tc.seed));
   model_ = std::make_unique<CpcModel>(cfg, init);
+  if (device_ != Device::cpu()) model_->to(device_);  // before the optimizer allocates its state
   model_->set_communicator(comm_);
   params_ = model_->parameters();
   AdamOptions ao;
@@ -26,6 +27,13 @@ Trainer::Trainer(const CpcConfig& cfg, Communicator* comm) {
   for (Parameter* p : params_) n += p->value.numel();
   if (comm_->world() > 1) grad_bucket_ = Tensor::empty({n}, params_.front()->value.device());
   broadcast_state();
+}
+
+Tensor Trainer::on_device(const Tensor& x) {
+  if (x.device() == device_) return x;
+  if (!x_dev_.defined() || x_dev_.shape() != x.shape()) x_dev_ = Tensor::empty(x.shape(), device_);
+  x_dev_.copy_from(x.contiguous());
+  return x_dev_;
 }
 
 void Trainer::broadcast_state() {
@@ -61,7 +69,7 @@ StepResult Trainer::step(const Tensor& x, int64_t step, int64_t t_random) {
   opt_->zero_grad();
   opt_->set_lr(static_cast<float>(sched_.at(step)));
   Generator step_rng(static_cast<uint64_t>(tc.seed) * 1000003ULL + static_cast<uint64_t>(step));  // random t
-  const InfoNceResult& r = model_->loss(tape_.var(x), &step_rng, t_random);
+  const InfoNceResult& r = model_->loss(tape_.var(on_device(x)), &step_rng, t_random);
   StepResult out;
   // Metrics: means over ranks (with global negatives, the global batch's loss).
   std::vector<double> m{r.loss->value.to_vector()[0], r.accuracy};
@@ -92,7 +100,7 @@ EvalResult Trainer::evaluate(const Tensor& xs, int64_t batch) {
   for (int64_t i = 0; i < n; i += batch, ++batches) {
     tape_.reset();
     const int64_t b = std::min(batch, n - i);
-    const InfoNceResult& r = model_->loss(tape_.var(xs.narrow(0, i, b)), &rng);
+    const InfoNceResult& r = model_->loss(tape_.var(on_device(xs.narrow(0, i, b))), &rng);
     out.loss += r.loss->value.to_vector()[0] * static_cast<double>(b);
     out.accuracy += r.accuracy * static_cast<double>(b);
     for (size_t k = 0; k < out.accuracy_per_k.size(); ++k) out.accuracy_per_k[k] += r.accuracy_per_k[k] * b;

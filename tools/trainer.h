@@ -32,7 +32,7 @@ struct EvalResult {
 class Trainer {
  public:
   // Weights are initialised from train.seed and broadcast from rank 0.
-  explicit Trainer(const CpcConfig& cfg, Communicator* comm = nullptr);
+  explicit Trainer(const CpcConfig& cfg, Communicator* comm = nullptr, Device device = Device::cpu());
   Communicator& comm() { return *comm_; }
   CpcModel& model() { return *model_; }
   const CpcConfig& config() const { return model_->config(); }
@@ -60,8 +60,11 @@ class Trainer {
   std::unique_ptr<Adam> opt_;
   LrSchedule sched_;
   Tape tape_;
+  Device device_;
+  Tensor x_dev_;        // the batch on device_ (reused)
   Tensor grad_bucket_;  // all gradients, flat, for one allreduce
   void broadcast_state();
+  Tensor on_device(const Tensor& x);
   void average_gradients();
 };
 
