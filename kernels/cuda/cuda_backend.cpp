@@ -1,11 +1,16 @@
-// The CUDA backend (skeleton): device memory and copies, cuBLAS GEMM, and the
-// pointwise, optimizer and reduction kernels of elementwise.cu, all on one compute
-// stream. Ops not overridden here keep the base class's "`op` is not available on
-// cuda yet" error. Registered for DeviceKind::cuda at start-up.
+// The CUDA backend: every op of cpc::Backend on one compute stream. cuBLAS for GEMMs
+// (and the GEMM parts of the GRU and the fused contrastive loss), cuDNN for Conv1d and
+// BatchNorm, our kernels for the rest, with the per-element math of kernels/common
+// shared with the CPU backend. Device memory comes from a caching allocator, host ->
+// device copies stage through pinned buffers, and every op is an NVTX range (domain
+// "cpc") so Nsight Systems shows the op structure. Registered for DeviceKind::cuda.
 //
 // The backend serves the CUDA device that is current when it is first used (one
 // device per process, e.g. one MPI rank per GPU); tensors on another index are
 // rejected rather than silently read across devices.
+//
+// Every op validates its shapes before it touches the device, so a wrong call fails
+// with a message naming the op, the argument and the shapes even without a GPU.
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 #include <cudnn.h>
@@ -15,6 +20,7 @@
 #include <climits>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <string>
@@ -22,8 +28,19 @@
 #include "engine/backend.h"
 #include "engine/error.h"
 #include "kernels/common/optimizer_math.h"
+#include "kernels/cuda/batchnorm_cudnn.h"
+#include "kernels/cuda/caching_allocator.h"
+#include "kernels/cuda/contrastive.h"
+#include "kernels/cuda/conv1d_cudnn.h"
+#include "kernels/cuda/cublas_gemm.h"
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/cuda_context.h"
 #include "kernels/cuda/elementwise.h"
+#include "kernels/cuda/gru.h"
+#include "kernels/cuda/host_staging.h"
+#include "kernels/cuda/layout.h"
+#include "kernels/cuda/norms.h"
+#include "kernels/cuda/nvtx.h"
 
 static_assert(CUDNN_MAJOR >= 9, "describe() decodes cudnnGetVersion() as cuDNN 9 (major*10000 + minor*100 + patch)");
 
@@ -72,11 +89,36 @@ std::string cublas_version() {
 
 bool fits_int(int64_t v) { return v >= 0 && v <= INT_MAX; }
 
+bool env_on(const char* name) {
+  const char* v = std::getenv(name);
+  return v && (std::strcmp(v, "1") == 0 || std::strcmp(v, "on") == 0 || std::strcmp(v, "true") == 0);
+}
+
+// Shape checks, before any device work.
+void expect_shape(const Tensor& t, const Shape& s, const char* op, const char* role) {
+  CPC_CHECK(t.defined(), op, " on cuda: ", role, " is undefined, expected ", s);
+  CPC_CHECK(t.shape() == s, op, " on cuda: ", role, " is ", t.shape(), ", expected ", s);
+}
+void expect_numel(const Tensor& t, int64_t n, const char* op, const char* role) {
+  CPC_CHECK(t.defined(), op, " on cuda: ", role, " is undefined, expected ", n, " elements");
+  CPC_CHECK(t.numel() == n, op, " on cuda: ", role, " ", t.shape(), " has ", t.numel(), " elements, expected ", n);
+}
+void expect_rank(const Tensor& t, int rank, const char* op, const char* role, const char* layout) {
+  CPC_CHECK(t.defined(), op, " on cuda: ", role, " is undefined, expected ", layout);
+  CPC_CHECK(t.rank() == rank, op, " on cuda: ", role, " is ", t.shape(), ", expected ", rank, "-D ", layout);
+}
+
+cuda::NormShape norm_shape(const Tensor& x, const char* op) {
+  expect_rank(x, 3, op, "x", "(B, C, L)");
+  return {x.size(0), x.size(1), x.size(2)};
+}
+
 class CudaBackend final : public Backend {
  public:
   // The stream and library handles are deliberately never destroyed: this object
   // dies during static destruction, when the CUDA runtime may already be torn down.
   // The driver reclaims them at process exit.
+  CudaBackend() : tf32_(env_on("CPC_CUDA_TF32")) {}
 
   std::string name() const override { return "cuda"; }
 
@@ -87,9 +129,11 @@ class CudaBackend final : public Backend {
     cudaRuntimeGetVersion(&runtime);
     cudaDriverGetVersion(&driver);  // 0 when no driver is installed
     const size_t dnn = cudnnGetVersion();
-    std::string s = cat("cuda: CUDA runtime ", cuda_version(runtime), " (driver ", cuda_version(driver),
-                        "), cuDNN ", dnn / 10000, ".", (dnn % 10000) / 100, ".", dnn % 100, ", cuBLAS ",
-                        cublas_version(), ", fp32 GEMM without TF32; ");
+    std::string s = cat("cuda: CUDA runtime ", cuda_version(runtime), " (driver ", cuda_version(driver), "), cuDNN ",
+                        dnn / 10000, ".", (dnn % 10000) / 100, ".", dnn % 100, ", cuBLAS ", cublas_version(),
+                        ", fp32 GEMM/conv ", tf32_ ? "with TF32 (CPC_CUDA_TF32)" : "without TF32", ", ",
+                        conv_.describe(), ", caching allocator ", alloc_.caching() ? "on" : "off (CPC_CUDA_CACHE=0)",
+                        ", pinned staging ", staging_.enabled() ? "on" : "off", "; ");
     const DeviceProbe& p = probe();
     if (p.count == 0) return s + no_device_reason();
     s += cat(p.count, p.count == 1 ? " device:" : " devices:");
@@ -100,38 +144,44 @@ class CudaBackend final : public Backend {
         s += cat(" [", i, "] (properties unavailable)");
         continue;
       }
-      s += cat(" [", i, "] ", prop.name, " (sm_", prop.major, prop.minor, ", ", prop.multiProcessorCount,
-               " SMs, ", prop.totalGlobalMem >> 20, " MiB)");
+      s += cat(" [", i, "] ", prop.name, " (sm_", prop.major, prop.minor, ", ", prop.multiProcessorCount, " SMs, ",
+               prop.totalGlobalMem >> 20, " MiB)");
     }
     return s;
   }
 
+  // tf32 = on|off (cuBLAS and cuDNN math mode), contrastive_tile = N (score-tile budget
+  // in elements; tests force small tiles with it).
+  void set_option(const std::string& key, const std::string& value) override {
+    if (key == "tf32") {
+      CPC_CHECK(value == "on" || value == "off", "cuda option tf32: expected on or off, found '", value, "'");
+      tf32_ = value == "on";
+      if (blas_) CPC_CUBLAS_CHECK(cublasSetMathMode(blas_, tf32_ ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
+      return;
+    }
+    if (key == "contrastive_tile") {
+      char* end = nullptr;
+      const long long v = std::strtoll(value.c_str(), &end, 10);
+      CPC_CHECK(end && *end == '\0' && v >= 1, "cuda option contrastive_tile: expected an integer >= 1, found '", value,
+                "'");
+      contrastive_tile_ = v;
+      return;
+    }
+    Backend::set_option(key, value);
+  }
+
+  size_t workspace_bytes() const override { return alloc_.stats().cached + conv_.peak_workspace(); }
+
   void* allocate(size_t bytes) override {
     CPC_CHECK(available(), "cuda: cannot allocate ", bytes, " bytes: ", no_device_reason());
     if (bytes == 0) return nullptr;
-    void* p = nullptr;
-    const cudaError_t e = cudaMalloc(&p, bytes);
-    if (e != cudaSuccess) {
-      cudaGetLastError();
-      size_t free_b = 0, total_b = 0;
-      cudaMemGetInfo(&free_b, &total_b);
-      cudaGetLastError();
-      fail("cuda: cudaMalloc of ", bytes, " bytes failed: ", cudaGetErrorName(e), " (", cudaGetErrorString(e),
-           "); ", free_b >> 20, " MiB free of ", total_b >> 20, " MiB");
-    }
-    return p;
+    return alloc_.allocate(bytes, stream());
   }
 
   void deallocate(void* p) override {
     if (p == nullptr) return;
-    // Reached from Buffer's destructor, so it must not throw. Pending work on our
-    // stream may still read p; cudaErrorCudartUnloading is the normal end at exit.
-    if (stream_ != nullptr) cudaStreamSynchronize(stream_);
-    const cudaError_t e = cudaFree(p);
-    if (e != cudaSuccess && e != cudaErrorCudartUnloading) {
-      cudaGetLastError();
-      std::fprintf(stderr, "cpc: cuda: cudaFree failed: %s (%s)\n", cudaGetErrorName(e), cudaGetErrorString(e));
-    }
+    // Reached from Buffer's destructor: must not throw (the allocator does not).
+    alloc_.deallocate(p, stream_);
   }
 
   void copy(void* dst, Device dd, const void* src, Device sd, size_t bytes) override {
@@ -141,18 +191,17 @@ class CudaBackend final : public Backend {
       std::memcpy(dst, src, bytes);
       return;
     }
+    CPC_NVTX_RANGE("copy");
     CPC_CHECK(dst != nullptr && src != nullptr, "cuda: copy of ", bytes, " bytes ", sd.str(), " -> ", dd.str(),
               " with a null pointer");
     cudaStream_t s = stream();
     if (!dst_host && !src_host && dd.index != sd.index) {
       CPC_CUDA_CHECK(cudaMemcpyPeerAsync(dst, dd.index, src, sd.index, bytes, s));
+    } else if (src_host) {
+      // Staged through pinned memory and queued: the caller may reuse src at once.
+      staging_.copy_to_device(dst, src, bytes, s);
     } else {
-      const cudaMemcpyKind kind = src_host ? cudaMemcpyHostToDevice
-                                  : dst_host ? cudaMemcpyDeviceToHost
-                                             : cudaMemcpyDeviceToDevice;
-      // A pageable host source is staged before cudaMemcpyAsync returns, so the caller
-      // may free it at once; only a host destination needs the wait below.
-      CPC_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, kind, s));
+      CPC_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, dst_host ? cudaMemcpyDeviceToHost : cudaMemcpyDeviceToDevice, s));
     }
     if (dst_host) CPC_CUDA_CHECK(cudaStreamSynchronize(s));
   }
@@ -161,18 +210,17 @@ class CudaBackend final : public Backend {
     if (stream_ != nullptr) CPC_CUDA_CHECK(cudaStreamSynchronize(stream_));
   }
 
-  // Row-major C = alpha op(A) op(B) + beta C is column-major C^T = op(B)^T op(A)^T:
-  // hand cuBLAS B first and swap m and n; the leading dimensions carry over as is.
   void gemm(const GemmArgs& g) override {
-    CPC_CHECK(fits_int(g.m) && fits_int(g.n) && fits_int(g.k), "gemm on cuda: m, n, k = ", g.m, ", ", g.n, ", ",
-              g.k, " must lie in [0, ", INT_MAX, "]");
+    CPC_NVTX_RANGE("gemm");
+    CPC_CHECK(fits_int(g.m) && fits_int(g.n) && fits_int(g.k), "gemm on cuda: m, n, k = ", g.m, ", ", g.n, ", ", g.k,
+              " must lie in [0, ", INT_MAX, "]");
     CPC_CHECK(fits_int(g.lda) && fits_int(g.ldb) && fits_int(g.ldc), "gemm on cuda: lda, ldb, ldc = ", g.lda, ", ",
               g.ldb, ", ", g.ldc, " must lie in [0, ", INT_MAX, "]");
     const int64_t a_cols = g.trans_a ? g.m : g.k, b_cols = g.trans_b ? g.k : g.n;
-    CPC_CHECK(g.lda >= std::max<int64_t>(1, a_cols), "gemm on cuda: lda ", g.lda, " < ", a_cols,
-              ", the row width of A", g.trans_a ? "^T" : "");
-    CPC_CHECK(g.ldb >= std::max<int64_t>(1, b_cols), "gemm on cuda: ldb ", g.ldb, " < ", b_cols,
-              ", the row width of B", g.trans_b ? "^T" : "");
+    CPC_CHECK(g.lda >= std::max<int64_t>(1, a_cols), "gemm on cuda: lda ", g.lda, " < ", a_cols, ", the row width of A",
+              g.trans_a ? "^T" : "");
+    CPC_CHECK(g.ldb >= std::max<int64_t>(1, b_cols), "gemm on cuda: ldb ", g.ldb, " < ", b_cols, ", the row width of B",
+              g.trans_b ? "^T" : "");
     CPC_CHECK(g.ldc >= std::max<int64_t>(1, g.n), "gemm on cuda: ldc ", g.ldc, " < n = ", g.n);
     if (g.m == 0 || g.n == 0) return;
     check_device_pointer(g.c, "C");
@@ -180,19 +228,21 @@ class CudaBackend final : public Backend {
       check_device_pointer(g.a, "A");
       check_device_pointer(g.b, "B");
     }
-    const float alpha = g.alpha, beta = g.beta;
-    CPC_CUBLAS_CHECK(cublasSgemm(blas(), g.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, g.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N,
-                                 static_cast<int>(g.n), static_cast<int>(g.m), static_cast<int>(g.k), &alpha, g.b,
-                                 static_cast<int>(g.ldb), g.a, static_cast<int>(g.lda), &beta, g.c,
-                                 static_cast<int>(g.ldc)));
+    cuda::RowMajorGemm r;
+    r.trans_a = g.trans_a, r.trans_b = g.trans_b, r.m = g.m, r.n = g.n, r.k = g.k, r.alpha = g.alpha, r.beta = g.beta;
+    r.a = g.a, r.lda = g.lda, r.b = g.b, r.ldb = g.ldb, r.c = g.c, r.ldc = g.ldc;
+    cuda::gemm(blas(), r, "gemm on cuda");
   }
 
+  // ---------------------------------------------------------------- elementwise
   void fill(const Tensor& y, float value) override {
+    CPC_NVTX_RANGE("fill");
     float* yp = arg(y, "fill", "y");
     CPC_CUDA_CHECK(cuda::launch_fill(yp, y.numel(), value, stream()));
   }
 
   void axpy(float alpha, const Tensor& x, const Tensor& y) override {
+    CPC_NVTX_RANGE("axpy");
     check_same_shape(x, y, "axpy");
     const float* xp = arg(x, "axpy", "x");
     float* yp = arg(y, "axpy", "y");
@@ -200,6 +250,7 @@ class CudaBackend final : public Backend {
   }
 
   void add(const Tensor& a, const Tensor& b, const Tensor& y) override {
+    CPC_NVTX_RANGE("add");
     check_same_shape(a, y, "add");
     check_same_shape(b, y, "add");
     const float *ap = arg(a, "add", "a"), *bp = arg(b, "add", "b");
@@ -207,7 +258,24 @@ class CudaBackend final : public Backend {
     CPC_CUDA_CHECK(cuda::launch_add(ap, bp, yp, y.numel(), stream()));
   }
 
+  void add_bias(const Tensor& y, const Tensor& bias, int64_t inner) override {
+    CPC_NVTX_RANGE("add_bias");
+    const int64_t C = bias_channels(y, bias, inner, "add_bias", "y");
+    float* yp = arg(y, "add_bias", "y");
+    const float* bp = arg(bias, "add_bias", "bias");
+    CPC_CUDA_CHECK(cuda::launch_add_bias(yp, bp, C ? y.numel() / (C * inner) : 0, C, inner, stream()));
+  }
+
+  void bias_grad(const Tensor& dy, const Tensor& dbias, int64_t inner) override {
+    CPC_NVTX_RANGE("bias_grad");
+    const int64_t C = bias_channels(dy, dbias, inner, "bias_grad", "dy");
+    const float* dyp = arg(dy, "bias_grad", "dy");
+    float* bp = arg(dbias, "bias_grad", "dbias");
+    CPC_CUDA_CHECK(cuda::launch_bias_grad(dyp, bp, C ? dy.numel() / (C * inner) : 0, C, inner, stream()));
+  }
+
   void relu_forward(const Tensor& x, const Tensor& y) override {
+    CPC_NVTX_RANGE("relu_forward");
     check_same_shape(x, y, "relu");
     const float* xp = arg(x, "relu", "x");
     float* yp = arg(y, "relu", "y");
@@ -215,6 +283,7 @@ class CudaBackend final : public Backend {
   }
 
   void relu_backward(const Tensor& y, const Tensor& dy, const Tensor& dx) override {
+    CPC_NVTX_RANGE("relu_backward");
     check_same_shape(y, dy, "relu_backward");
     check_same_shape(y, dx, "relu_backward");
     const float *yp = arg(y, "relu_backward", "y"), *dyp = arg(dy, "relu_backward", "dy");
@@ -223,6 +292,7 @@ class CudaBackend final : public Backend {
   }
 
   void gelu_forward(const Tensor& x, const Tensor& y) override {
+    CPC_NVTX_RANGE("gelu_forward");
     check_same_shape(x, y, "gelu");
     const float* xp = arg(x, "gelu", "x");
     float* yp = arg(y, "gelu", "y");
@@ -230,6 +300,7 @@ class CudaBackend final : public Backend {
   }
 
   void gelu_backward(const Tensor& x, const Tensor& dy, const Tensor& dx) override {
+    CPC_NVTX_RANGE("gelu_backward");
     check_same_shape(x, dy, "gelu_backward");
     check_same_shape(x, dx, "gelu_backward");
     const float *xp = arg(x, "gelu_backward", "x"), *dyp = arg(dy, "gelu_backward", "dy");
@@ -238,18 +309,368 @@ class CudaBackend final : public Backend {
   }
 
   void dropout_forward(const Tensor& x, float p, uint64_t seed, const Tensor& y) override {
+    CPC_NVTX_RANGE("dropout_forward");
     dropout(x, p, seed, y, false, "dropout");
   }
 
   void dropout_backward(const Tensor& dy, float p, uint64_t seed, const Tensor& dx) override {
+    CPC_NVTX_RANGE("dropout_backward");
     dropout(dy, p, seed, dx, true, "dropout_backward");
   }
 
-  double sum_squares(const Tensor& x) override { return reduce(x, true, "sum_squares"); }
-  double sum(const Tensor& x) override { return reduce(x, false, "sum"); }
+  double sum_squares(const Tensor& x) override {
+    CPC_NVTX_RANGE("sum_squares");
+    return reduce(x, true, "sum_squares");
+  }
+  double sum(const Tensor& x) override {
+    CPC_NVTX_RANGE("sum");
+    return reduce(x, false, "sum");
+  }
 
+  // ---------------------------------------------------------------- layout
+  void transpose_last2(const Tensor& x, const Tensor& y, float beta) override {
+    CPC_NVTX_RANGE("transpose_last2");
+    const char* op = "transpose_last2";
+    expect_rank(x, 3, op, "x", "(O, M, N)");
+    expect_shape(y, {x.size(0), x.size(2), x.size(1)}, op, "y");
+    const float* xp = arg(x, op, "x");
+    float* yp = arg(y, op, "y");
+    CPC_CUDA_CHECK(cuda::launch_transpose_last2(xp, yp, x.size(0), x.size(1), x.size(2), beta, stream()));
+  }
+
+  void narrow_forward(const Tensor& x, int64_t start, const Tensor& y) override {
+    CPC_NVTX_RANGE("narrow_forward");
+    const char* op = "narrow";
+    expect_rank(x, 3, op, "x", "(O, N, I)");
+    expect_rank(y, 3, op, "y", "(O, len, I)");
+    check_narrow(x.shape(), y.shape(), start, op);
+    const float* xp = arg(x, op, "x");
+    float* yp = arg(y, op, "y");
+    CPC_CUDA_CHECK(cuda::launch_narrow_copy(xp, yp, x.size(0), x.size(1), x.size(2), start, y.size(1), stream()));
+  }
+
+  void narrow_backward(const Tensor& dy, int64_t start, const Tensor& dx) override {
+    CPC_NVTX_RANGE("narrow_backward");
+    const char* op = "narrow_backward";
+    expect_rank(dx, 3, op, "dx", "(O, N, I)");
+    expect_rank(dy, 3, op, "dy", "(O, len, I)");
+    check_narrow(dx.shape(), dy.shape(), start, op);
+    const float* dyp = arg(dy, op, "dy");
+    float* dxp = arg(dx, op, "dx");
+    CPC_CUDA_CHECK(cuda::launch_narrow_add(dyp, dxp, dx.size(0), dx.size(1), dx.size(2), start, dy.size(1), stream()));
+  }
+
+  void mean_axis_forward(const Tensor& x, const Tensor& y) override {
+    CPC_NVTX_RANGE("mean_axis_forward");
+    const char* op = "mean_axis";
+    expect_rank(x, 3, op, "x", "(O, N, I)");
+    expect_numel(y, x.size(0) * x.size(2), op, "y (O, I)");
+    CPC_CHECK(x.size(1) >= 1, op, " on cuda: x ", x.shape(), " has an empty axis");
+    const float* xp = arg(x, op, "x");
+    float* yp = arg(y, op, "y");
+    CPC_CUDA_CHECK(cuda::launch_mean_axis_forward(xp, yp, x.size(0), x.size(1), x.size(2), stream()));
+  }
+
+  void mean_axis_backward(const Tensor& dy, const Tensor& dx) override {
+    CPC_NVTX_RANGE("mean_axis_backward");
+    const char* op = "mean_axis_backward";
+    expect_rank(dx, 3, op, "dx", "(O, N, I)");
+    expect_numel(dy, dx.size(0) * dx.size(2), op, "dy (O, I)");
+    const float* dyp = arg(dy, op, "dy");
+    float* dxp = arg(dx, op, "dx");
+    CPC_CUDA_CHECK(cuda::launch_mean_axis_backward(dyp, dxp, dx.size(0), dx.size(1), dx.size(2), stream()));
+  }
+
+  void max_axis_forward(const Tensor& x, const Tensor& y, const Tensor& argmax) override {
+    CPC_NVTX_RANGE("max_axis_forward");
+    const char* op = "max_axis";
+    expect_rank(x, 3, op, "x", "(O, N, I)");
+    expect_numel(y, x.size(0) * x.size(2), op, "y (O, I)");
+    expect_numel(argmax, x.size(0) * x.size(2), op, "argmax (O, I)");
+    CPC_CHECK(x.size(1) >= 1, op, " on cuda: x ", x.shape(), " has an empty axis");
+    const float* xp = arg(x, op, "x");
+    float *yp = arg(y, op, "y"), *ap = arg(argmax, op, "argmax");
+    CPC_CUDA_CHECK(cuda::launch_max_axis_forward(xp, yp, ap, x.size(0), x.size(1), x.size(2), stream()));
+  }
+
+  void max_axis_backward(const Tensor& dy, const Tensor& argmax, const Tensor& dx) override {
+    CPC_NVTX_RANGE("max_axis_backward");
+    const char* op = "max_axis_backward";
+    expect_rank(dx, 3, op, "dx", "(O, N, I)");
+    expect_numel(dy, dx.size(0) * dx.size(2), op, "dy (O, I)");
+    expect_numel(argmax, dx.size(0) * dx.size(2), op, "argmax (O, I)");
+    const float *dyp = arg(dy, op, "dy"), *ap = arg(argmax, op, "argmax");
+    float* dxp = arg(dx, op, "dx");
+    CPC_CUDA_CHECK(cuda::launch_max_axis_backward(dyp, ap, dxp, dx.size(0), dx.size(1), dx.size(2), stream()));
+  }
+
+  void swap_axes(const Tensor& x, int64_t O, int64_t M, int64_t N, int64_t I, const Tensor& y, float beta) override {
+    CPC_NVTX_RANGE("swap_axes");
+    const char* op = "swap_axes";
+    CPC_CHECK(O >= 0 && M >= 0 && N >= 0 && I >= 0, op, " on cuda: negative extent in (", O, ", ", M, ", ", N, ", ", I,
+              ")");
+    expect_numel(x, O * M * N * I, op, "x (O, M, N, I)");
+    expect_numel(y, O * M * N * I, op, "y (O, N, M, I)");
+    const float* xp = arg(x, op, "x");
+    float* yp = arg(y, op, "y");
+    CPC_CUDA_CHECK(cuda::launch_swap_axes(xp, yp, O, M, N, I, beta, stream()));
+  }
+
+  void l2_normalize_forward(const Tensor& x, float eps, const Tensor& y) override {
+    CPC_NVTX_RANGE("l2_normalize_forward");
+    const char* op = "l2_normalize";
+    expect_rank(x, 2, op, "x", "(N, D)");
+    expect_shape(y, x.shape(), op, "y");
+    const float* xp = arg(x, op, "x");
+    float* yp = arg(y, op, "y");
+    CPC_CUDA_CHECK(cuda::launch_l2_normalize_forward(xp, yp, x.size(0), x.size(1), eps, stream()));
+  }
+
+  void l2_normalize_backward(const Tensor& x, const Tensor& dy, float eps, const Tensor& dx) override {
+    CPC_NVTX_RANGE("l2_normalize_backward");
+    const char* op = "l2_normalize_backward";
+    expect_rank(x, 2, op, "x", "(N, D)");
+    expect_shape(dy, x.shape(), op, "dy");
+    expect_shape(dx, x.shape(), op, "dx");
+    const float *xp = arg(x, op, "x"), *dyp = arg(dy, op, "dy");
+    float* dxp = arg(dx, op, "dx");
+    CPC_CUDA_CHECK(cuda::launch_l2_normalize_backward(xp, dyp, dxp, x.size(0), x.size(1), eps, stream()));
+  }
+
+  // ---------------------------------------------------------------- conv1d (cuDNN)
+  void conv1d_forward(const Tensor& x, const Tensor& w, const Tensor* bias, const Conv1dGeometry& g,
+                      const Tensor& y) override {
+    CPC_NVTX_RANGE("conv1d_forward");
+    const char* op = "conv1d";
+    const cuda::ConvShape d = conv_shape(x, w, g, y, op, "x", "y");
+    if (bias) expect_numel(*bias, d.Cout, op, "bias");
+    const float *xp = arg(x, op, "x"), *wp = arg(w, op, "weight");
+    const float* bp = bias ? arg(*bias, op, "bias") : nullptr;
+    float* yp = arg(y, op, "y");
+    conv_.forward(ctx(true), xp, wp, bp, d, yp);
+  }
+
+  void conv1d_backward_data(const Tensor& dy, const Tensor& w, const Conv1dGeometry& g, const Tensor& dx) override {
+    CPC_NVTX_RANGE("conv1d_backward_data");
+    const char* op = "conv1d_backward_data";
+    const cuda::ConvShape d = conv_shape(dx, w, g, dy, op, "dx", "dy");
+    const float *dyp = arg(dy, op, "dy"), *wp = arg(w, op, "weight");
+    float* dxp = arg(dx, op, "dx");
+    conv_.backward_data(ctx(true), dyp, wp, d, dxp);
+  }
+
+  void conv1d_backward_weights(const Tensor& x, const Tensor& dy, const Conv1dGeometry& g, const Tensor& dw,
+                               const Tensor* dbias) override {
+    CPC_NVTX_RANGE("conv1d_backward_weights");
+    const char* op = "conv1d_backward_weights";
+    const cuda::ConvShape d = conv_shape(x, dw, g, dy, op, "x", "dy");
+    if (dbias) expect_numel(*dbias, d.Cout, op, "dbias");
+    const float *xp = arg(x, op, "x"), *dyp = arg(dy, op, "dy");
+    float* dwp = arg(dw, op, "dw");
+    float* dbp = dbias && dbias->defined() ? arg(*dbias, op, "dbias") : nullptr;
+    conv_.backward_weights(ctx(true), xp, dyp, d, dwp, dbp);
+  }
+
+  // ---------------------------------------------------------------- norms
+  void batchnorm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, float momentum, float eps,
+                               const Tensor& rm, const Tensor& rv, const Tensor& mean, const Tensor& invstd,
+                               const Tensor& y) override {
+    CPC_NVTX_RANGE("batchnorm_forward_train");
+    const char* op = "batch_norm";
+    const cuda::NormShape d = norm_shape(x, op);
+    expect_numel(gamma, d.C, op, "weight");
+    expect_numel(beta, d.C, op, "bias");
+    CPC_CHECK(rm.defined() == rv.defined(), op, " on cuda: running mean and variance go together");
+    if (rm.defined()) expect_numel(rm, d.C, op, "running_mean"), expect_numel(rv, d.C, op, "running_var");
+    expect_numel(mean, d.C, op, "save_mean");
+    expect_numel(invstd, d.C, op, "save_invstd");
+    expect_shape(y, x.shape(), op, "y");
+    CPC_CHECK(d.B * d.L > 1, op, " on cuda: training needs more than one value per channel, input ", x.shape());
+    const float *xp = arg(x, op, "x"), *gp = arg(gamma, op, "weight"), *bp = arg(beta, op, "bias");
+    float* rmp = opt(rm, op, "running_mean");
+    float* rvp = opt(rv, op, "running_var");
+    float *mp = arg(mean, op, "save_mean"), *ip = arg(invstd, op, "save_invstd"), *yp = arg(y, op, "y");
+    bn_.forward_train(ctx(true), xp, gp, bp, momentum, eps, d, rmp, rvp, mp, ip, yp);
+  }
+
+  void batchnorm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps, const Tensor& rm,
+                              const Tensor& rv, const Tensor& invstd, const Tensor& y) override {
+    CPC_NVTX_RANGE("batchnorm_forward_eval");
+    const char* op = "batch_norm (eval)";
+    const cuda::NormShape d = norm_shape(x, op);
+    expect_numel(gamma, d.C, op, "weight");
+    expect_numel(beta, d.C, op, "bias");
+    expect_numel(rm, d.C, op, "running_mean");
+    expect_numel(rv, d.C, op, "running_var");
+    expect_numel(invstd, d.C, op, "save_invstd");
+    expect_shape(y, x.shape(), op, "y");
+    const float *xp = arg(x, op, "x"), *gp = arg(gamma, op, "weight"), *bp = arg(beta, op, "bias");
+    const float *rmp = arg(rm, op, "running_mean"), *rvp = arg(rv, op, "running_var");
+    float *ip = arg(invstd, op, "save_invstd"), *yp = arg(y, op, "y");
+    bn_.forward_eval(ctx(true), xp, gp, bp, eps, d, rmp, rvp, ip, yp);
+  }
+
+  void batchnorm_backward(const Tensor& x, const Tensor& dy, const Tensor& gamma, const Tensor& mean,
+                          const Tensor& invstd, bool training, const Tensor& dx, const Tensor& dgamma,
+                          const Tensor& dbeta) override {
+    CPC_NVTX_RANGE("batchnorm_backward");
+    const char* op = "batch_norm_backward";
+    const cuda::NormShape d = norm_shape(x, op);
+    expect_shape(dy, x.shape(), op, "dy");
+    expect_numel(gamma, d.C, op, "weight");
+    expect_numel(mean, d.C, op, "mean");
+    expect_numel(invstd, d.C, op, "invstd");
+    if (dx.defined()) expect_shape(dx, x.shape(), op, "dx");
+    if (dgamma.defined()) expect_numel(dgamma, d.C, op, "dgamma");
+    if (dbeta.defined()) expect_numel(dbeta, d.C, op, "dbeta");
+    const float *xp = arg(x, op, "x"), *dyp = arg(dy, op, "dy"), *gp = arg(gamma, op, "weight");
+    const float *mp = arg(mean, op, "mean"), *ip = arg(invstd, op, "invstd");
+    float *dxp = opt(dx, op, "dx"), *dgp = opt(dgamma, op, "dgamma"), *dbp = opt(dbeta, op, "dbeta");
+    bn_.backward(ctx(training), xp, dyp, gp, mp, ip, training, d, dxp, dgp, dbp);
+  }
+
+  void batchnorm_stats(const Tensor& x, const Tensor& mean, const Tensor& var) override {
+    CPC_NVTX_RANGE("batchnorm_stats");
+    const char* op = "batchnorm_stats";
+    const cuda::NormShape d = norm_shape(x, op);
+    expect_numel(mean, d.C, op, "mean");
+    expect_numel(var, d.C, op, "var");
+    const float* xp = arg(x, op, "x");
+    float *mp = arg(mean, op, "mean"), *vp = arg(var, op, "var");
+    CPC_CUDA_CHECK(cuda::launch_batchnorm_stats(xp, d, mp, vp, stream()));
+  }
+
+  void channel_affine(const Tensor& x, const Tensor& scale, const Tensor& shift, const Tensor& y) override {
+    CPC_NVTX_RANGE("channel_affine");
+    const char* op = "channel_affine";
+    const cuda::NormShape d = norm_shape(x, op);
+    expect_numel(scale, d.C, op, "scale");
+    expect_numel(shift, d.C, op, "shift");
+    expect_shape(y, x.shape(), op, "y");
+    const float *xp = arg(x, op, "x"), *sp = arg(scale, op, "scale"), *hp = arg(shift, op, "shift");
+    float* yp = arg(y, op, "y");
+    CPC_CUDA_CHECK(cuda::launch_channel_affine(xp, sp, hp, d, yp, stream()));
+  }
+
+  void channel_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps, const Tensor& mean,
+                            const Tensor& invstd, const Tensor& y) override {
+    CPC_NVTX_RANGE("channel_norm_forward");
+    const char* op = "channel_norm";
+    const cuda::NormShape d = norm_shape(x, op);
+    expect_numel(gamma, d.C, op, "weight");
+    expect_numel(beta, d.C, op, "bias");
+    expect_numel(mean, d.B * d.L, op, "save_mean (B, L)");
+    expect_numel(invstd, d.B * d.L, op, "save_invstd (B, L)");
+    expect_shape(y, x.shape(), op, "y");
+    const float *xp = arg(x, op, "x"), *gp = arg(gamma, op, "weight"), *bp = arg(beta, op, "bias");
+    float *mp = arg(mean, op, "save_mean"), *ip = arg(invstd, op, "save_invstd"), *yp = arg(y, op, "y");
+    CPC_CUDA_CHECK(cuda::launch_channel_norm_forward(xp, gp, bp, eps, d, mp, ip, yp, stream()));
+  }
+
+  void channel_norm_backward(const Tensor& x, const Tensor& dy, const Tensor& gamma, const Tensor& mean,
+                             const Tensor& invstd, const Tensor& dx, const Tensor& dgamma,
+                             const Tensor& dbeta) override {
+    CPC_NVTX_RANGE("channel_norm_backward");
+    const char* op = "channel_norm_backward";
+    const cuda::NormShape d = norm_shape(x, op);
+    expect_shape(dy, x.shape(), op, "dy");
+    expect_numel(gamma, d.C, op, "weight");
+    expect_numel(mean, d.B * d.L, op, "mean (B, L)");
+    expect_numel(invstd, d.B * d.L, op, "invstd (B, L)");
+    if (dx.defined()) expect_shape(dx, x.shape(), op, "dx");
+    if (dgamma.defined()) expect_numel(dgamma, d.C, op, "dgamma");
+    if (dbeta.defined()) expect_numel(dbeta, d.C, op, "dbeta");
+    const float *xp = arg(x, op, "x"), *dyp = arg(dy, op, "dy"), *gp = arg(gamma, op, "weight");
+    const float *mp = arg(mean, op, "mean"), *ip = arg(invstd, op, "invstd");
+    float *dxp = opt(dx, op, "dx"), *dgp = opt(dgamma, op, "dgamma"), *dbp = opt(dbeta, op, "dbeta");
+    CPC_CUDA_CHECK(cuda::launch_channel_norm_backward(xp, dyp, gp, mp, ip, d, dxp, dgp, dbp, stream()));
+  }
+
+  // ---------------------------------------------------------------- GRU
+  void gru_layer_forward(const Tensor& x, const Tensor& h0, const Tensor& w_ih, const Tensor& w_hh, const Tensor& b_ih,
+                         const Tensor& b_hh, const Tensor& y, const Tensor& reserve) override {
+    CPC_NVTX_RANGE("gru_layer_forward");
+    const char* op = "gru";
+    const cuda::GruDims d = gru_dims(x, w_ih, w_hh, op);
+    if (h0.defined()) expect_numel(h0, d.B * d.H, op, "h0 (B, H)");
+    expect_numel(b_ih, 3 * d.H, op, "b_ih");
+    expect_numel(b_hh, 3 * d.H, op, "b_hh");
+    expect_numel(y, d.B * d.T * d.H, op, "y (B, T, H)");
+    expect_numel(reserve, d.B * d.T * 4 * d.H, op, "reserve (B, T, 4H)");
+    const float *xp = arg(x, op, "x"), *h0p = opt(h0, op, "h0");
+    const float *wi = arg(w_ih, op, "weight_ih"), *wh = arg(w_hh, op, "weight_hh");
+    const float *bi = arg(b_ih, op, "bias_ih"), *bh = arg(b_hh, op, "bias_hh");
+    float *yp = arg(y, op, "y"), *rp = arg(reserve, op, "reserve");
+    cuda::gru_forward(ctx(false), xp, h0p, wi, wh, bi, bh, d, yp, rp);
+  }
+
+  void gru_layer_backward(const Tensor& x, const Tensor& h0, const Tensor& w_ih, const Tensor& w_hh, const Tensor& y,
+                          const Tensor& reserve, const Tensor& dy, const Tensor& dh_n, const Tensor& dx,
+                          const Tensor& dh0, const Tensor& dw_ih, const Tensor& dw_hh, const Tensor& db_ih,
+                          const Tensor& db_hh) override {
+    CPC_NVTX_RANGE("gru_layer_backward");
+    const char* op = "gru_backward";
+    const cuda::GruDims d = gru_dims(x, w_ih, w_hh, op);
+    if (h0.defined()) expect_numel(h0, d.B * d.H, op, "h0 (B, H)");
+    expect_numel(y, d.B * d.T * d.H, op, "y (B, T, H)");
+    expect_numel(reserve, d.B * d.T * 4 * d.H, op, "reserve (B, T, 4H)");
+    if (dy.defined()) expect_numel(dy, d.B * d.T * d.H, op, "dy (B, T, H)");
+    if (dh_n.defined()) expect_numel(dh_n, d.B * d.H, op, "dh_n (B, H)");
+    if (dx.defined()) expect_numel(dx, x.numel(), op, "dx (B, T, Din)");
+    if (dh0.defined()) expect_numel(dh0, d.B * d.H, op, "dh0 (B, H)");
+    if (dw_ih.defined()) expect_shape(dw_ih, w_ih.shape(), op, "dweight_ih");
+    if (dw_hh.defined()) expect_shape(dw_hh, w_hh.shape(), op, "dweight_hh");
+    if (db_ih.defined()) expect_numel(db_ih, 3 * d.H, op, "dbias_ih");
+    if (db_hh.defined()) expect_numel(db_hh, 3 * d.H, op, "dbias_hh");
+    const float *xp = arg(x, op, "x"), *h0p = opt(h0, op, "h0");
+    const float *wi = arg(w_ih, op, "weight_ih"), *wh = arg(w_hh, op, "weight_hh");
+    const float *yp = arg(y, op, "y"), *rp = arg(reserve, op, "reserve");
+    const float *dyp = opt(dy, op, "dy"), *dhn = opt(dh_n, op, "dh_n");
+    float *dxp = opt(dx, op, "dx"), *dh0p = opt(dh0, op, "dh0");
+    float *dwi = opt(dw_ih, op, "dweight_ih"), *dwh = opt(dw_hh, op, "dweight_hh");
+    float *dbi = opt(db_ih, op, "dbias_ih"), *dbh = opt(db_hh, op, "dbias_hh");
+    cuda::gru_backward(ctx(false), xp, h0p, wi, wh, yp, rp, dyp, dhn, d, dxp, dh0p, dwi, dwh, dbi, dbh);
+  }
+
+  // ---------------------------------------------------------------- contrastive
+  ContrastiveStats contrastive_forward(const Tensor& a, const Tensor& c, const ContrastiveSpec& spec, const Tensor& da,
+                                       const Tensor& dc) override {
+    CPC_NVTX_RANGE("contrastive_forward");
+    const char* op = "contrastive_loss";
+    expect_rank(a, 2, op, "anchors", "(R, D)");
+    expect_rank(c, 2, op, "candidates", "(M, D)");
+    const int64_t R = a.size(0), M = c.size(0), D = a.size(1);
+    CPC_CHECK(c.size(1) == D, op, " on cuda: anchors ", a.shape(), " and candidates ", c.shape(), " differ in D");
+    CPC_CHECK(spec.blocks >= 1 && R % spec.blocks == 0 && M % spec.blocks == 0, op, " on cuda: ", spec.blocks,
+              " blocks do not divide ", R, " anchors and ", M, " candidates");
+    CPC_CHECK(spec.row_label && spec.col_label, op, " on cuda: row and column labels are required");
+    CPC_CHECK(!spec.row_group == !spec.col_group && !spec.row_group == !spec.row_keep, op,
+              " on cuda: row_group, col_group and row_keep go together");
+    CPC_CHECK(!spec.excl_offsets == !spec.excl_cols, op, " on cuda: excl_offsets and excl_cols go together");
+    if (da.defined()) expect_shape(da, a.shape(), op, "d(anchors)");
+    if (dc.defined()) expect_shape(dc, c.shape(), op, "d(candidates)");
+    const bool shared_grad = da.defined() && dc.defined() && da.raw() == dc.raw();
+    CPC_CHECK(!shared_grad || a.raw() == c.raw(), op,
+              " on cuda: one gradient buffer for anchors and candidates needs them to be one tensor");
+    const float *ap = arg(a, op, "anchors"), *cp = arg(c, op, "candidates");
+    float *dap = opt(da, op, "d(anchors)"), *dcp = opt(dc, op, "d(candidates)");
+    cuda::ContrastiveHostProblem p;
+    p.R = R, p.M = M, p.D = D, p.blocks = spec.blocks;
+    p.scale = spec.scale, p.neg_l2 = spec.neg_l2, p.l2_eps = spec.l2_eps;
+    p.form = spec.logsumexp_positives ? math::MultiPositiveForm::logsumexp : math::MultiPositiveForm::supcon;
+    p.row_label = spec.row_label, p.col_label = spec.col_label;
+    p.row_group = spec.row_group, p.col_group = spec.col_group, p.row_keep = spec.row_keep;
+    p.excl_offsets = spec.excl_offsets, p.excl_cols = spec.excl_cols;
+    p.column_argmax = spec.column_argmax;
+    const cuda::ContrastiveOutcome r =
+        cuda::contrastive_forward(ctx(false), staging_, ap, cp, p, dap, dcp, contrastive_tile_);
+    return {r.loss, r.used, r.skipped, r.correct, r.column_correct};
+  }
+
+  // ---------------------------------------------------------------- optimizers
   void adam_update(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v, const Tensor& vmax,
                    const AdamHyper& h) override {
+    CPC_NVTX_RANGE("adam_update");
     const char* op = "adam_update";
     check_same_shape(grad, param, op);
     check_same_shape(m, param, op);
@@ -268,8 +689,9 @@ class CudaBackend final : public Backend {
     CPC_CUDA_CHECK(cuda::launch_adam(pp, gp, mp, vp, vmp, param.numel(), s, stream()));
   }
 
-  void sgd_update(const Tensor& param, const Tensor& grad, const Tensor& buf, float lr, float momentum,
-                  float dampening, float weight_decay, bool nesterov, bool first_step) override {
+  void sgd_update(const Tensor& param, const Tensor& grad, const Tensor& buf, float lr, float momentum, float dampening,
+                  float weight_decay, bool nesterov, bool first_step) override {
+    CPC_NVTX_RANGE("sgd_update");
     const char* op = "sgd_update";
     check_same_shape(grad, param, op);
     CPC_CHECK(momentum == 0.f || buf.defined(), op, ": momentum ", momentum, " needs a momentum buffer, found none");
@@ -288,6 +710,14 @@ class CudaBackend final : public Backend {
   cublasHandle_t blas_ = nullptr;
   cudnnHandle_t dnn_ = nullptr;
   double* scratch_ = nullptr;  // reduction partials and result
+  bool tf32_ = false;
+  int64_t contrastive_tile_ = cuda::kDefaultContrastiveTile;
+  // Never destroyed (like the handles): Buffers of static tensors may be freed after
+  // this backend object during static destruction.
+  cuda::CachingAllocator& alloc_ = *new cuda::CachingAllocator;
+  cuda::HostStaging staging_;
+  cuda::CudnnConv1d conv_;
+  cuda::CudnnBatchNorm bn_;
 
   // The compute stream, made on first use; fixes the device this backend serves.
   // call_once retries after a throw, so a failed first attempt is not cached.
@@ -311,8 +741,8 @@ class CudaBackend final : public Backend {
       CPC_CUBLAS_CHECK(cublasCreate(&h));
       try {
         CPC_CUBLAS_CHECK(cublasSetStream(h, s));
-        // No TF32: fp32 GEMMs must agree with the CPU backend to fp32 rounding.
-        CPC_CUBLAS_CHECK(cublasSetMathMode(h, CUBLAS_DEFAULT_MATH));
+        // No TF32 unless asked for: fp32 GEMMs then agree with the CPU backend to fp32 rounding.
+        CPC_CUBLAS_CHECK(cublasSetMathMode(h, tf32_ ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
       } catch (...) {
         cublasDestroy(h);
         throw;
@@ -322,8 +752,7 @@ class CudaBackend final : public Backend {
     return blas_;
   }
 
-  // For the convolution, norm and RNN ops still to come.
-  [[maybe_unused]] cudnnHandle_t dnn() {
+  cudnnHandle_t dnn() {
     std::call_once(dnn_once_, [this] {
       cudaStream_t s = stream();
       cudnnHandle_t h = nullptr;
@@ -339,12 +768,20 @@ class CudaBackend final : public Backend {
     return dnn_;
   }
 
+  // What the op implementations share; cuDNN is created only for ops that use it.
+  cuda::CudaContext ctx(bool need_dnn) {
+    cuda::CudaContext c;
+    c.stream = stream();
+    c.blas = blas();
+    c.dnn = need_dnn ? dnn() : nullptr;
+    c.alloc = &alloc_;
+    c.tf32 = tf32_;
+    return c;
+  }
+
   double* scratch() {
     std::call_once(scratch_once_, [this] {
-      stream();
-      void* p = nullptr;
-      CPC_CUDA_CHECK(cudaMalloc(&p, sizeof(double) * cuda::kReduceScratch));
-      scratch_ = static_cast<double*>(p);
+      scratch_ = static_cast<double*>(alloc_.allocate(sizeof(double) * cuda::kReduceScratch, stream()));
     });
     return scratch_;
   }
@@ -352,8 +789,8 @@ class CudaBackend final : public Backend {
   // Checks a tensor argument before any launch and returns its device pointer.
   float* arg(const Tensor& t, const char* op, const char* role) {
     CPC_CHECK(t.defined(), op, " on cuda: ", role, " is undefined");
-    CPC_CHECK(t.device().kind == DeviceKind::cuda, op, " on cuda: ", role, " ", t.shape(), " is on ",
-              t.device().str(), ", expected a cuda tensor (move it with .to(Device::cuda()))");
+    CPC_CHECK(t.device().kind == DeviceKind::cuda, op, " on cuda: ", role, " ", t.shape(), " is on ", t.device().str(),
+              ", expected a cuda tensor (move it with .to(Device::cuda()))");
     CPC_CHECK(t.dtype() == DType::f32, op, " on cuda: ", role, " ", t.shape(), " must be f32, found ",
               dtype_name(t.dtype()), " (no mixed-precision kernels yet)");
     CPC_CHECK(t.is_contiguous(), op, " on cuda: ", role, " ", t.shape(), " must be contiguous");
@@ -362,6 +799,8 @@ class CudaBackend final : public Backend {
               " but this backend serves cuda:", device_, " (the device current at its first use)");
     return t.f32();
   }
+  // An optional tensor: null when undefined.
+  float* opt(const Tensor& t, const char* op, const char* role) { return t.defined() ? arg(t, op, role) : nullptr; }
 
   // GemmArgs carries raw pointers: catch a host pointer here rather than as an
   // illegal-address fault that would poison the context.
@@ -374,6 +813,49 @@ class CudaBackend final : public Backend {
               " is not device memory (pass the f32() of cuda tensors)");
     CPC_CHECK(attr.type == cudaMemoryTypeManaged || attr.device == device_, "gemm on cuda: ", what,
               " lives on cuda:", attr.device, " but this backend serves cuda:", device_);
+  }
+
+  // y (O, C, inner) with C = bias.numel(); returns C.
+  static int64_t bias_channels(const Tensor& y, const Tensor& bias, int64_t inner, const char* op, const char* role) {
+    CPC_CHECK(y.defined() && bias.defined(), op, " on cuda: ", role, " and the bias must be defined");
+    const int64_t C = bias.numel();
+    CPC_CHECK(inner >= 1, op, " on cuda: inner extent ", inner, " must be >= 1");
+    CPC_CHECK(C == 0 ? y.numel() == 0 : y.numel() % (C * inner) == 0, op, " on cuda: ", role, " ", y.shape(),
+              " is not (O, ", C, ", ", inner, ") for a bias of ", C, " channels");
+    return C;
+  }
+
+  static void check_narrow(const Shape& full, const Shape& part, int64_t start, const char* op) {
+    CPC_CHECK(full[0] == part[0] && full[2] == part[2], op, " on cuda: ", full, " and ", part,
+              " differ outside the narrowed axis");
+    CPC_CHECK(start >= 0 && start + part[1] <= full[1], op, " on cuda: [", start, ", ", start + part[1],
+              ") out of range for axis 1 of ", full);
+  }
+
+  // x (B, Cin, L), w (Cout, Cin, K), y (B, Cout, Lout) with Lout from the geometry.
+  static cuda::ConvShape conv_shape(const Tensor& x, const Tensor& w, const Conv1dGeometry& g, const Tensor& y,
+                                    const char* op, const char* xrole, const char* yrole) {
+    expect_rank(x, 3, op, xrole, "(B, Cin, L)");
+    expect_rank(w, 3, op, "weight", "(Cout, Cin, K)");
+    expect_rank(y, 3, op, yrole, "(B, Cout, Lout)");
+    CPC_CHECK(g.stride >= 1 && g.dilation >= 1 && g.padding >= 0, op, " on cuda: stride ", g.stride, ", dilation ",
+              g.dilation, " must be >= 1 and padding ", g.padding, " >= 0");
+    CPC_CHECK(x.size(1) == w.size(1), op, " on cuda: ", xrole, " ", x.shape(), " has ", x.size(1),
+              " channels, the weight ", w.shape(), " expects ", w.size(1));
+    const int64_t lout = g.out_length(x.size(2), w.size(2));
+    CPC_CHECK(lout >= 1, op, " on cuda: length ", x.size(2), " is too short for kernel ", w.size(2), ", dilation ",
+              g.dilation, " and padding ", g.padding);
+    expect_shape(y, {x.size(0), w.size(0), lout}, op, yrole);
+    return {x.size(0), x.size(1), x.size(2), w.size(0), w.size(2), lout, g.stride, g.padding, g.dilation};
+  }
+
+  static cuda::GruDims gru_dims(const Tensor& x, const Tensor& w_ih, const Tensor& w_hh, const char* op) {
+    expect_rank(x, 3, op, "x", "(B, T, Din)");
+    expect_rank(w_hh, 2, op, "weight_hh", "(3H, H)");
+    const int64_t H = w_hh.size(1);
+    expect_shape(w_hh, {3 * H, H}, op, "weight_hh");
+    expect_shape(w_ih, {3 * H, x.size(2)}, op, "weight_ih");
+    return {x.size(0), x.size(1), x.size(2), H};
   }
 
   void dropout(const Tensor& x, float p, uint64_t seed, const Tensor& y, bool accumulate, const char* op) {

@@ -28,7 +28,8 @@ __global__ void fill_kernel(float* y, int64_t n, float v) {
   for (int64_t i = first_index(); i < n; i += grid_stride()) y[i] = v;
 }
 
-__global__ void axpy_kernel(float a, const float* __restrict__ x, float* __restrict__ y, int64_t n) {
+// No __restrict__: x may be y (gradient clipping scales a gradient in place).
+__global__ void axpy_kernel(float a, const float* x, float* y, int64_t n) {
   for (int64_t i = first_index(); i < n; i += grid_stride()) y[i] += a * x[i];
 }
 

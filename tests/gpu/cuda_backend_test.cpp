@@ -1,72 +1,25 @@
 // CUDA backend tests. The first group runs everywhere (registration, the no-device
-// path, unimplemented ops, argument checks); the rest compare CUDA against the CPU
-// backend and skip themselves when no CUDA device is present.
+// path, every op overridden, shape and argument checks, allocator size classes); the
+// rest compare CUDA against the CPU backend and skip themselves when no CUDA device is
+// present. Layout, conv/norm, GRU, contrastive and whole-CPC-step comparisons live in
+// the other cuda_*_test.cpp files of this binary.
 #include <gtest/gtest.h>
 
-#include <algorithm>
-#include <cmath>
-#include <cstdint>
 #include <cstdio>
-#include <random>
+#include <cstdlib>
+#include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
-#include "engine/backend.h"
-#include "engine/error.h"
-#include "engine/tensor.h"
+#include "kernels/cuda/caching_allocator.h"
 #include "kernels/cuda/cuda_check.h"
+#include "tests/gpu/cuda_test_util.h"
 
 namespace cpc {
 namespace {
 
-Backend& cuda_be() { return backend(Device::cuda()); }
-Backend& cpu_be() { return backend(Device::cpu()); }
-
-bool cuda_present() { return has_backend(DeviceKind::cuda) && cuda_be().available(); }
-
-#define SKIP_WITHOUT_CUDA()                                                               \
-  do {                                                                                    \
-    if (!cuda_present()) GTEST_SKIP() << "needs a CUDA device; " << cuda_be().describe(); \
-  } while (0)
-
-// Runs f and returns the cpc::Error message it throws ("" if it throws none).
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
-std::vector<float> random_values(int64_t n, uint32_t seed, float lo = -1.f, float hi = 1.f) {
-  std::mt19937 gen(seed);
-  std::uniform_real_distribution<float> dist(lo, hi);
-  std::vector<float> v(static_cast<size_t>(n));
-  for (float& x : v) x = dist(gen);
-  return v;
-}
-
-// 1e-5 relative to max(|expected|, 1): the two backends round differently (FMA
-// contraction, summation order in GEMM, CUDA's vs glibc's erff/expf), not more.
-constexpr double kTol = 1e-5;
-
-::testing::AssertionResult close(const std::vector<float>& got, const std::vector<float>& want, const char* what) {
-  if (got.size() != want.size())
-    return ::testing::AssertionFailure() << what << ": size " << got.size() << " vs " << want.size();
-  for (size_t i = 0; i < got.size(); ++i) {
-    const double g = got[i], w = want[i];
-    if (!(std::fabs(g - w) <= kTol * std::max(1.0, std::fabs(w))))
-      return ::testing::AssertionFailure() << what << "[" << i << "]: cuda " << g << " vs cpu " << w;
-  }
-  return ::testing::AssertionSuccess();
-}
-
-::testing::AssertionResult close(double got, double want, const char* what) {
-  if (std::fabs(got - want) <= kTol * std::max(1.0, std::fabs(want))) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << what << ": cuda " << got << " vs cpu " << want;
-}
+using namespace gpu_test;
 
 Tensor on_cuda(const std::vector<float>& v) {
   return Tensor::from_vector({static_cast<int64_t>(v.size())}, v, Device::cuda());
@@ -88,11 +41,123 @@ TEST(CudaBackendBasics, IsRegisteredAndReportsItsState) {
   std::printf("%s\n", d.c_str());
 }
 
-TEST(CudaBackendBasics, UnimplementedOpThrowsBaseError) {
-  // The base class throws before it looks at the (undefined) tensors.
-  const std::string msg =
-      error_of([] { cuda_be().conv1d_forward(Tensor(), Tensor(), nullptr, Conv1dGeometry{}, Tensor()); });
-  EXPECT_NE(msg.find("`conv1d` is not available on cuda yet"), std::string::npos) << msg;
+TEST(CudaBackendBasics, EveryOpIsImplemented) {
+  // Undefined arguments: each op must fail in its own argument checks (before any
+  // device work, so this holds without a GPU), never with the base class's
+  // "`op` is not available on cuda yet".
+  Backend& b = cuda_be();
+  const Tensor u;
+  const Conv1dGeometry g;
+  const std::vector<std::pair<const char*, std::function<void()>>> calls = {
+      {"fill", [&] { b.fill(u, 0.f); }},
+      {"axpy", [&] { b.axpy(1.f, u, u); }},
+      {"add", [&] { b.add(u, u, u); }},
+      {"add_bias", [&] { b.add_bias(u, u, 1); }},
+      {"bias_grad", [&] { b.bias_grad(u, u, 1); }},
+      {"relu_forward", [&] { b.relu_forward(u, u); }},
+      {"relu_backward", [&] { b.relu_backward(u, u, u); }},
+      {"gelu_forward", [&] { b.gelu_forward(u, u); }},
+      {"gelu_backward", [&] { b.gelu_backward(u, u, u); }},
+      {"dropout_forward", [&] { b.dropout_forward(u, 0.1f, 1, u); }},
+      {"dropout_backward", [&] { b.dropout_backward(u, 0.1f, 1, u); }},
+      {"sum_squares", [&] { b.sum_squares(u); }},
+      {"sum", [&] { b.sum(u); }},
+      {"transpose_last2", [&] { b.transpose_last2(u, u, 0.f); }},
+      {"narrow_forward", [&] { b.narrow_forward(u, 0, u); }},
+      {"narrow_backward", [&] { b.narrow_backward(u, 0, u); }},
+      {"mean_axis_forward", [&] { b.mean_axis_forward(u, u); }},
+      {"mean_axis_backward", [&] { b.mean_axis_backward(u, u); }},
+      {"max_axis_forward", [&] { b.max_axis_forward(u, u, u); }},
+      {"max_axis_backward", [&] { b.max_axis_backward(u, u, u); }},
+      {"conv1d_forward", [&] { b.conv1d_forward(u, u, nullptr, g, u); }},
+      {"conv1d_backward_data", [&] { b.conv1d_backward_data(u, u, g, u); }},
+      {"conv1d_backward_weights", [&] { b.conv1d_backward_weights(u, u, g, u, nullptr); }},
+      {"batchnorm_forward_train", [&] { b.batchnorm_forward_train(u, u, u, 0.1f, 1e-5f, u, u, u, u, u); }},
+      {"batchnorm_forward_eval", [&] { b.batchnorm_forward_eval(u, u, u, 1e-5f, u, u, u, u); }},
+      {"batchnorm_backward", [&] { b.batchnorm_backward(u, u, u, u, u, true, u, u, u); }},
+      {"batchnorm_stats", [&] { b.batchnorm_stats(u, u, u); }},
+      {"channel_affine", [&] { b.channel_affine(u, u, u, u); }},
+      {"channel_norm_forward", [&] { b.channel_norm_forward(u, u, u, 1e-5f, u, u, u); }},
+      {"channel_norm_backward", [&] { b.channel_norm_backward(u, u, u, u, u, u, u, u); }},
+      {"gru_layer_forward", [&] { b.gru_layer_forward(u, u, u, u, u, u, u, u); }},
+      {"gru_layer_backward", [&] { b.gru_layer_backward(u, u, u, u, u, u, u, u, u, u, u, u, u, u); }},
+      {"contrastive_forward", [&] { b.contrastive_forward(u, u, ContrastiveSpec{}, u, u); }},
+      {"l2_normalize_forward", [&] { b.l2_normalize_forward(u, 1e-8f, u); }},
+      {"l2_normalize_backward", [&] { b.l2_normalize_backward(u, u, 1e-8f, u); }},
+      {"swap_axes", [&] { b.swap_axes(u, 1, 1, 1, 1, u, 0.f); }},
+      {"adam_update", [&] { b.adam_update(u, u, u, u, u, AdamHyper{}); }},
+      {"sgd_update", [&] { b.sgd_update(u, u, u, 0.1f, 0.f, 0.f, 0.f, false, true); }},
+  };
+  for (const auto& [name, call] : calls) {
+    const std::string msg = error_of(call);
+    EXPECT_NE(msg, "") << name << " accepted undefined tensors";
+    EXPECT_EQ(msg.find("not available on cuda"), std::string::npos) << name << ": " << msg;
+  }
+}
+
+TEST(CudaBackendBasics, ShapesAreCheckedBeforeAnyDeviceWork) {
+  // Host tensors with inconsistent shapes: the shape error comes first (no GPU needed).
+  Backend& b = cuda_be();
+  std::string msg = error_of([&] {
+    b.conv1d_forward(Tensor::zeros({2, 3, 10}), Tensor::zeros({4, 5, 3}), nullptr, Conv1dGeometry{},
+                     Tensor::zeros({2, 4, 8}));
+  });
+  EXPECT_NE(msg.find("conv1d on cuda: x (2, 3, 10) has 3 channels, the weight (4, 5, 3) expects 5"), std::string::npos)
+      << msg;
+  msg = error_of([&] {
+    b.conv1d_forward(Tensor::zeros({2, 3, 10}), Tensor::zeros({4, 3, 3}), nullptr, Conv1dGeometry{2, 1, 1},
+                     Tensor::zeros({2, 4, 8}));
+  });
+  EXPECT_NE(msg.find("y is (2, 4, 8), expected (2, 4, 5)"), std::string::npos) << msg;
+  msg = error_of([&] { b.transpose_last2(Tensor::zeros({2, 3, 4}), Tensor::zeros({2, 3, 4}), 0.f); });
+  EXPECT_NE(msg.find("transpose_last2 on cuda: y is (2, 3, 4), expected (2, 4, 3)"), std::string::npos) << msg;
+  msg = error_of([&] {
+    const Tensor x = Tensor::zeros({2, 5, 8});
+    b.gru_layer_forward(x, Tensor(), Tensor::zeros({12, 7}), Tensor::zeros({12, 4}), Tensor::zeros({12}),
+                        Tensor::zeros({12}), Tensor::zeros({2, 5, 4}), Tensor::zeros({2, 5, 16}));
+  });
+  EXPECT_NE(msg.find("gru on cuda: weight_ih is (12, 7), expected (12, 8)"), std::string::npos) << msg;
+  msg = error_of([&] {
+    const int32_t labels[6] = {0, 1, 2, 3, 4, 5};
+    ContrastiveSpec spec;
+    spec.blocks = 4;
+    spec.row_label = spec.col_label = labels;
+    b.contrastive_forward(Tensor::zeros({6, 3}), Tensor::zeros({6, 3}), spec, Tensor(), Tensor());
+  });
+  EXPECT_NE(msg.find("4 blocks do not divide 6 anchors and 6 candidates"), std::string::npos) << msg;
+  msg = error_of([&] {
+    b.channel_norm_forward(Tensor::zeros({2, 3, 4}), Tensor::zeros({3}), Tensor::zeros({3}), 1e-5f,
+                           Tensor::zeros({2, 3}), Tensor::zeros({8}), Tensor::zeros({2, 3, 4}));
+  });
+  EXPECT_NE(msg.find("save_mean (B, L) (2, 3) has 6 elements, expected 8"), std::string::npos) << msg;
+  // Consistent shapes but host memory: rejected as such.
+  msg = error_of([&] { b.l2_normalize_forward(Tensor::zeros({2, 3}), 1e-8f, Tensor::zeros({2, 3})); });
+  EXPECT_NE(msg.find("l2_normalize on cuda: x (2, 3) is on cpu"), std::string::npos) << msg;
+}
+
+TEST(CudaBackendBasics, OptionsAreValidated) {
+  Backend& b = cuda_be();
+  EXPECT_NE(error_of([&] { b.set_option("tf32", "maybe"); }).find("expected on or off"), std::string::npos);
+  EXPECT_NE(error_of([&] { b.set_option("contrastive_tile", "0"); }).find("integer >= 1"), std::string::npos);
+  EXPECT_NE(error_of([&] { b.set_option("no_such_option", "1"); }).find("no option 'no_such_option'"),
+            std::string::npos);
+}
+
+TEST(CudaBackendBasics, AllocatorSizeClassesBoundTheSlack) {
+  using cuda::size_class;
+  EXPECT_EQ(size_class(0), 0u);
+  EXPECT_EQ(size_class(1), 512u);
+  EXPECT_EQ(size_class(512), 512u);
+  EXPECT_EQ(size_class(513), 1024u);
+  EXPECT_EQ(size_class(size_t{1} << 20), size_t{1} << 20);
+  EXPECT_EQ(size_class((size_t{1} << 20) + 1), size_t{5} << 18);  // 1.25 MiB
+  EXPECT_EQ(size_class(size_t{3} << 30), size_t{3} << 30);
+  for (size_t b = 1; b < (size_t{1} << 34); b = b * 3 + 7) {
+    const size_t c = size_class(b);
+    EXPECT_GE(c, b);
+    EXPECT_LE(c, std::max<size_t>(b + 511, b + b / 4)) << b;  // <= 25% slack above 1 MiB
+    EXPECT_EQ(size_class(c), c) << "a class maps to itself: " << c;
+  }
 }
 
 TEST(CudaBackendBasics, AllocationWithoutDeviceFailsClearly) {
@@ -332,6 +397,71 @@ TEST(CudaBackend, SumAndSumSquaresMatchCpu) {
     EXPECT_TRUE(close(cuda_be().sum_squares(g), cpu_be().sum_squares(c), "sum_squares"));
   }
   EXPECT_EQ(cuda_be().sum(Tensor::empty({0}, Device::cuda())), 0.0);
+}
+
+TEST(CudaBackend, CachingAllocatorReusesFreedBlocks) {
+  SKIP_WITHOUT_CUDA();
+  const char* env = std::getenv("CPC_CUDA_CACHE");
+  if (env && std::string(env) == "0") GTEST_SKIP() << "caching disabled by CPC_CUDA_CACHE=0";
+  void* p = cuda_be().allocate(3000);
+  cuda_be().deallocate(p);
+  void* q = cuda_be().allocate(2900);  // same 3072-byte class: the cached block comes back
+  EXPECT_EQ(p, q);
+  cuda_be().deallocate(q);
+  // Freed memory may still be in use by queued kernels: stream order makes reuse safe.
+  const Tensor a = Tensor::from_vector({1000}, random_values(1000, 5), Device::cuda());
+  Tensor b = a.clone();
+  const std::vector<float> before = b.to_vector();
+  b = Tensor();  // back to the cache while nothing is pending
+  const Tensor c = Tensor::zeros({1000}, Device::cuda());
+  EXPECT_EQ(c.to_vector(), std::vector<float>(1000, 0.f));
+  EXPECT_EQ(before, a.to_vector());
+}
+
+TEST(CudaBackend, StagedHostCopiesArriveInOrder) {
+  SKIP_WITHOUT_CUDA();
+  // Many small copies (packed into the pinned chunks) and one larger than the whole
+  // ring (4 x 4 MiB): each host buffer is overwritten right after copy() returns.
+  std::vector<float> host(1000);
+  std::vector<Tensor> small;
+  for (int i = 0; i < 300; ++i) {
+    for (int k = 0; k < 1000; ++k) host[k] = static_cast<float>(i * 1000 + k);
+    small.push_back(Tensor::from_vector({1000}, host, Device::cuda()));
+    std::fill(host.begin(), host.end(), -1.f);
+  }
+  for (int i = 0; i < 300; i += 37) {
+    const std::vector<float> v = small[i].to_vector();
+    EXPECT_EQ(v[0], static_cast<float>(i * 1000));
+    EXPECT_EQ(v[999], static_cast<float>(i * 1000 + 999));
+  }
+  const int64_t n = (int64_t{20} << 20) / 4 + 3;  // 20 MiB + 12 bytes
+  std::vector<float> big = random_values(n, 77);
+  const std::vector<float> keep = big;
+  const Tensor t = Tensor::from_vector({n}, big, Device::cuda());
+  std::fill(big.begin(), big.end(), 0.f);
+  EXPECT_EQ(t.to_vector(), keep);
+}
+
+TEST(CudaBackend, Tf32OptionKeepsResultsClose) {
+  SKIP_WITHOUT_CUDA();
+  // With TF32 (10-bit mantissa inputs) a GEMM of 256 terms stays within ~1e-2 of fp32.
+  const int64_t m = 64, n = 48, k = 256;
+  const std::vector<float> a = random_values(m * k, 1), b = random_values(k * n, 2);
+  const Tensor ga = on_cuda(a), gb = on_cuda(b), gc = Tensor::zeros({m * n}, Device::cuda());
+  GemmArgs g;
+  g.m = m, g.n = n, g.k = k, g.lda = k, g.ldb = n, g.ldc = n;
+  g.a = ga.f32(), g.b = gb.f32(), g.c = gc.f32();
+  cuda_be().set_option("tf32", "on");
+  cuda_be().gemm(g);
+  cuda_be().set_option("tf32", "off");
+  const std::vector<float> tf = gc.to_vector();
+  cuda_be().gemm(g);
+  const std::vector<float> fp = gc.to_vector();
+  std::vector<float> c(m * n, 0.f);
+  g.a = a.data(), g.b = b.data(), g.c = c.data();
+  cpu_be().gemm(g);
+  EXPECT_TRUE(close_scaled(fp, c, "fp32", 1e-5));
+  EXPECT_TRUE(close_scaled(tf, c, "tf32", 2e-2));
 }
 
 }  // namespace

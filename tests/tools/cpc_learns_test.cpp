@@ -59,7 +59,9 @@ TEST(CpcLearns, TwoHundredStepsOnSyntheticEcgBeatRandomInit) {
       e.out = kDir + "/" + (random_init ? "rnd_" : "emb_") + split + ".h5";
       e.split = split;
       e.random_init = random_init;
-      if (!std::filesystem::exists(e.out)) EXPECT_EQ(run_embed(e), 0);
+      if (!std::filesystem::exists(e.out)) {
+        EXPECT_EQ(run_embed(e), 0);
+      }
     }
     ProbeArgs p;
     const std::string prefix = kDir + "/" + (random_init ? "rnd_" : "emb_");

@@ -1,0 +1,48 @@
+#pragma once
+// The fused contrastive loss on the GPU, the contract of kernels/cpu/contrastive.h:
+// anchors A (R, D) against candidates C (M, D) in `blocks` equal blocks, tiles of whole
+// rows so each row's logsumexp is final while its scores are resident, gradients of the
+// mean loss computed in the same pass into dA / dC (overwritten; one buffer when A and
+// C are one tensor). Per tile: a (strided-batched) cuBLAS GEMM of scores into a bounded
+// workspace, the row kernel (kernels/common/contrastive_row.h), the column argmax, the
+// score-gradient kernel, then two GEMMs for dA and dC. Never the (R, M) matrix: a tile
+// holds at most max(tile_elements, M / blocks) scores. Loss and counts are reduced in
+// double on the device and copied back once.
+#include <cstdint>
+
+#include "kernels/common/contrastive_row.h"
+#include "kernels/cuda/cuda_context.h"
+#include "kernels/cuda/host_staging.h"
+
+namespace cpc::cuda {
+
+struct ContrastiveHostProblem {
+  int64_t R = 0, M = 0, D = 0, blocks = 1;
+  float scale = 1.f;
+  bool neg_l2 = false;
+  float l2_eps = 1e-12f;
+  math::MultiPositiveForm form = math::MultiPositiveForm::supcon;
+  // Host index arrays, as ContrastiveSpec (labels required, the rest optional).
+  const int32_t* row_label = nullptr;
+  const int32_t* col_label = nullptr;
+  const int32_t* row_group = nullptr;
+  const int32_t* col_group = nullptr;
+  const int32_t* row_keep = nullptr;
+  const int32_t* excl_offsets = nullptr;
+  const int32_t* excl_cols = nullptr;
+  bool column_argmax = false;
+};
+
+struct ContrastiveOutcome {
+  double loss = 0;
+  int64_t used = 0, skipped = 0, correct = 0, column_correct = 0;
+};
+
+// The score-tile budget in elements when none is set.
+constexpr int64_t kDefaultContrastiveTile = int64_t{1} << 23;  // 32 MiB of floats
+
+ContrastiveOutcome contrastive_forward(const CudaContext& ctx, HostStaging& staging, const float* A, const float* C,
+                                       const ContrastiveHostProblem& p, float* dA, float* dC,
+                                       int64_t tile_elements = kDefaultContrastiveTile);
+
+}  // namespace cpc::cuda

@@ -1,0 +1,57 @@
+#pragma once
+// Conv1d through cuDNN's convolution API as a 2-D convolution with H = 1:
+// x (B, Cin, 1, L), w (Cout, Cin, 1, K), y (B, Cout, 1, Lout), padding / stride /
+// dilation along W only. Per shape (and math mode) the descriptors are built once and
+// each direction's algorithm is chosen on first use and cached: cudnnFind* (measured)
+// by default, cudnnGet*_v7 (heuristic, no benchmark runs) with
+// CPC_CUDA_CONV_SEARCH=heuristic. Among the candidates the fastest deterministic one
+// wins (runs repeat exactly), else the fastest. Workspace comes from the caching
+// allocator. Math: CUDNN_FMA_MATH (no TF32) unless CudaContext::tf32.
+//
+// Bias add and bias gradient run as our own kernels (layout.h: deterministic, double
+// sums); backward data and weights accumulate (beta = 1), as the Backend requires.
+#include <cudnn.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <tuple>
+
+#include "kernels/cuda/cuda_context.h"
+
+namespace cpc::cuda {
+
+struct ConvShape {
+  int64_t B, Cin, L, Cout, K, Lout, stride, padding, dilation;
+};
+
+class CudnnConv1d {
+ public:
+  CudnnConv1d();
+  ~CudnnConv1d();
+  CudnnConv1d(const CudnnConv1d&) = delete;
+  CudnnConv1d& operator=(const CudnnConv1d&) = delete;
+
+  void forward(const CudaContext& ctx, const float* x, const float* w, const float* bias, const ConvShape& d, float* y);
+  void backward_data(const CudaContext& ctx, const float* dy, const float* w, const ConvShape& d, float* dx);
+  void backward_weights(const CudaContext& ctx, const float* x, const float* dy, const ConvShape& d, float* dw,
+                        float* dbias);
+
+  size_t peak_workspace() const { return peak_workspace_; }
+  // "find" or "heuristic" and the number of cached shapes.
+  std::string describe() const;
+
+ private:
+  struct Entry;
+  using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool>;
+  std::mutex mu_;
+  std::map<Key, std::unique_ptr<Entry>> cache_;
+  bool heuristic_ = false;
+  size_t peak_workspace_ = 0;
+
+  Entry& entry(const CudaContext& ctx, const ConvShape& d);
+};
+
+}  // namespace cpc::cuda
