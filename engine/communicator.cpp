@@ -96,9 +96,17 @@ NcclFactory& nccl_factory() {
   static NcclFactory f = nullptr;
   return f;
 }
+std::string& nccl_version_string() {
+  static std::string v = "not built";
+  return v;
+}
 }  // namespace
 
-void register_nccl_factory(NcclFactory factory) { nccl_factory() = factory; }
+void register_nccl_factory(NcclFactory factory, std::string version) {
+  nccl_factory() = factory;
+  nccl_version_string() = std::move(version);
+}
+std::string nccl_version() { return nccl_version_string(); }
 
 std::unique_ptr<Communicator> make_nccl_communicator(std::unique_ptr<Communicator> host) {
   CPC_CHECK(nccl_factory() != nullptr,

@@ -58,11 +58,13 @@ std::unique_ptr<Communicator> make_local_communicator();
 // MPI_COMM_WORLD (initialises MPI). An error when built without MPI (CPC_MPI=OFF).
 std::unique_ptr<Communicator> make_mpi_communicator();
 bool built_with_mpi();
+std::string mpi_library_version();  // "not built" without MPI
 // GPU tensors over NCCL (registered by kernels/cuda when built with CUDA): its unique id
 // is broadcast over `host` (MPI), the GPU is picked from the node-local rank, and CPU
 // tensors and host values keep going through `host`.
 using NcclFactory = std::unique_ptr<Communicator> (*)(std::unique_ptr<Communicator> host);
-void register_nccl_factory(NcclFactory factory);
+void register_nccl_factory(NcclFactory factory, std::string version);
+std::string nccl_version();  // "not built" without the CUDA backend
 std::unique_ptr<Communicator> make_nccl_communicator(std::unique_ptr<Communicator> host);
 
 }  // namespace cpc

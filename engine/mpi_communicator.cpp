@@ -133,4 +133,12 @@ class MpiCommunicator final : public Communicator {
 std::unique_ptr<Communicator> make_mpi_communicator() { return std::make_unique<MpiCommunicator>(); }
 bool built_with_mpi() { return true; }
 
+std::string mpi_library_version() {
+  char v[MPI_MAX_LIBRARY_VERSION_STRING];
+  int len = 0;
+  MPI_Get_library_version(v, &len);  // allowed before MPI_Init
+  std::string s(v, static_cast<size_t>(len));
+  return s.substr(0, s.find_first_of(",\n"));
+}
+
 }  // namespace cpc

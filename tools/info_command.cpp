@@ -6,6 +6,7 @@
 
 #include "engine/backend.h"
 #include "engine/build_info.h"
+#include "engine/communicator.h"
 
 namespace cpc::tools {
 
@@ -15,6 +16,9 @@ int run_info() {
   std::printf("cpc-engine %s (%s build)\n", build_info::version, build_info::build_type);
   std::printf("options: CPC_CUDA=%s CPC_MPI=%s\n", build_info::cuda ? "ON" : "OFF", build_info::mpi ? "ON" : "OFF");
   std::printf("HDF5 %u.%u.%u\n", maj, min, rel);
+  const LaunchInfo launch = launch_from_environment();
+  std::printf("MPI: %s; NCCL: %s; this process: rank %d of %d (launcher: %s)\n", mpi_library_version().c_str(),
+              nccl_version().c_str(), launch.rank, launch.world, launch.launcher.c_str());
   std::printf("%s\n", backend(Device::cpu()).describe().c_str());
   if (has_backend(DeviceKind::cuda)) {
     Backend& cuda = backend(Device::cuda());

@@ -17,6 +17,7 @@
 #include "engine/data_loader.h"
 #include "engine/error.h"
 #include "engine/h5_file.h"
+#include "engine/trace.h"
 #include "tools/device_option.h"
 #include "tools/progress_bar.h"
 #include "tools/trainer.h"
@@ -148,7 +149,10 @@ int run_train(const TrainArgs& a) {
       if (stop > 0) g_interrupted = true;
     }
     if (g_interrupted) break;
-    const Batch& batch = loader.next();
+    const Batch& batch = [&]() -> const Batch& {
+      TraceRange load("load batch");  // waiting for the prefetch thread shows up here
+      return loader.next();
+    }();
     const StepResult r = trainer.step(batch.x, step);
     if (!std::isfinite(r.loss)) {
       std::signal(SIGINT, old_handler);

@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 
 #include "engine/error.h"
 #include "engine/random.h"
+#include "engine/trace.h"
 
 namespace cpc::tools {
 
@@ -61,6 +63,7 @@ void Trainer::average_gradients() {
 }
 
 StepResult Trainer::step(const Tensor& x, int64_t step, int64_t t_random) {
+  TraceRange step_range("step");
   const TrainConfig& tc = config().train;
   const double comm0 = comm_->seconds();
   TapeScope scope(tape_);
@@ -69,6 +72,7 @@ StepResult Trainer::step(const Tensor& x, int64_t step, int64_t t_random) {
   opt_->zero_grad();
   opt_->set_lr(static_cast<float>(sched_.at(step)));
   Generator step_rng(static_cast<uint64_t>(tc.seed) * 1000003ULL + static_cast<uint64_t>(step));  // random t
+  std::optional<TraceRange> phase(std::in_place, "forward");
   const InfoNceResult& r = model_->loss(tape_.var(on_device(x)), &step_rng, t_random);
   StepResult out;
   // Metrics: means over ranks (with global negatives, the global batch's loss).
@@ -78,10 +82,14 @@ StepResult Trainer::step(const Tensor& x, int64_t step, int64_t t_random) {
   for (double& v : m) v /= comm_->world();
   out.loss = m[0], out.accuracy = m[1], out.accuracy_per_k.assign(m.begin() + 2, m.end()), out.lr = opt_->lr();
   if (!std::isfinite(out.loss)) return out;  // every rank stops; the weights stay as they were
+  phase.emplace("backward");
   tape_.backward(r.loss);
+  phase.emplace("allreduce");
   average_gradients();
+  phase.emplace("optimizer");
   out.grad_norm = tc.clip > 0 ? clip_grad_norm(params_, tc.clip) : grad_norm(params_);
   opt_->step();
+  phase.reset();
   out.comm_seconds = comm_->seconds() - comm0;
   return out;
 }

@@ -121,7 +121,13 @@ std::unique_ptr<Communicator> make(std::unique_ptr<Communicator> host) {
 }
 
 // Registered at start-up, as the backends are (cpc_runtime links this library whole).
-const bool registered = (register_nccl_factory(&make), true);
+std::string version() {
+  int v = 0;  // a library constant: no GPU needed
+  if (ncclGetVersion(&v) != ncclSuccess) return "unknown";
+  return cat(v / 10000, ".", (v / 100) % 100, ".", v % 100);
+}
+
+const bool registered = (register_nccl_factory(&make, version()), true);
 
 }  // namespace
 
