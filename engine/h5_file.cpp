@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <mutex>
 
 #include "engine/error.h"
@@ -70,7 +71,8 @@ H5File::H5File(const std::string& path, Mode mode) : path_(path) {
   std::lock_guard<std::mutex> g(h5_lock());
   quiet();
   if (mode == Mode::read) {
-    CPC_CHECK(H5Fis_hdf5(path.c_str()) > 0, path, ": not found or not an HDF5 file");
+    CPC_CHECK(std::filesystem::exists(path), path, ": no such file");
+    CPC_CHECK(H5Fis_hdf5(path.c_str()) > 0, path, ": not an HDF5 file (expected the layout in README \"Data layout\")");
     id_ = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
   } else {
     id_ = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
@@ -149,6 +151,23 @@ void H5File::write_ints(const std::string& name, const std::vector<int64_t>& val
 
 void H5File::write_floats(const std::string& name, const std::vector<int64_t>& dims, const float* values) {
   write_dataset(name, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, dims, values);
+}
+
+std::string H5File::type_class(const std::string& name) const {
+  std::lock_guard<std::mutex> g(h5_lock());
+  Handle ds{H5Dopen2(id_, name.c_str(), H5P_DEFAULT), H5Dclose};
+  CPC_CHECK(ds.id >= 0, path_, ": dataset '", name, "' not found");
+  Handle type{H5Dget_type(ds.id), H5Tclose};
+  switch (H5Tget_class(type.id)) {
+    case H5T_FLOAT:
+      return "float";
+    case H5T_INTEGER:
+      return "integer";
+    case H5T_STRING:
+      return "string";
+    default:
+      return "other";
+  }
 }
 
 std::vector<int64_t> H5File::dims(const std::string& name) const {

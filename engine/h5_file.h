@@ -31,6 +31,7 @@ class H5File {
   void write_ints(const std::string& name, const std::vector<int64_t>& values);
   void write_floats(const std::string& name, const std::vector<int64_t>& dims, const float* values);
   std::vector<int64_t> dims(const std::string& name) const;
+  std::string type_class(const std::string& name) const;  // float | integer | string | other
   std::vector<int64_t> read_ints(const std::string& name) const;
   // The hyperslab [start, start + count) of a float dataset, converted to f32.
   void read_floats(const std::string& name, const std::vector<int64_t>& start, const std::vector<int64_t>& count,

@@ -1,5 +1,6 @@
 #include "engine/window_dataset.h"
 
+#include <cmath>
 #include <sstream>
 
 #include "engine/error.h"
@@ -10,6 +11,8 @@ WindowDataset::WindowDataset(const std::string& path, int64_t channels, int64_t 
     : file_(std::make_unique<H5File>(path, H5File::Mode::read)), channels_(channels), window_(window) {
   CPC_CHECK(file_->has("signals"), path, ": no dataset 'signals' (expected (N, C, L), or (C, total) with 'offsets')");
   const std::vector<int64_t> d = file_->dims("signals");
+  const std::string type = file_->type_class("signals");
+  CPC_CHECK(type == "float" || type == "integer", path, ": 'signals' holds ", type, " values; expected numbers");
   ragged_ = file_->has("offsets");
   if (!ragged_) {
     CPC_CHECK(d.size() == 3, path, ": 'signals' has rank ", d.size(),
@@ -22,6 +25,9 @@ WindowDataset::WindowDataset(const std::string& path, int64_t channels, int64_t 
     flat_ = d.size() == 1;
     const int64_t c = flat_ ? 1 : d[0], total = d.back();
     CPC_CHECK(c == channels, path, ": 'signals' has ", c, " channels, the model expects ", channels);
+    CPC_CHECK(file_->type_class("offsets") == "integer" && file_->dims("offsets").size() == 1, path,
+              ": 'offsets' must be a 1-D integer dataset, found ", file_->type_class("offsets"), " of rank ",
+              file_->dims("offsets").size());
     offsets_ = file_->read_ints("offsets");
     CPC_CHECK(offsets_.size() >= 2 && offsets_.front() == 0 && offsets_.back() == total, path,
               ": 'offsets' must start at 0 and end at the signal length ", total, ", found ", offsets_.size(),
@@ -32,6 +38,7 @@ WindowDataset::WindowDataset(const std::string& path, int64_t channels, int64_t 
     }
   }
   const int64_t n = num_recordings();
+  CPC_CHECK(n > 0, path, ": 'signals' holds no recordings");
   if (file_->has("split")) {
     split_ = file_->read_ints("split");
     CPC_CHECK(static_cast<int64_t>(split_.size()) == n, path, ": 'split' has ", split_.size(), " entries for ", n,
@@ -48,6 +55,8 @@ WindowDataset::WindowDataset(const std::string& path, int64_t channels, int64_t 
   while (std::getline(ss, name, ',')) {
     if (name.empty()) continue;
     CPC_CHECK(file_->has(name), path, ": attribute 'labels' names '", name, "' but there is no such dataset");
+    CPC_CHECK(file_->type_class(name) == "integer", path, ": label '", name, "' holds ", file_->type_class(name),
+              " values; expected integer class indices (names go in the attribute '", name, "_names')");
     std::vector<int64_t> v = file_->read_ints(name);
     CPC_CHECK(static_cast<int64_t>(v.size()) == n, path, ": label '", name, "' has ", v.size(), " entries for ", n,
               " recordings");
@@ -90,6 +99,12 @@ void WindowDataset::read_window(int64_t rec, int64_t start, float* out) const {
   } else {
     file_->read_floats("signals", {0, offsets_[static_cast<size_t>(rec)] + start}, {channels_, window_}, out);
   }
+  // NaN/Inf samples are rejected where they are read (scanning a large file up front
+  // would cost a full pass): the message names the recording and the sample.
+  for (int64_t i = 0; i < channels_ * window_; ++i)
+    if (!std::isfinite(out[i]))
+      fail(path(), ": recording ", rec, " has a non-finite sample (", out[i], ") at channel ", i / window_,
+           ", sample ", start + i % window_, "; clean or drop that recording (nothing is skipped silently)");
 }
 
 }  // namespace cpc

@@ -8,11 +8,13 @@
 #include "engine/ops.h"
 #include "engine/window_dataset.h"
 #include "tools/checkpoint_model.h"
+#include "tools/output_path.h"
 #include "tools/device_option.h"
 
 namespace cpc::tools {
 
 int run_embed(const EmbedArgs& a) {
+  check_output_path(a.out);
   const Device device = select_device(a.device, communicator());
   CheckpointModel loaded = load_checkpoint_model(a.ckpt, !a.random_init);
   CpcModel& model = *loaded.model;

@@ -5,11 +5,13 @@
 #include "engine/error.h"
 #include "engine/safetensors_file.h"
 #include "tools/checkpoint_model.h"
+#include "tools/output_path.h"
 
 namespace cpc::tools {
 
 int run_export(const ExportArgs& a) {
   CPC_CHECK(a.part == "encoder" || a.part == "model", "export: --part '", a.part, "': expected encoder or model");
+  check_output_path(a.out);
   const CheckpointModel loaded = load_checkpoint_model(a.ckpt);
   std::map<std::string, Tensor> out;
   for (const auto& [name, t] : loaded.model->state_dict()) {

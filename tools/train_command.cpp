@@ -73,7 +73,12 @@ int run_train(const TrainArgs& a) {
   const Device device = select_device(a.device, communicator());
   if (device.kind == DeviceKind::cuda && communicator().world() > 1)  // GPU tensors over NCCL
     set_communicator(make_nccl_communicator(set_communicator(nullptr)));
-  std::filesystem::create_directories(a.out);
+  {
+    std::error_code ec;
+    std::filesystem::create_directories(a.out, ec);
+    CPC_CHECK(!ec && access(a.out.c_str(), W_OK) == 0, a.out, ": cannot create or write the run directory (",
+              ec ? ec.message() : std::string("not writable"), ")");
+  }
   if (!a.resume)
     CPC_CHECK(!std::filesystem::exists(ckpt_path), a.out,
               ": already holds a checkpoint; pass --resume to continue it "

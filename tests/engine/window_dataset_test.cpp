@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <limits>
 #include <set>
 
 #include "engine/data_loader.h"
@@ -95,6 +96,80 @@ TEST(WindowDataset, MismatchesAreClearErrors) {
   }
   std::remove(p.c_str());
   EXPECT_THROW(WindowDataset("/nonexistent.h5", 1, 16), Error);
+}
+
+// Each bad file gives one message naming the file and what was expected vs found.
+TEST(WindowDataset, BadFilesAreClearErrors) {
+  auto error_of = [](const std::string& path, int64_t channels = 2, int64_t window = 16) {
+    try {
+      WindowDataset d(path, channels, window);
+      std::vector<float> w(static_cast<size_t>(channels * window));
+      for (int64_t r : d.usable()) d.read_window(r, 0, w.data());
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  auto contains = [](const std::string& msg, const std::string& part) {
+    return msg.find(part) != std::string::npos ? ::testing::AssertionSuccess()
+                                               : ::testing::AssertionFailure() << "'" << msg << "' lacks '" << part << "'";
+  };
+  const std::string p = temp_path("bad");
+  EXPECT_TRUE(contains(error_of("/nonexistent/x.h5"), "/nonexistent/x.h5: no such file"));
+  {
+    FILE* f = std::fopen(p.c_str(), "w");
+    std::fputs("time,lead1\n0,1\n", f);
+    std::fclose(f);
+  }
+  EXPECT_TRUE(contains(error_of(p), p + ": not an HDF5 file"));
+  {
+    H5File f(p, H5File::Mode::create);
+    f.write_ints("rhythm", {1, 2});
+  }
+  EXPECT_TRUE(contains(error_of(p), p + ": no dataset 'signals'"));
+  {
+    H5File f(p, H5File::Mode::create);
+    const std::vector<float> v(80, 1.f);
+    f.write_floats("signals", {2, 40}, v.data());  // rank 2 without offsets
+  }
+  EXPECT_TRUE(contains(error_of(p), "'signals' has rank 2; expected (N, C, L)"));
+  {
+    H5File f(p, H5File::Mode::create);
+    const std::vector<float> v(80, 1.f);
+    f.write_floats("signals", {2, 40}, v.data());
+    const std::vector<float> off{0.f, 40.f};
+    f.write_floats("offsets", {2}, off.data());  // offsets must be integers
+  }
+  EXPECT_TRUE(contains(error_of(p), "'offsets' must be a 1-D integer dataset, found float"));
+  {
+    H5File f(p, H5File::Mode::create);
+    f.write_floats("signals", {0, 2, 40}, nullptr);
+  }
+  EXPECT_TRUE(contains(error_of(p), "'signals' holds no recordings"));
+  {
+    H5File f(p, H5File::Mode::create);
+    const std::vector<float> v(3 * 2 * 40, 1.f);
+    f.write_floats("signals", {3, 2, 40}, v.data());
+    f.write_ints("rhythm", {0, 1});  // 2 labels for 3 recordings
+    f.set_attribute("", "labels", "rhythm");
+  }
+  EXPECT_TRUE(contains(error_of(p), "label 'rhythm' has 2 entries for 3 recordings"));
+  {
+    H5File f(p, H5File::Mode::create);
+    const std::vector<float> v(3 * 2 * 40, 1.f), lab{0.f, 1.f, 0.f};
+    f.write_floats("signals", {3, 2, 40}, v.data());
+    f.write_floats("rhythm", {3}, lab.data());
+    f.set_attribute("", "labels", "rhythm");
+  }
+  EXPECT_TRUE(contains(error_of(p), "label 'rhythm' holds float values; expected integer class indices"));
+  {
+    H5File f(p, H5File::Mode::create);
+    std::vector<float> v(3 * 2 * 40, 1.f);
+    v[(2 * 2 + 1) * 40 + 5] = std::numeric_limits<float>::quiet_NaN();  // recording 2, channel 1, sample 5
+    f.write_floats("signals", {3, 2, 40}, v.data());
+  }
+  EXPECT_TRUE(contains(error_of(p), "recording 2 has a non-finite sample (nan) at channel 1, sample 5"));
+  std::remove(p.c_str());
 }
 
 TEST(BatchSampler, DeterministicAndShardedWithoutOverlap) {

@@ -52,6 +52,10 @@ TEST(CpcConfig, ErrorsNameTheKeyAndWhatWasExpected) {
       }).find("ecg12.json: data.window: 500 samples encode to 8 steps (downsampling 64), too few for loss.K = 12"),
       std::string::npos);
   EXPECT_NE(error_of([&] {
+              CpcConfig::load(path, {"train.batch_size=-4"});
+            }).find("ecg12.json: train.batch_size: expected an integer >= 1, found -4"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] {
               CpcConfig::load(path, {"loss.score=cos"});
             }).find("ecg12.json: loss.score: 'cos' is not one of dot, scaled_dot, cosine"),
             std::string::npos);

@@ -116,14 +116,28 @@ TEST_F(TrainTest, ResumeWithAnotherConfigIsAClearError) {
 }
 
 TEST_F(TrainTest, BadDataIsAClearError) {
+  auto error_of = [&](TrainArgs a) {
+    try {
+      run_train(a);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("(no error)");
+  };
   TrainArgs a = args("bad", 2);
   a.overrides.push_back("data.channels=3");
-  try {
-    run_train(a);
-    FAIL();
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("'signals' has 12 channels, the model expects 3"), std::string::npos);
-  }
+  EXPECT_NE(error_of(a).find("'signals' has 12 channels, the model expects 3"), std::string::npos) << error_of(a);
+  // Recordings are 4 s at 500 Hz = 2000 samples: a 4096-sample window fits none.
+  a = args("bad2", 2);
+  a.overrides.push_back("data.window=4096");
+  EXPECT_NE(error_of(a).find("no training recordings (split 0) at least 4096 samples long (40 shorter ones skipped)"),
+            std::string::npos)
+      << error_of(a);
+  a = args("bad3", 2);
+  a.out = "/proc/cpc_cannot_write_here/run";
+  EXPECT_NE(error_of(a).find("/proc/cpc_cannot_write_here/run: cannot create or write the run directory"),
+            std::string::npos)
+      << error_of(a);
 }
 
 }  // namespace

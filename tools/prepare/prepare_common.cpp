@@ -181,14 +181,6 @@ void write_ragged(const std::string& path, const RaggedOutput& o) {
   }
 }
 
-void check_output_path(const std::string& path) {
-  CPC_CHECK(!path.empty(), "--out: empty path");
-  const fs::path parent = fs::absolute(path).parent_path();
-  std::error_code ec;
-  CPC_CHECK(fs::is_directory(parent, ec), "--out ", path, ": directory ", parent.string(), " does not exist");
-  CPC_CHECK(!fs::is_directory(path, ec), "--out ", path, ": is a directory; expected an HDF5 file name");
-}
-
 std::string format_rate(double hz) {
   char b[32];
   std::snprintf(b, sizeof(b), "%.10g", hz);

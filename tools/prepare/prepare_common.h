@@ -9,6 +9,8 @@
 #include <utility>
 #include <vector>
 
+#include "tools/output_path.h"
+
 namespace cpc::tools {
 
 // Files under dir (recursively, following the top directory if it is a link) whose
@@ -61,8 +63,6 @@ struct RaggedOutput {
   std::map<std::string, std::string> attributes;
 };
 void write_ragged(const std::string& path, const RaggedOutput& o);
-// Fails early (before any input is read) when --out cannot be created where it is.
-void check_output_path(const std::string& path);
 
 struct PrepareReport {
   std::string command, out;
