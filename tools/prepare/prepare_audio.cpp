@@ -90,7 +90,7 @@ PrepareReport prepare_wav(const PrepareWavArgs& a) {
   o.flat = !a.keep_channels;
   std::vector<std::vector<float>> channels;  // kept channels, appended per recording
   std::vector<int64_t> label, manifest_split;
-  std::map<double, std::unique_ptr<Resampler>> resamplers;
+  Resamplers resamplers;
   for (const Entry& e : entries) {
     const std::string path = (fs::path(a.in) / e.path).string();
     WavAudio w;
@@ -119,21 +119,7 @@ PrepareReport prepare_wav(const PrepareWavArgs& a) {
       w.samples.resize(static_cast<size_t>(w.frames));
       w.channels = 1;
     }
-    int64_t length = w.frames;
-    for (int c = 0; c < w.channels; ++c) {
-      const float* x = w.samples.data() + static_cast<size_t>(c) * static_cast<size_t>(w.frames);
-      std::vector<float>& dst = channels[static_cast<size_t>(c)];
-      if (w.rate == a.rate) {
-        dst.insert(dst.end(), x, x + w.frames);
-      } else {
-        auto& r = resamplers[w.rate];
-        if (!r) r = std::make_unique<Resampler>(w.rate, a.rate);
-        length = r->output_length(w.frames);
-        const size_t at = dst.size();
-        dst.resize(at + static_cast<size_t>(length));
-        r->process(x, w.frames, dst.data() + at);
-      }
-    }
+    const int64_t length = append_resampled(w.samples.data(), w.frames, w.rate, a.rate, channels, resamplers);
     o.offsets.push_back(o.offsets.back() + length);
     ++rep.source_rates[w.rate];
     label.push_back(labelled ? labels(e.label) : 0);

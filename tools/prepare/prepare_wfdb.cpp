@@ -74,7 +74,7 @@ PrepareReport prepare_wfdb(const PrepareWfdbArgs& a) {
   std::string first_path;
   int64_t other_leads = 0, checksum_records = 0;
   std::string checksum_warnings;
-  std::map<double, std::unique_ptr<Resampler>> resamplers;
+  Resamplers resamplers;
   for (const std::string& rel : headers) {
     const std::string path = (fs::path(a.in) / rel).string();
     const WfdbRecord r = read_wfdb_record(path);
@@ -110,21 +110,7 @@ PrepareReport prepare_wfdb(const PrepareWfdbArgs& a) {
     } else {
       file_split.push_back(-1);
     }
-    int64_t length = r.samples;
-    for (size_t c = 0; c < channels.size(); ++c) {
-      const float* x = r.physical.data() + c * static_cast<size_t>(r.samples);
-      std::vector<float>& dst = channels[c];
-      if (rep.rate == h.rate) {
-        dst.insert(dst.end(), x, x + r.samples);
-      } else {
-        auto& rs = resamplers[h.rate];
-        if (!rs) rs = std::make_unique<Resampler>(h.rate, rep.rate);
-        length = rs->output_length(r.samples);
-        const size_t at = dst.size();
-        dst.resize(at + static_cast<size_t>(length));
-        rs->process(x, r.samples, dst.data() + at);
-      }
-    }
+    const int64_t length = append_resampled(r.physical.data(), r.samples, h.rate, rep.rate, channels, resamplers);
     o.offsets.push_back(o.offsets.back() + length);
     ++rep.source_rates[h.rate];
   }

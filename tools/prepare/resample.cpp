@@ -124,4 +124,23 @@ std::vector<float> Resampler::process(const std::vector<float>& in) const {
   return out;
 }
 
+int64_t append_resampled(const float* x, int64_t frames, double from, double to, std::vector<std::vector<float>>& dst,
+                         Resamplers& cache) {
+  int64_t length = frames;
+  for (size_t c = 0; c < dst.size(); ++c) {
+    const float* xc = x + c * static_cast<size_t>(frames);
+    if (from == to) {
+      dst[c].insert(dst[c].end(), xc, xc + frames);
+      continue;
+    }
+    std::unique_ptr<Resampler>& r = cache[from];
+    if (!r) r = std::make_unique<Resampler>(from, to);
+    length = r->output_length(frames);
+    const size_t at = dst[c].size();
+    dst[c].resize(at + static_cast<size_t>(length));
+    r->process(xc, frames, dst[c].data() + at);
+  }
+  return length;
+}
+
 }  // namespace cpc::tools

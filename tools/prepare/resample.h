@@ -13,6 +13,8 @@
 // exact tap set per phase; otherwise 512 tabulated phases, linearly interpolated.
 // Every phase is normalised to unit DC gain.
 #include <cstdint>
+#include <memory>
+#include <map>
 #include <vector>
 
 namespace cpc::tools {
@@ -39,5 +41,13 @@ class Resampler {
   int phases_ = 0;             // rows of table_ (exact: up_; interpolated: 512 + 1)
   std::vector<float> table_;   // phases_ x taps_
 };
+
+// Resamplers by source rate, for one target rate (one filter design per rate met).
+using Resamplers = std::map<double, std::unique_ptr<Resampler>>;
+// Appends a recording (dst.size() channels x frames, row-major) to the per-channel
+// buffers dst, resampled from `from` to `to` Hz when they differ; returns the number of
+// samples appended per channel.
+int64_t append_resampled(const float* x, int64_t frames, double from, double to, std::vector<std::vector<float>>& dst,
+                         Resamplers& cache);
 
 }  // namespace cpc::tools
