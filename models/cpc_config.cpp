@@ -142,7 +142,7 @@ CpcConfig CpcConfig::from_json(const json& j, const std::string& where) {
     const std::string w = sub(where, "train");
     only_keys(t, w,
               {"batch_size", "steps", "seed", "lr", "weight_decay", "clip", "min_lr", "schedule", "warmup",
-               "checkpoint_every", "validate_every", "validate_windows", "sync_batchnorm"});
+               "checkpoint_every", "validate_every", "validate_windows", "sync_batchnorm", "precision"});
     TrainConfig& tc = c.train;
     tc.batch_size = positive_int(t, w, "batch_size", tc.batch_size);
     tc.steps = positive_int(t, w, "steps", tc.steps);
@@ -155,6 +155,11 @@ CpcConfig CpcConfig::from_json(const json& j, const std::string& where) {
     tc.checkpoint_every = positive_int(t, w, "checkpoint_every", tc.checkpoint_every);
     tc.validate_every = positive_int(t, w, "validate_every", tc.validate_every);
     tc.validate_windows = positive_int(t, w, "validate_windows", tc.validate_windows, 0);
+    if (t.contains("precision")) {
+      CPC_CHECK(t["precision"].is_string() && (t["precision"] == "fp32" || t["precision"] == "bf16"), w,
+                ".precision: expected \"fp32\" or \"bf16\", found ", t["precision"].dump());
+      tc.precision = t["precision"];
+    }
     if (t.contains("sync_batchnorm")) {
       CPC_CHECK(t["sync_batchnorm"].is_boolean(), w, ".sync_batchnorm: expected true or false, found ",
                 t["sync_batchnorm"].dump());

@@ -36,6 +36,9 @@ struct TrainConfig {
   std::string schedule = "warmup_cosine";
   int64_t warmup = 100;
   int64_t checkpoint_every = 500, validate_every = 200;
+  // fp32, or bf16: convolution and GEMM inputs in bfloat16 with fp32 accumulation;
+  // weights (the master copy), optimizer state, norms and the loss stay fp32.
+  std::string precision = "fp32";
   bool sync_batchnorm = true;  // data parallel: BatchNorm statistics over every rank's batch
   int64_t validate_windows = 256;  // validation windows (one per split-1 recording, centred); 0: no validation
 };

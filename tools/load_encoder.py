@@ -50,7 +50,10 @@ class ChannelNorm(nn.Module):
         self.eps = eps
 
     def forward(self, x):
-        return F.layer_norm(x.transpose(1, 2), (x.shape[1],), self.weight, self.bias, self.eps).transpose(1, 2)
+        # In fp32 even under bf16 autocast (as cpc-engine's norms; PyTorch 1.13's CPU
+        # layer_norm also refuses bf16 input with fp32 weights). A no-op for fp32 input.
+        x = x.float().transpose(1, 2)
+        return F.layer_norm(x, (x.shape[2],), self.weight, self.bias, self.eps).transpose(1, 2)
 
 
 def make_norm(kind, c):

@@ -10,6 +10,7 @@ the C++ side can alternate rounds with its own engine:
     steps N                -> {"ms": [...]}   N timed training steps
 """
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -22,8 +23,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import load_encoder  # noqa: E402
 
 
-def info_nce(cfg, z, c, predictors, t_random):
-    """Mean over k of the mean cross-entropy of each positive, as cpc-engine's InfoNCE."""
+def info_nce(cfg, z, c, predictors, t_random, lower=contextlib.nullcontext):
+    """Mean over k of the mean cross-entropy of each positive, as cpc-engine's InfoNCE.
+
+    `lower` is the autocast context of train.precision bf16: the predictors run in it,
+    the scores and the loss in fp32 (as cpc-engine keeps them)."""
     loss_cfg = cfg.get("loss", {})
     if loss_cfg.get("exclude_own_sequence", False):
         raise SystemExit("torch_train_step.py: loss.exclude_own_sequence is not implemented in the PyTorch reference")
@@ -37,8 +41,9 @@ def info_nce(cfg, z, c, predictors, t_random):
     per_t = loss_cfg.get("negatives", "batch") == "batch"
     total = 0.0
     for k in range(1, K + 1):
-        pred = predictors[k - 1](c[:, ts[0]:ts[1]])  # (B, nt, Dz)
-        targ = z[:, ts[0] + k:ts[1] + k]
+        with lower():
+            pred = predictors[k - 1](c[:, ts[0]:ts[1]])  # (B, nt, Dz)
+        pred, targ = pred.float(), z[:, ts[0] + k:ts[1] + k].float()
         if score == "cosine":
             pred, targ = F.normalize(pred, dim=2, eps=1e-8), F.normalize(targ, dim=2, eps=1e-8)
         a, cand = (pred, targ) if over_latents else (targ, pred)
@@ -72,10 +77,15 @@ def main():
     T = model.encoder(x[:1]).shape[2]
     K = len(model.Wk)
 
+    # train.precision bf16: convolutions and GEMMs under CPU autocast (bf16 inputs, as ours).
+    lower = ((lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if tc.get("precision", "fp32") == "bf16"
+             else contextlib.nullcontext)
+
     def step():
         opt.zero_grad(set_to_none=True)
-        z, c = model(x)
-        loss = info_nce(cfg, z, c, model.Wk, int(torch.randint(0, T - K, ())))
+        with lower():
+            z, c = model(x)
+        loss = info_nce(cfg, z, c, model.Wk, int(torch.randint(0, T - K, ())), lower)
         loss.backward()
         if clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
@@ -92,8 +102,9 @@ def main():
         if req[0] == "check":
             xs, _ = load_encoder.read_safetensors(req[1])
             with torch.no_grad():
-                z, c = model(xs["x"])
-                print(json.dumps({"loss": float(info_nce(cfg, z, c, model.Wk, int(req[2])))}), flush=True)
+                with lower():
+                    z, c = model(xs["x"])
+                print(json.dumps({"loss": float(info_nce(cfg, z, c, model.Wk, int(req[2]), lower))}), flush=True)
         elif req[0] == "steps":
             ms = []
             for _ in range(int(req[1])):

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <optional>
 
+#include "engine/backend.h"
 #include "engine/error.h"
 #include "engine/random.h"
 #include "engine/trace.h"
@@ -17,6 +18,7 @@ Trainer::Trainer(const CpcConfig& cfg, Communicator* comm, Device device) : devi
   Generator init(static_cast<uint64_t>(tc.seed));
   model_ = std::make_unique<CpcModel>(cfg, init);
   if (device_ != Device::cpu()) model_->to(device_);  // before the optimizer allocates its state
+  backend(device_).set_option("precision", tc.precision);
   model_->set_communicator(comm_);
   params_ = model_->parameters();
   AdamOptions ao;
@@ -37,6 +39,8 @@ Tensor Trainer::on_device(const Tensor& x) {
   x_dev_.copy_from(x.contiguous());
   return x_dev_;
 }
+
+Trainer::~Trainer() { backend(device_).set_option("precision", "fp32"); }
 
 void Trainer::broadcast_state() {
   if (comm_->world() == 1) return;

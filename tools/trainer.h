@@ -32,7 +32,11 @@ struct EvalResult {
 class Trainer {
  public:
   // Weights are initialised from train.seed and broadcast from rank 0.
+  // train.precision applies to the device's backend while the trainer lives.
   explicit Trainer(const CpcConfig& cfg, Communicator* comm = nullptr, Device device = Device::cpu());
+  ~Trainer();
+  Trainer(const Trainer&) = delete;
+  Trainer& operator=(const Trainer&) = delete;
   Communicator& comm() { return *comm_; }
   CpcModel& model() { return *model_; }
   const CpcConfig& config() const { return model_->config(); }

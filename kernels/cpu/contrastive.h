@@ -107,7 +107,7 @@ template <class T>
 void score_tile(const T* A, const T* C, const ContrastiveProblem& p, const T* a_norm, const T* c_norm, int64_t r0,
                 int64_t n, int64_t c0, int64_t Mg, T* tile) {
   const T alpha = p.neg_l2 ? T(1) : T(p.scale);
-  gemm(false, true, n, Mg, p.D, alpha, A + r0 * p.D, p.D, C + c0 * p.D, p.D, T(0), tile, Mg);
+  gemm_exact(false, true, n, Mg, p.D, alpha, A + r0 * p.D, p.D, C + c0 * p.D, p.D, T(0), tile, Mg);
   if (!p.neg_l2) return;
   parallel_for(n, n * Mg > 16384, [&](int64_t r) {
     for (int64_t j = 0; j < Mg; ++j) {
@@ -240,13 +240,13 @@ ContrastiveResult contrastive_forward(const T* A, const T* C, const ContrastiveP
       });
       if (!grad) continue;
       if (!p.neg_l2) {
-        if (dA) gemm(false, false, n, p.D, Mg, T(p.scale), tile, Mg, C + c0 * p.D, p.D, T(1), dA + r0 * p.D, p.D);
-        if (dC) gemm(true, false, Mg, p.D, n, T(p.scale), tile, Mg, A + r0 * p.D, p.D, T(1), dC + c0 * p.D, p.D);
+        if (dA) gemm_exact(false, false, n, p.D, Mg, T(p.scale), tile, Mg, C + c0 * p.D, p.D, T(1), dA + r0 * p.D, p.D);
+        if (dC) gemm_exact(true, false, Mg, p.D, n, T(p.scale), tile, Mg, A + r0 * p.D, p.D, T(1), dC + c0 * p.D, p.D);
         continue;
       }
       // q = |a|^2 + |c|^2 - 2 a.c: dA_i += 2 a_i sum_j W_ij - 2 W C; dC_j += 2 c_j sum_i W_ij - 2 W^T A.
       if (dA) {
-        gemm(false, false, n, p.D, Mg, T(-2), tile, Mg, C + c0 * p.D, p.D, T(1), dA + r0 * p.D, p.D);
+        gemm_exact(false, false, n, p.D, Mg, T(-2), tile, Mg, C + c0 * p.D, p.D, T(1), dA + r0 * p.D, p.D);
         parallel_for(n, n * Mg > 16384, [&](int64_t r) {
           T rs = 0;
           for (int64_t j = 0; j < Mg; ++j) rs += tile[r * Mg + j];
@@ -254,7 +254,7 @@ ContrastiveResult contrastive_forward(const T* A, const T* C, const ContrastiveP
         });
       }
       if (dC) {
-        gemm(true, false, Mg, p.D, n, T(-2), tile, Mg, A + r0 * p.D, p.D, T(1), dC + c0 * p.D, p.D);
+        gemm_exact(true, false, Mg, p.D, n, T(-2), tile, Mg, A + r0 * p.D, p.D, T(1), dC + c0 * p.D, p.D);
         for (int64_t j = 0; j < Mg; ++j) col_sum[j] = 0;
         for (int64_t r = 0; r < n; ++r)
           for (int64_t j = 0; j < Mg; ++j) col_sum[j] += tile[r * Mg + j];

@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "engine/error.h"
+#include "kernels/cpu/cpu_options.h"
+#include "kernels/cpu/gemm_bf16.h"
 #include "kernels/cpu/parallel.h"
 
 namespace cpc::cpu {
@@ -14,10 +16,10 @@ namespace cpc::cpu {
 namespace {
 
 using dnnl::memory;
-using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool>;
+using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool, bool>;
 
-Key key_of(const Conv1dDims& d, bool bias) {
-  return {d.B, d.Cin, d.L, d.Cout, d.K, d.stride, d.padding, d.dilation, bias};
+Key key_of(const Conv1dDims& d, bool bias, bool bf16) {
+  return {d.B, d.Cin, d.L, d.Cout, d.K, d.stride, d.padding, d.dilation, bias, bf16};
 }
 
 // Adds src into dst (n elements).
@@ -37,14 +39,25 @@ struct OneDnnConv1d::Impl {
     std::vector<dnnl_exec_arg_t> c_args;  // built once: the C++ execute() builds a vector per call
     size_t scratch_bytes = 0;
   };
+  // Under precision bf16 the inputs of each convolution (src and weights forward,
+  // diff_dst and weights or src backward) are bf16 copies; outputs and gradients stay f32.
   struct Entry {
-    memory::desc src, wei, bias, dst;
+    bool bf16 = false;
+    memory::desc src, wei, bias, dst;  // as the primitives read them (src/wei bf16 when bf16)
+    memory::desc src32, wei32, ddst;   // diff_src, diff_weights (f32); diff_dst (bf16 when bf16)
     dnnl::convolution_forward::primitive_desc fwd_pd;
     Prim fwd, bwd_data, bwd_weights;
     bool has_fwd = false, has_bwd_data = false, has_bwd_weights = false;
   };
   std::map<Key, Entry> cache;
   std::vector<float> scratch, temp;  // grow to the largest need, then stay
+  std::vector<uint16_t> in16[2];     // bf16 copies of the two inputs of a call
+
+  const void* bf16_copy(int slot, const float* src, int64_t n) {
+    if (static_cast<int64_t>(in16[slot].size()) < n) in16[slot].resize(static_cast<size_t>(n));
+    to_bf16(src, n, in16[slot].data());
+    return in16[slot].data();
+  }
 
   dnnl::primitive_attr attr() {
     dnnl::primitive_attr a;
@@ -53,14 +66,19 @@ struct OneDnnConv1d::Impl {
   }
 
   Entry& entry(const Conv1dDims& d, bool bias) {
-    const Key k = key_of(d, bias);
+    const bool bf16 = cpu_options().bf16;
+    const Key k = key_of(d, bias, bf16);
     auto it = cache.find(k);
     if (it != cache.end()) return it->second;
     Entry e;
-    const auto f32 = memory::data_type::f32;
-    e.src = memory::desc({d.B, d.Cin, d.L}, f32, memory::format_tag::ncw);
-    e.wei = memory::desc({d.Cout, d.Cin, d.K}, f32, memory::format_tag::oiw);
+    e.bf16 = bf16;
+    const auto f32 = memory::data_type::f32, in = bf16 ? memory::data_type::bf16 : f32;
+    e.src = memory::desc({d.B, d.Cin, d.L}, in, memory::format_tag::ncw);
+    e.wei = memory::desc({d.Cout, d.Cin, d.K}, in, memory::format_tag::oiw);
     e.dst = memory::desc({d.B, d.Cout, d.Lout}, f32, memory::format_tag::ncw);
+    e.src32 = memory::desc({d.B, d.Cin, d.L}, f32, memory::format_tag::ncw);
+    e.wei32 = memory::desc({d.Cout, d.Cin, d.K}, f32, memory::format_tag::oiw);
+    e.ddst = memory::desc({d.B, d.Cout, d.Lout}, in, memory::format_tag::ncw);
     if (bias) e.bias = memory::desc({d.Cout}, f32, memory::format_tag::x);
     // oneDNN counts dilation from 0; its right padding makes the output length exact.
     const memory::dims strides{d.stride}, dil{d.dilation - 1}, pad_l{d.padding},
@@ -117,10 +135,12 @@ void OneDnnConv1d::forward(const float* x, const float* w, const float* bias, co
                           {{DNNL_ARG_SRC, e.src}, {DNNL_ARG_WEIGHTS, e.wei}, {DNNL_ARG_DST, e.dst}});
     e.has_fwd = true;
   }
+  const void* xs = e.bf16 ? impl_->bf16_copy(0, x, d.B * d.Cin * d.L) : x;
+  const void* ws = e.bf16 ? impl_->bf16_copy(1, w, d.Cout * d.Cin * d.K) : w;
   if (bias)
-    impl_->run(e.fwd, {{DNNL_ARG_SRC, x}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_BIAS, bias}, {DNNL_ARG_DST, y}});
+    impl_->run(e.fwd, {{DNNL_ARG_SRC, xs}, {DNNL_ARG_WEIGHTS, ws}, {DNNL_ARG_BIAS, bias}, {DNNL_ARG_DST, y}});
   else
-    impl_->run(e.fwd, {{DNNL_ARG_SRC, x}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DST, y}});
+    impl_->run(e.fwd, {{DNNL_ARG_SRC, xs}, {DNNL_ARG_WEIGHTS, ws}, {DNNL_ARG_DST, y}});
 }
 
 void OneDnnConv1d::backward_data(const float* dy, const float* w, const Conv1dDims& d, float* dx) {
@@ -129,16 +149,18 @@ void OneDnnConv1d::backward_data(const float* dy, const float* w, const Conv1dDi
   if (!e.has_bwd_data) {
     const memory::dims strides{d.stride}, dil{d.dilation - 1}, pad_l{d.padding},
         pad_r{(d.Lout - 1) * d.stride + (d.K - 1) * d.dilation + 1 - d.L - d.padding};
-    dnnl::convolution_backward_data::desc bd(dnnl::algorithm::convolution_direct, e.src, e.wei, e.dst, strides, dil,
-                                             pad_l, pad_r);
+    dnnl::convolution_backward_data::desc bd(dnnl::algorithm::convolution_direct, e.src32, e.wei, e.ddst, strides,
+                                             dil, pad_l, pad_r);
     dnnl::convolution_backward_data::primitive_desc pd(bd, impl_->attr(), impl_->eng, e.fwd_pd);
     e.bwd_data = impl_->make(dnnl::convolution_backward_data(pd), pd,
-                             {{DNNL_ARG_DIFF_DST, e.dst}, {DNNL_ARG_WEIGHTS, e.wei}, {DNNL_ARG_DIFF_SRC, e.src}});
+                             {{DNNL_ARG_DIFF_DST, e.ddst}, {DNNL_ARG_WEIGHTS, e.wei}, {DNNL_ARG_DIFF_SRC, e.src32}});
     e.has_bwd_data = true;
   }
   const int64_t n = d.B * d.Cin * d.L;
   float* tmp = impl_->temp_buffer(n);
-  impl_->run(e.bwd_data, {{DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DIFF_SRC, tmp}});
+  const void* dys = e.bf16 ? impl_->bf16_copy(0, dy, d.B * d.Cout * d.Lout) : dy;
+  const void* ws = e.bf16 ? impl_->bf16_copy(1, w, d.Cout * d.Cin * d.K) : w;
+  impl_->run(e.bwd_data, {{DNNL_ARG_DIFF_DST, dys}, {DNNL_ARG_WEIGHTS, ws}, {DNNL_ARG_DIFF_SRC, tmp}});
   add_into(dx, tmp, n);
 }
 
@@ -148,30 +170,32 @@ void OneDnnConv1d::backward_weights(const float* x, const float* dy, const Conv1
   if (!e.has_bwd_weights) {
     const memory::dims strides{d.stride}, dil{d.dilation - 1}, pad_l{d.padding},
         pad_r{(d.Lout - 1) * d.stride + (d.K - 1) * d.dilation + 1 - d.L - d.padding};
-    auto bd = bias ? dnnl::convolution_backward_weights::desc(dnnl::algorithm::convolution_direct, e.src, e.wei, e.bias,
-                                                              e.dst, strides, dil, pad_l, pad_r)
-                   : dnnl::convolution_backward_weights::desc(dnnl::algorithm::convolution_direct, e.src, e.wei, e.dst,
-                                                              strides, dil, pad_l, pad_r);
+    auto bd = bias ? dnnl::convolution_backward_weights::desc(dnnl::algorithm::convolution_direct, e.src, e.wei32,
+                                                              e.bias, e.ddst, strides, dil, pad_l, pad_r)
+                   : dnnl::convolution_backward_weights::desc(dnnl::algorithm::convolution_direct, e.src, e.wei32,
+                                                              e.ddst, strides, dil, pad_l, pad_r);
     dnnl::convolution_backward_weights::primitive_desc pd(bd, impl_->attr(), impl_->eng, e.fwd_pd);
     if (bias)
       e.bwd_weights = impl_->make(dnnl::convolution_backward_weights(pd), pd,
                                   {{DNNL_ARG_SRC, e.src},
-                                   {DNNL_ARG_DIFF_DST, e.dst},
-                                   {DNNL_ARG_DIFF_WEIGHTS, e.wei},
+                                   {DNNL_ARG_DIFF_DST, e.ddst},
+                                   {DNNL_ARG_DIFF_WEIGHTS, e.wei32},
                                    {DNNL_ARG_DIFF_BIAS, e.bias}});
     else
       e.bwd_weights = impl_->make(dnnl::convolution_backward_weights(pd), pd,
-                                  {{DNNL_ARG_SRC, e.src}, {DNNL_ARG_DIFF_DST, e.dst}, {DNNL_ARG_DIFF_WEIGHTS, e.wei}});
+                                  {{DNNL_ARG_SRC, e.src}, {DNNL_ARG_DIFF_DST, e.ddst}, {DNNL_ARG_DIFF_WEIGHTS, e.wei32}});
     e.has_bwd_weights = true;
   }
   const int64_t nw = d.Cout * d.Cin * d.K;
   float* tmp = impl_->temp_buffer(nw + d.Cout);
+  const void* xs = e.bf16 ? impl_->bf16_copy(0, x, d.B * d.Cin * d.L) : x;
+  const void* dys = e.bf16 ? impl_->bf16_copy(1, dy, d.B * d.Cout * d.Lout) : dy;
   if (bias)
     impl_->run(
         e.bwd_weights,
-        {{DNNL_ARG_SRC, x}, {DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_DIFF_WEIGHTS, tmp}, {DNNL_ARG_DIFF_BIAS, tmp + nw}});
+        {{DNNL_ARG_SRC, xs}, {DNNL_ARG_DIFF_DST, dys}, {DNNL_ARG_DIFF_WEIGHTS, tmp}, {DNNL_ARG_DIFF_BIAS, tmp + nw}});
   else
-    impl_->run(e.bwd_weights, {{DNNL_ARG_SRC, x}, {DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_DIFF_WEIGHTS, tmp}});
+    impl_->run(e.bwd_weights, {{DNNL_ARG_SRC, xs}, {DNNL_ARG_DIFF_DST, dys}, {DNNL_ARG_DIFF_WEIGHTS, tmp}});
   add_into(dw, tmp, nw);
   if (bias) add_into(dbias, tmp + nw, d.Cout);
 }

@@ -22,8 +22,11 @@ void set_option(CpuOptions& o, const std::string& key, const std::string& value,
   } else if (key == "conv") {
     CPC_CHECK(value == "onednn" || value == "im2col", where, "='", value, "': expected onednn or im2col");
     o.conv = value == "onednn" ? ConvAlgorithm::onednn : ConvAlgorithm::im2col;
+  } else if (key == "precision") {
+    CPC_CHECK(value == "fp32" || value == "bf16", where, "='", value, "': expected fp32 or bf16");
+    o.bf16 = value == "bf16";
   } else {
-    fail(where, ": unknown cpu option '", key, "' (expected gemm or conv)");
+    fail(where, ": unknown cpu option '", key, "' (expected gemm, conv or precision)");
   }
 }
 
@@ -34,7 +37,8 @@ CpuOptions& cpu_options() {
 
 std::string describe(const CpuOptions& o) {
   return cat("gemm: ", o.gemm == GemmLibrary::onednn ? "oneDNN sgemm" : "OpenBLAS sgemm",
-             ", conv1d: ", o.conv == ConvAlgorithm::onednn ? "oneDNN convolution" : "im2col + gemm");
+             ", conv1d: ", o.conv == ConvAlgorithm::onednn ? "oneDNN convolution" : "im2col + gemm",
+             o.bf16 ? ", precision: bf16 inputs, fp32 accumulation" : ", precision: fp32");
 }
 
 }  // namespace cpc::cpu

@@ -1,7 +1,10 @@
 #pragma once
 // One GRU layer on the CPU: the input projections of all time steps in one GEMM,
 // then one (B, H) x (H, 3H) GEMM per step; BPTT backward with the weight gradients
-// of all steps in one GEMM each. Gate math in kernels/common/gru_cell.h.
+// of all steps in one GEMM each. Gate math in kernels/common/gru_cell.h. Under
+// precision bf16 the batched GEMMs take bf16 inputs; the small per-step recurrent
+// GEMMs stay fp32 (converting them would cost more than it saves, and keeps the
+// recurrence exact).
 // x (B, T, Din), y (B, T, H), reserve (B, T, 4H) = [r, z, n, gh_n] per step.
 #include <cstdint>
 #include <cstring>
@@ -31,7 +34,7 @@ void gru_forward(const T* x, const T* h0, const T* w_ih, const T* w_hh, const T*
     const T* hprev = t == 0 ? h0 : y + (t - 1) * H;  // row stride T*H when t > 0
     const int64_t ldh = t == 0 ? H : Tn * H;
     if (hprev)
-      gemm(false, true, B, G, H, T(1), hprev, ldh, w_hh, H, T(0), gh, G);
+      gemm_exact(false, true, B, G, H, T(1), hprev, ldh, w_hh, H, T(0), gh, G);  // per step: small, fp32
     else
       std::memset(gh, 0, sizeof(T) * B * G);
     parallel_for(B, B * H > 4096, [&](int64_t b) {
@@ -91,7 +94,7 @@ void gru_backward(const T* x, const T* h0, const T* w_ih, const T* w_hh, const T
       }
     });
     // dh_prev = direct part + dgh_t (B, 3H) . w_hh (3H, H)
-    gemm(false, false, B, H, G, T(1), dgh + t * G, Tn * G, w_hh, H, T(1), dh_next, H);
+    gemm_exact(false, false, B, H, G, T(1), dgh + t * G, Tn * G, w_hh, H, T(1), dh_next, H);
     std::memcpy(dh, dh_next, sizeof(T) * B * H);
   }
   if (dh0)

@@ -167,6 +167,11 @@ class CudaBackend final : public Backend {
       contrastive_tile_ = v;
       return;
     }
+    if (key == "precision") {  // fp32 is what every kernel here computes
+      CPC_CHECK(value == "fp32", "cuda option precision: '", value,
+                "' is not implemented on cuda yet (bf16 runs on the CPU backend); use train.precision=fp32");
+      return;
+    }
     Backend::set_option(key, value);
   }
 

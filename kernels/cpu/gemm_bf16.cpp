@@ -1,0 +1,100 @@
+#include "kernels/cpu/gemm_bf16.h"
+
+#include <algorithm>
+#include <map>
+#include <oneapi/dnnl/dnnl.hpp>
+#include <tuple>
+#include <vector>
+
+#include "engine/error.h"
+#include "kernels/common/bf16.h"
+#include "kernels/cpu/parallel.h"
+
+namespace cpc::cpu {
+
+void to_bf16(const float* src, int64_t rows, int64_t cols, int64_t ld, uint16_t* dst) {
+  parallel_for(rows, rows * cols > 65536, [&](int64_t r) {
+    const float* s = src + r * ld;
+    uint16_t* d = dst + r * cols;
+    for (int64_t c = 0; c < cols; ++c) d[c] = math::float_to_bf16(s[c]);
+  });
+}
+
+void to_bf16(const float* src, int64_t n, uint16_t* dst) {
+  constexpr int64_t kChunk = 16384;
+  parallel_for((n + kChunk - 1) / kChunk, n > 65536, [&](int64_t c) {
+    const int64_t end = std::min(n, (c + 1) * kChunk);
+    for (int64_t i = c * kChunk; i < end; ++i) dst[i] = math::float_to_bf16(src[i]);
+  });
+}
+
+namespace {
+
+using dnnl::memory;
+using Key = std::tuple<bool, bool, int64_t, int64_t, int64_t, int64_t, float, float>;
+
+struct Prim {
+  dnnl::matmul prim;
+  memory a, b, c, scratch;
+  size_t scratch_bytes = 0;
+};
+
+struct State {
+  dnnl::engine eng{dnnl::engine::kind::cpu, 0};
+  dnnl::stream stream{eng};
+  std::map<Key, Prim> cache;
+  std::vector<uint16_t> a16, b16;
+  std::vector<uint8_t> scratch;
+};
+
+State& state() {
+  thread_local State s;  // oneDNN objects are not shared across threads here
+  return s;
+}
+
+}  // namespace
+
+void gemm_bf16(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
+               const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  if (m == 0 || n == 0) return;
+  State& s = state();
+  // Packed bf16 copies: op(A) is m x k, stored k x m when transposed (and likewise B).
+  const int64_t ar = ta ? k : m, ac = ta ? m : k, br = tb ? n : k, bc = tb ? k : n;
+  if (static_cast<int64_t>(s.a16.size()) < ar * ac) s.a16.resize(static_cast<size_t>(ar * ac));
+  if (static_cast<int64_t>(s.b16.size()) < br * bc) s.b16.resize(static_cast<size_t>(br * bc));
+  to_bf16(a, ar, ac, lda, s.a16.data());
+  to_bf16(b, br, bc, ldb, s.b16.data());
+  const Key key{ta, tb, m, n, k, ldc, alpha, beta};
+  auto it = s.cache.find(key);
+  if (it == s.cache.end()) {
+    const auto bf16 = memory::data_type::bf16, f32 = memory::data_type::f32;
+    // Transposes are strides: op(A)[i][j] lives at i * ac + j, or j * ac + i when transposed.
+    const memory::desc ad({m, k}, bf16, ta ? memory::dims{1, m} : memory::dims{k, 1});
+    const memory::desc bd({k, n}, bf16, tb ? memory::dims{1, k} : memory::dims{n, 1});
+    const memory::desc cd({m, n}, f32, memory::dims{ldc, 1});
+    dnnl::primitive_attr attr;
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    if (alpha != 1.f) attr.set_output_scales(0, {alpha});
+    if (beta != 0.f) {
+      dnnl::post_ops po;
+      po.append_sum(beta);
+      attr.set_post_ops(po);
+    }
+    const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(ad, bd, cd), attr, s.eng);
+    Prim p;
+    p.prim = dnnl::matmul(pd);
+    p.a = memory(ad, s.eng, nullptr), p.b = memory(bd, s.eng, nullptr), p.c = memory(cd, s.eng, nullptr);
+    p.scratch_bytes = pd.scratchpad_desc().get_size();
+    p.scratch = memory(pd.scratchpad_desc(), s.eng, nullptr);
+    it = s.cache.emplace(key, std::move(p)).first;
+  }
+  Prim& p = it->second;
+  if (s.scratch.size() < p.scratch_bytes) s.scratch.resize(p.scratch_bytes);
+  p.a.set_data_handle(s.a16.data()), p.b.set_data_handle(s.b16.data()), p.c.set_data_handle(c);
+  p.scratch.set_data_handle(s.scratch.data());
+  p.prim.execute(s.stream, {{DNNL_ARG_SRC, p.a}, {DNNL_ARG_WEIGHTS, p.b}, {DNNL_ARG_DST, p.c},
+                            {DNNL_ARG_SCRATCHPAD, p.scratch}});
+  s.stream.wait();
+}
+
+}  // namespace cpc::cpu
