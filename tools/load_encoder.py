@@ -50,9 +50,9 @@ class ChannelNorm(nn.Module):
         self.eps = eps
 
     def forward(self, x):
-        # In fp32 even under bf16 autocast (as cpc-engine's norms; PyTorch 1.13's CPU
-        # layer_norm also refuses bf16 input with fp32 weights). A no-op for fp32 input.
-        x = x.float().transpose(1, 2)
+        # In the weights' precision even under bf16 autocast (as cpc-engine's norms;
+        # PyTorch 1.13's CPU layer_norm refuses bf16 input with fp32 weights).
+        x = x.to(self.weight.dtype).transpose(1, 2)
         return F.layer_norm(x, (x.shape[2],), self.weight, self.bias, self.eps).transpose(1, 2)
 
 
