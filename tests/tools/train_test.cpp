@@ -133,6 +133,13 @@ TEST_F(TrainTest, BadDataIsAClearError) {
   EXPECT_NE(error_of(a).find("no training recordings (split 0) at least 4096 samples long (40 shorter ones skipped)"),
             std::string::npos)
       << error_of(a);
+  a = args("bad_device", 2);
+  a.device = "cuda";  // no GPU here: built without CUDA, or no device present
+  const std::string device_error = error_of(a);
+  EXPECT_EQ(device_error.rfind("--device cuda: ", 0), 0u) << device_error;
+  EXPECT_TRUE(device_error.find("without the CUDA backend") != std::string::npos ||
+              device_error.find("no CUDA device present") != std::string::npos)
+      << device_error;
   a = args("bad3", 2);
   a.out = "/proc/cpc_cannot_write_here/run";
   EXPECT_NE(error_of(a).find("/proc/cpc_cannot_write_here/run: cannot create or write the run directory"),
