@@ -54,14 +54,14 @@ LaunchInfo launch_from_environment() {
     l.launcher = "mpirun";
     l.world = env_int("OMPI_COMM_WORLD_SIZE", 1), l.rank = env_int("OMPI_COMM_WORLD_RANK", 0);
     l.local_rank = env_int("OMPI_COMM_WORLD_LOCAL_RANK", 0);
-  } else if (std::getenv("PMI_SIZE") || std::getenv("PMIX_RANK")) {
-    l.launcher = "pmi";
-    l.world = env_int("PMI_SIZE", 1), l.rank = env_int("PMI_RANK", env_int("PMIX_RANK", 0));
-    l.local_rank = env_int("MPI_LOCALRANKID", env_int("SLURM_LOCALID", 0));
   } else if (std::getenv("SLURM_NTASKS") && std::getenv("SLURM_PROCID") && std::getenv("SLURM_STEP_ID")) {
-    l.launcher = "srun";  // an srun job step (SLURM_STEP_ID), not just an sbatch script
+    l.launcher = "srun";  // an srun job step (SLURM_STEP_ID), not just an sbatch script; any --mpi plugin
     l.world = env_int("SLURM_NTASKS", 1), l.rank = env_int("SLURM_PROCID", 0);
     l.local_rank = env_int("SLURM_LOCALID", 0);
+  } else if (std::getenv("PMI_SIZE")) {
+    l.launcher = "pmi";
+    l.world = env_int("PMI_SIZE", 1), l.rank = env_int("PMI_RANK", env_int("PMIX_RANK", 0));
+    l.local_rank = env_int("MPI_LOCALRANKID", 0);
   }
   CPC_CHECK(l.world >= 1 && l.rank >= 0 && l.rank < l.world, "launch: rank ", l.rank, " of world ", l.world, " from ",
             l.launcher, " is inconsistent");
@@ -76,12 +76,16 @@ Communicator& communicator() {
       CPC_CHECK(built_with_mpi(), "launched as rank ", l.rank, " of ", l.world, " by ", l.launcher,
                 ", but this cpc-engine was built without MPI (configure with -DCPC_MPI=ON)");
       c = make_mpi_communicator();
+      CPC_CHECK(c->world() == l.world, "launch: ", l.launcher, " says ", l.world, " processes but MPI sees ",
+                c->world(), " (is this OpenMPI built for the launcher? with srun, pass --mpi=pmix or pmi2)");
     } else {
       c = make_local_communicator();
     }
   }
   return *c;
 }
+
+bool has_communicator() { return current() != nullptr; }
 
 std::unique_ptr<Communicator> set_communicator(std::unique_ptr<Communicator> c) {
   std::unique_ptr<Communicator> prev = std::move(current());

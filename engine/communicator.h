@@ -42,7 +42,7 @@ class Communicator {
   // Ends every process of the job with `code` (after a rank's error, so none hangs).
   [[noreturn]] virtual void abort(int code) = 0;
   // Seconds spent inside collectives so far (transfer plus waiting for other ranks).
-  double seconds() const { return seconds_; }
+  virtual double seconds() const { return seconds_; }
 
  protected:
   double seconds_ = 0;
@@ -51,6 +51,7 @@ class Communicator {
 // The process's communicator: created on first use from the launch environment (MPI
 // when world > 1), finalized at exit.
 Communicator& communicator();
+bool has_communicator();  // whether communicator() has been created
 // Replaces it (tests); returns the previous one.
 std::unique_ptr<Communicator> set_communicator(std::unique_ptr<Communicator> c);
 // World 1: every collective copies or does nothing.

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <climits>
 #include <cstdio>
+#include <exception>
 #include <vector>
 
 #include "engine/communicator.h"
@@ -63,7 +64,9 @@ class MpiCommunicator final : public Communicator {
   ~MpiCommunicator() override {
     int finalized = 0;
     MPI_Finalized(&finalized);
-    if (owns_ && !finalized) MPI_Finalize();
+    // Not while an exception unwinds: MPI_Finalize would wait for ranks still inside
+    // collectives; the error handler aborts the job instead.
+    if (owns_ && !finalized && std::uncaught_exceptions() == 0) MPI_Finalize();
   }
 
   std::string name() const override { return "mpi"; }

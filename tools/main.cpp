@@ -161,10 +161,10 @@ int main(int argc, char** argv) {
   } catch (const std::exception& e) {
     // In a multi-process job one rank's error ends every rank (MPI_Abort), naming the
     // rank, so no other rank waits forever in a collective.
-    const cpc::LaunchInfo launch = cpc::launch_from_environment();
-    if (launch.world > 1) {
-      std::fprintf(stderr, "error on rank %d of %d: %s\n", launch.rank, launch.world, e.what());
-      cpc::communicator().abort(1);
+    if (cpc::has_communicator() && cpc::communicator().world() > 1) {
+      cpc::Communicator& comm = cpc::communicator();
+      std::fprintf(stderr, "error on rank %d of %d: %s\n", comm.rank(), comm.world(), e.what());
+      comm.abort(1);
     }
     std::fprintf(stderr, "error: %s\n", e.what());
     return 1;

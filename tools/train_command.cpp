@@ -108,7 +108,8 @@ int run_train(const TrainArgs& a) {
     H5File f(ckpt_path, H5File::Mode::read);
     const nlohmann::json saved = nlohmann::json::parse(f.attribute("", "config"));
     nlohmann::json now = cfg.source, then = saved;
-    now["train"].erase("steps"), then["train"].erase("steps");  // a resume may extend the run
+    for (nlohmann::json* j : {&now, &then})  // a resume may extend the run
+      if (j->contains("train") && (*j)["train"].is_object()) (*j)["train"].erase("steps");
     CPC_CHECK(now == then, ckpt_path, ": was trained with another config; resume needs the same one (except "
               "train.steps). Differences: ", nlohmann::json::diff(then, now).dump());
     std::map<std::string, Tensor> m, o;
@@ -116,6 +117,13 @@ int run_train(const TrainArgs& a) {
     for (const std::string& n : f.datasets("optim")) o[n.substr(6)] = f.read_tensor(n);
     trainer.load(m, o);
     start = f.read_ints("step_exact").at(0);
+  }
+  if (world > 1) {  // every rank read its own copy: they must agree (a stale copy would drift silently)
+    double s[2] = {static_cast<double>(start), static_cast<double>(start) * static_cast<double>(start)};
+    comm.allreduce_host(s, 2);
+    CPC_CHECK(s[0] == static_cast<double>(start) * world && s[1] == s[0] * static_cast<double>(start), "rank ", rank,
+              ": the ranks resumed from checkpoints at different steps (this rank: ", start,
+              "); every rank must see the same ", ckpt_path);
   }
   if (lead && world > 1)
     std::printf(

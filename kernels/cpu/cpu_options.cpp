@@ -1,5 +1,7 @@
 #include "kernels/cpu/cpu_options.h"
 
+#include <oneapi/dnnl/dnnl.h>
+
 #include <cstdlib>
 
 #include "engine/error.h"
@@ -24,6 +26,9 @@ void set_option(CpuOptions& o, const std::string& key, const std::string& value,
     o.conv = value == "onednn" ? ConvAlgorithm::onednn : ConvAlgorithm::im2col;
   } else if (key == "precision") {
     CPC_CHECK(value == "fp32" || value == "bf16", where, "='", value, "': expected fp32 or bf16");
+    const unsigned isa = static_cast<unsigned>(dnnl_get_effective_cpu_isa()), need = dnnl_cpu_isa_avx512_core;
+    CPC_CHECK(value == "fp32" || (isa & need) == need, where,
+              "=bf16: this CPU lacks AVX-512, which oneDNN's bf16 convolutions need; use fp32");
     o.bf16 = value == "bf16";
   } else {
     fail(where, ": unknown cpu option '", key, "' (expected gemm, conv or precision)");

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstdio>
 #include <cstring>
+#include <exception>
 
 #include "engine/backend.h"
 #include "engine/communicator.h"
@@ -30,6 +31,14 @@ void check_nccl(ncclResult_t r, const char* call) {
 class NcclCommunicator final : public Communicator {
  public:
   explicit NcclCommunicator(std::unique_ptr<Communicator> host) : host_(std::move(host)) {
+    try {
+      init();
+    } catch (const std::exception& e) {  // the other ranks wait in the id broadcast or init: end them all
+      std::fprintf(stderr, "error on rank %d of %d: %s\n", host_->rank(), host_->world(), e.what());
+      host_->abort(1);
+    }
+  }
+  void init() {
     int devices = 0;
     CPC_CUDA_CHECK(cudaGetDeviceCount(&devices));
     CPC_CHECK(devices > 0, "NCCL: rank ", host_->rank(), " sees no CUDA device");
@@ -50,6 +59,7 @@ class NcclCommunicator final : public Communicator {
   int rank() const override { return host_->rank(); }
   int world() const override { return host_->world(); }
   int local_rank() const override { return host_->local_rank(); }
+  double seconds() const override { return seconds_ + host_->seconds(); }  // NCCL + host collectives
 
   void allreduce(const Tensor& x, ReduceOp op) override {
     if (on_host(x)) return host_->allreduce(x, op);
@@ -99,6 +109,7 @@ class NcclCommunicator final : public Communicator {
       backend(Device::cuda(c->device_)).synchronize();
     }
     ~Timed() noexcept(false) {
+      if (std::uncaught_exceptions() > 0) return;  // the collective's own error is on its way
       CPC_CUDA_CHECK(cudaStreamSynchronize(c_->stream_));
       c_->seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
     }

@@ -41,6 +41,7 @@ TEST_F(Launch, Mpirun) {
 
 TEST_F(Launch, SrunJobStep) {
   setenv("SLURM_NTASKS", "16", 1), setenv("SLURM_PROCID", "9", 1), setenv("SLURM_LOCALID", "1", 1);
+  setenv("PMIX_RANK", "9", 1);  // srun --mpi=pmix also sets PMIx's variables (but no PMI_SIZE)
   EXPECT_EQ(launch_from_environment().world, 1) << "an sbatch script (no job step) is one process";
   setenv("SLURM_STEP_ID", "0", 1);
   const LaunchInfo l = launch_from_environment();
