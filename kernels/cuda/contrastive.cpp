@@ -30,9 +30,10 @@ TilePlan plan_tiles(int64_t Rg, int64_t Mg, int64_t blocks, int64_t budget) {
 }  // namespace
 
 ContrastiveOutcome contrastive_forward(const CudaContext& ctx, HostStaging& staging, const float* A, const float* C,
-                                       const ContrastiveHostProblem& hp, float* dA, float* dC, int64_t tile_elements) {
+                                       int64_t R, int64_t M, int64_t D, const ContrastiveSpec& hp, float* dA,
+                                       float* dC, int64_t tile_elements) {
   const cudaStream_t s = ctx.stream;
-  const int64_t R = hp.R, M = hp.M, D = hp.D, Rg = R / hp.blocks, Mg = M / hp.blocks;
+  const int64_t Rg = R / hp.blocks, Mg = M / hp.blocks;
   CPC_CHECK(R <= INT_MAX && M <= INT_MAX, "contrastive_loss on cuda: ", R, " anchors and ", M,
             " candidates exceed the int32 index range");
   const bool grad = dA || dC;
@@ -51,7 +52,8 @@ ContrastiveOutcome contrastive_forward(const CudaContext& ctx, HostStaging& stag
   };
   ContrastiveDeviceProblem p;
   p.A = A, p.C = C, p.R = R, p.M = M, p.D = D, p.Rg = Rg, p.Mg = Mg;
-  p.scale = hp.scale, p.neg_l2 = hp.neg_l2, p.l2_eps = hp.l2_eps, p.form = hp.form;
+  p.scale = hp.scale, p.neg_l2 = hp.neg_l2, p.l2_eps = hp.l2_eps;
+  p.form = hp.logsumexp_positives ? math::MultiPositiveForm::logsumexp : math::MultiPositiveForm::supcon;
   p.row_label = upload(hp.row_label, R);
   p.col_label = upload(hp.col_label, M);
   if (groups) {

@@ -10,28 +10,12 @@
 // double on the device and copied back once.
 #include <cstdint>
 
+#include "engine/backend.h"  // ContrastiveSpec: the problem, index arrays in host memory
 #include "kernels/common/contrastive_row.h"
 #include "kernels/cuda/cuda_context.h"
 #include "kernels/cuda/host_staging.h"
 
 namespace cpc::cuda {
-
-struct ContrastiveHostProblem {
-  int64_t R = 0, M = 0, D = 0, blocks = 1;
-  float scale = 1.f;
-  bool neg_l2 = false;
-  float l2_eps = 1e-12f;
-  math::MultiPositiveForm form = math::MultiPositiveForm::supcon;
-  // Host index arrays, as ContrastiveSpec (labels required, the rest optional).
-  const int32_t* row_label = nullptr;
-  const int32_t* col_label = nullptr;
-  const int32_t* row_group = nullptr;
-  const int32_t* col_group = nullptr;
-  const int32_t* row_keep = nullptr;
-  const int32_t* excl_offsets = nullptr;
-  const int32_t* excl_cols = nullptr;
-  bool column_argmax = false;
-};
 
 struct ContrastiveOutcome {
   double loss = 0;
@@ -42,7 +26,7 @@ struct ContrastiveOutcome {
 constexpr int64_t kDefaultContrastiveTile = int64_t{1} << 23;  // 32 MiB of floats
 
 ContrastiveOutcome contrastive_forward(const CudaContext& ctx, HostStaging& staging, const float* A, const float* C,
-                                       const ContrastiveHostProblem& p, float* dA, float* dC,
-                                       int64_t tile_elements = kDefaultContrastiveTile);
+                                       int64_t R, int64_t M, int64_t D, const ContrastiveSpec& spec, float* dA,
+                                       float* dC, int64_t tile_elements = kDefaultContrastiveTile);
 
 }  // namespace cpc::cuda

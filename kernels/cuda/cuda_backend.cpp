@@ -659,16 +659,8 @@ class CudaBackend final : public Backend {
               " on cuda: one gradient buffer for anchors and candidates needs them to be one tensor");
     const float *ap = arg(a, op, "anchors"), *cp = arg(c, op, "candidates");
     float *dap = opt(da, op, "d(anchors)"), *dcp = opt(dc, op, "d(candidates)");
-    cuda::ContrastiveHostProblem p;
-    p.R = R, p.M = M, p.D = D, p.blocks = spec.blocks;
-    p.scale = spec.scale, p.neg_l2 = spec.neg_l2, p.l2_eps = spec.l2_eps;
-    p.form = spec.logsumexp_positives ? math::MultiPositiveForm::logsumexp : math::MultiPositiveForm::supcon;
-    p.row_label = spec.row_label, p.col_label = spec.col_label;
-    p.row_group = spec.row_group, p.col_group = spec.col_group, p.row_keep = spec.row_keep;
-    p.excl_offsets = spec.excl_offsets, p.excl_cols = spec.excl_cols;
-    p.column_argmax = spec.column_argmax;
     const cuda::ContrastiveOutcome r =
-        cuda::contrastive_forward(ctx(false), staging_, ap, cp, p, dap, dcp, contrastive_tile_);
+        cuda::contrastive_forward(ctx(false), staging_, ap, cp, R, M, D, spec, dap, dcp, contrastive_tile_);
     return {r.loss, r.used, r.skipped, r.correct, r.column_correct};
   }
 

@@ -141,10 +141,7 @@ PrepareReport prepare_wav(const PrepareWavArgs& a) {
       std::vector<float>().swap(c);
     }
   }
-  o.ints["split"] = split;
-  if (labelled) o.ints["label"] = label;
-  o.attributes["labels"] = labelled ? "label" : "";
-  o.attributes["label_names"] = labelled ? labels.joined() : "";
+  add_labels_and_split(label, split, labelled, labels, o, rep);
   o.attributes["rate_hz"] = format_rate(a.rate);
   o.attributes["source"] = "prepare wav --in " + fs::absolute(a.in).lexically_normal().string() +
                            (a.manifest.empty() ? "" : " --manifest " + fs::absolute(a.manifest).string());
@@ -153,12 +150,6 @@ PrepareReport prepare_wav(const PrepareWavArgs& a) {
   rep.recordings = static_cast<int64_t>(label.size());
   rep.channels = o.channels;
   rep.samples = total;
-  if (labelled) {
-    rep.label_names = labels.names();
-    rep.label_counts.assign(labels.names().size(), 0);
-    for (int64_t l : label) ++rep.label_counts[static_cast<size_t>(l)];
-  }
-  for (int64_t s : split) ++(s ? rep.test : rep.train);
   return rep;
 }
 

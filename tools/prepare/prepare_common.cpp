@@ -187,6 +187,20 @@ std::string format_rate(double hz) {
   return b;
 }
 
+void add_labels_and_split(const std::vector<int64_t>& label, const std::vector<int64_t>& split, bool labelled,
+                          const LabelIndex& labels, RaggedOutput& o, PrepareReport& rep) {
+  o.ints["split"] = split;
+  if (labelled) o.ints["label"] = label;
+  o.attributes["labels"] = labelled ? "label" : "";
+  o.attributes["label_names"] = labelled ? labels.joined() : "";
+  if (labelled) {
+    rep.label_names = labels.names();
+    rep.label_counts.assign(labels.names().size(), 0);
+    for (int64_t l : label) ++rep.label_counts[static_cast<size_t>(l)];
+  }
+  for (int64_t s : split) ++(s ? rep.test : rep.train);
+}
+
 void print_report(const PrepareReport& r, double seconds_taken, std::FILE* out) {
   std::fprintf(out, "%s: wrote %s\n", r.command.c_str(), r.out.c_str());
   std::fprintf(out, "  files: %lld found, %lld written as recordings, %zu skipped\n", static_cast<long long>(r.found),

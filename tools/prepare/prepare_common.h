@@ -77,6 +77,11 @@ struct PrepareReport {
   std::vector<std::string> notes;                            // printed as they are
   double hours() const { return rate > 0 ? static_cast<double>(samples) / rate / 3600.0 : 0.0; }
 };
+// Records the per-recording `split` and (when labelled) `label` datasets with the
+// `labels`/`label_names` attributes in o, and the label and split counts in rep.
+void add_labels_and_split(const std::vector<int64_t>& label, const std::vector<int64_t>& split, bool labelled,
+                          const LabelIndex& labels, RaggedOutput& o, PrepareReport& rep);
+
 void print_report(const PrepareReport& r, double seconds_taken, std::FILE* out);
 
 // "16000" rather than "16000.000000", exact for any rate people use.

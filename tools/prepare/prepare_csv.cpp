@@ -166,10 +166,7 @@ PrepareReport prepare_csv(const PrepareCsvArgs& a) {
     std::replace(c.begin(), c.end(), ',', ';');
     names += (names.empty() ? "" : ",") + c;
   }
-  o.ints["split"] = split;
-  if (labelled) o.ints["label"] = label;
-  o.attributes["labels"] = labelled ? "label" : "";
-  o.attributes["label_names"] = labelled ? labels.joined() : "";
+  add_labels_and_split(label, split, labelled, labels, o, rep);
   o.attributes["channel_names"] = names;
   if (a.rate > 0) o.attributes["rate_hz"] = format_rate(a.rate);
   o.attributes["source"] = "prepare csv --in " + fs::absolute(a.in).lexically_normal().string();
@@ -178,12 +175,6 @@ PrepareReport prepare_csv(const PrepareCsvArgs& a) {
   rep.recordings = n;
   rep.channels = o.channels;
   rep.samples = o.offsets.back();
-  if (labelled) {
-    rep.label_names = labels.names();
-    rep.label_counts.assign(labels.names().size(), 0);
-    for (int64_t l : label) ++rep.label_counts[static_cast<size_t>(l)];
-  }
-  for (int64_t s : split) ++(s ? rep.test : rep.train);
   rep.notes.push_back("channels: " + names);
   if (renamed)
     rep.notes.push_back(cat(renamed, " files name their columns differently from ", first_file,

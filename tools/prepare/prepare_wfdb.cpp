@@ -141,10 +141,7 @@ PrepareReport prepare_wfdb(const PrepareWfdbArgs& a) {
     o.signals.insert(o.signals.end(), c.begin(), c.end());
     std::vector<float>().swap(c);
   }
-  o.ints["split"] = split;
-  if (labelled) o.ints["label"] = label;
-  o.attributes["labels"] = labelled ? "label" : "";
-  o.attributes["label_names"] = labelled ? labels.joined() : "";
+  add_labels_and_split(label, split, labelled, labels, o, rep);
   o.attributes["rate_hz"] = format_rate(rep.rate);
   o.attributes["leads"] = joined(first.signals, false);
   o.attributes["units"] = joined(first.signals, true);
@@ -155,12 +152,6 @@ PrepareReport prepare_wfdb(const PrepareWfdbArgs& a) {
   rep.recordings = n;
   rep.channels = o.channels;
   rep.samples = o.offsets.back();
-  if (labelled) {
-    rep.label_names = labels.names();
-    rep.label_counts.assign(labels.names().size(), 0);
-    for (int64_t l : label) ++rep.label_counts[static_cast<size_t>(l)];
-  }
-  for (int64_t s : split) ++(s ? rep.test : rep.train);
   rep.notes.push_back("leads: " + o.attributes["leads"] + " (" + o.attributes["units"] + ")");
   if (other_leads)
     rep.notes.push_back(cat(other_leads, " records name their signals differently from '", first.name,
