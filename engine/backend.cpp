@@ -105,8 +105,18 @@ void Backend::l2_normalize_backward(const Tensor&, const Tensor&, float, const T
 void Backend::swap_axes(const Tensor&, int64_t, int64_t, int64_t, int64_t, const Tensor&, float) {
   unavailable("swap_axes");
 }
+Shape Backend::gru_reserve_shape(int64_t B, int64_t T, int64_t, int64_t H) { return Shape({B, T, 4 * H}); }
+
 void Backend::adam_update(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, const AdamHyper&) {
   unavailable("adam_update");
+}
+void Backend::adam_update_multi(const std::vector<AdamSlots>& slots, const AdamHyper& h) {
+  for (const AdamSlots& s : slots) adam_update(s.param, s.grad, s.exp_avg, s.exp_avg_sq, s.max_exp_avg_sq, h);
+}
+double Backend::sum_squares_multi(const std::vector<Tensor>& xs) {
+  double ss = 0;
+  for (const Tensor& x : xs) ss += sum_squares(x);
+  return ss;
 }
 void Backend::sgd_update(const Tensor&, const Tensor&, const Tensor&, float, float, float, float, bool, bool) {
   unavailable("sgd_update");

@@ -8,6 +8,7 @@
 // their gradient outputs (dx, dw, db): gradients accumulate, callers zero them once.
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "engine/tensor.h"
 
@@ -38,6 +39,11 @@ struct AdamHyper {
   bool decoupled = false;  // AdamW: decay the weights, not the gradient
   bool amsgrad = false;
   int64_t step = 1;  // 1-based, for bias correction
+};
+
+// One parameter's Adam tensors; max_exp_avg_sq is undefined without amsgrad.
+struct AdamSlots {
+  Tensor param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq;
 };
 
 // A fused contrastive cross-entropy problem (see ops::contrastive_loss). Index
@@ -147,7 +153,9 @@ class Backend {
 
   // One GRU layer, batch-first. x (B, T, Din), h0 (B, H) or undefined (zeros),
   // w_ih (3H, Din), w_hh (3H, H), b_ih/b_hh (3H). y (B, T, H).
-  // reserve (B, T, 4H) keeps r, z, n and W_hn h + b_hn for backward.
+  // reserve keeps what backward needs; its shape is the backend's (gru_reserve_shape):
+  // by default (B, T, 4H) = r, z, n and W_hn h + b_hn per step.
+  virtual Shape gru_reserve_shape(int64_t B, int64_t T, int64_t Din, int64_t H);
   virtual void gru_layer_forward(const Tensor& x, const Tensor& h0, const Tensor& w_ih, const Tensor& w_hh,
                                  const Tensor& b_ih, const Tensor& b_hh, const Tensor& y, const Tensor& reserve);
   // dy (B, T, H) is the gradient of y; dh_n (B, H) or undefined is the extra gradient
@@ -171,6 +179,11 @@ class Backend {
   // Optimizer updates over one parameter tensor (state tensors have its shape).
   virtual void adam_update(const Tensor& param, const Tensor& grad, const Tensor& exp_avg, const Tensor& exp_avg_sq,
                            const Tensor& max_exp_avg_sq, const AdamHyper& h);
+  // Every parameter of an optimizer in one call, so a device can update them all in
+  // one launch (multi-tensor apply). Default: adam_update per tensor.
+  virtual void adam_update_multi(const std::vector<AdamSlots>& slots, const AdamHyper& h);
+  // Sum of squares over several tensors with one host read. Default: sum_squares each.
+  virtual double sum_squares_multi(const std::vector<Tensor>& xs);
   virtual void sgd_update(const Tensor& param, const Tensor& grad, const Tensor& momentum_buf, float lr, float momentum,
                           float dampening, float weight_decay, bool nesterov, bool first_step);
 

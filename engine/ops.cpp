@@ -729,7 +729,7 @@ GruOutput gru(Var* x, Var* h0, const std::vector<GruLayerParams>& layers) {
               3 * H, " values");
     check_same_device(x, p.w_ih, "gru");
     Tensor y = tape.alloc({B, T, H}, dev);
-    Tensor reserve = tape.alloc({B, T, 4 * H}, dev);
+    Tensor reserve = tape.alloc(be(x).gru_reserve_shape(B, T, din, H), dev);
     Tensor h0l = h0 ? h0->value.slice(l, l + 1).reshape({B, H}) : Tensor();
     be(x).gru_layer_forward(in, h0l, p.w_ih->value, p.w_hh->value, p.b_ih->value, p.b_hh->value, y, reserve);
     FlopCount::add(2.0 * static_cast<double>(B * T) * static_cast<double>(3 * H) * static_cast<double>(din + H));

@@ -70,10 +70,21 @@ void Adam::step() {
   AdamHyper h;
   h.lr = lr_, h.beta1 = o_.beta1, h.beta2 = o_.beta2, h.eps = o_.eps, h.weight_decay = o_.weight_decay;
   h.decoupled = decoupled_, h.amsgrad = o_.amsgrad, h.step = steps_;
-  for (size_t i = 0; i < params_.size(); ++i) {
-    Parameter* p = params_[i];
-    be(p).adam_update(p->value, p->grad, m_[i], v_[i], vmax_[i], h);
+  if (params_.empty()) return;
+  // One call for all parameters when they share a device (the usual case), so a GPU
+  // updates every tensor in one launch; slots_ keeps its capacity, so no allocation.
+  const Device dev = params_.front()->value.device();
+  bool one_device = true;
+  for (const Parameter* p : params_) one_device = one_device && p->value.device() == dev;
+  if (!one_device) {
+    for (size_t i = 0; i < params_.size(); ++i)
+      be(params_[i]).adam_update(params_[i]->value, params_[i]->grad, m_[i], v_[i], vmax_[i], h);
+    return;
   }
+  slots_.clear();
+  for (size_t i = 0; i < params_.size(); ++i) slots_.push_back({params_[i]->value, params_[i]->grad, m_[i], v_[i], vmax_[i]});
+  backend(dev).adam_update_multi(slots_, h);
+  slots_.clear();  // keeps the capacity, drops the references
 }
 
 std::map<std::string, Tensor> Adam::state() const {
@@ -97,8 +108,22 @@ void Adam::load_state(const std::map<std::string, Tensor>& s) {
 }
 
 double grad_norm(const std::vector<Parameter*>& params) {
+  if (params.empty()) return 0.0;
+  // One host read when all gradients share a device; the list keeps its capacity
+  // between steps, so the steady state allocates nothing.
+  const Device dev = params.front()->grad.device();
+  bool one_device = true;
+  for (const Parameter* p : params) one_device = one_device && p->grad.device() == dev;
   double ss = 0;
-  for (const Parameter* p : params) ss += be(p).sum_squares(p->grad);
+  if (!one_device) {
+    for (const Parameter* p : params) ss += be(p).sum_squares(p->grad);
+    return std::sqrt(ss);
+  }
+  thread_local std::vector<Tensor> grads;
+  grads.clear();
+  for (const Parameter* p : params) grads.push_back(p->grad);
+  ss = backend(dev).sum_squares_multi(grads);
+  grads.clear();
   return std::sqrt(ss);
 }
 

@@ -65,6 +65,7 @@ class Adam : public Optimizer {
   AdamOptions o_;
   bool decoupled_;
   std::vector<Tensor> m_, v_, vmax_;
+  std::vector<AdamSlots> slots_;  // reused each step: a step allocates nothing
 };
 
 inline Adam make_adamw(std::vector<Parameter*> params, AdamOptions o) {

@@ -1,6 +1,9 @@
 #pragma once
 // Per-element optimizer updates, written to match torch.optim (1.13, single-tensor
 // path) operation by operation so that float rounding agrees as closely as possible.
+#include <cmath>
+#include <cstdint>
+
 #include "kernels/common/hd.h"
 
 namespace cpc::math {
@@ -11,6 +14,15 @@ struct AdamScalars {
   float bias_corr2_sqrt;  // sqrt(1 - beta2^step)
   bool decoupled, amsgrad;
 };
+
+// Host side: one step's scalars, the bias corrections in double (as torch.optim).
+inline AdamScalars adam_scalars(float lr, float beta1, float beta2, float eps, float weight_decay, bool decoupled,
+                                bool amsgrad, int64_t step) {
+  AdamScalars s{lr, beta1, beta2, eps, weight_decay, 0.f, 0.f, decoupled, amsgrad};
+  s.step_size = static_cast<float>(lr / (1.0 - std::pow(static_cast<double>(beta1), step)));
+  s.bias_corr2_sqrt = static_cast<float>(std::sqrt(1.0 - std::pow(static_cast<double>(beta2), step)));
+  return s;
+}
 
 CPC_HD void adam_element(float& p, float g, float& m, float& v, float& vmax, const AdamScalars& s) {
   if (s.decoupled) {

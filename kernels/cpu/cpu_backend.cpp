@@ -282,9 +282,8 @@ class CpuBackend final : public Backend {
 
   void adam_update(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v, const Tensor& vmax,
                    const AdamHyper& h) override {
-    math::AdamScalars s{h.lr, h.beta1, h.beta2, h.eps, h.weight_decay, 0.f, 0.f, h.decoupled, h.amsgrad};
-    s.step_size = static_cast<float>(h.lr / (1.0 - std::pow(static_cast<double>(h.beta1), h.step)));
-    s.bias_corr2_sqrt = static_cast<float>(std::sqrt(1.0 - std::pow(static_cast<double>(h.beta2), h.step)));
+    const math::AdamScalars s =
+        math::adam_scalars(h.lr, h.beta1, h.beta2, h.eps, h.weight_decay, h.decoupled, h.amsgrad, h.step);
     float *p = param.f32(), *mp = m.f32(), *vp = v.f32(), *vm = f(vmax);
     const float* g = grad.f32();
     const int64_t n = param.numel();

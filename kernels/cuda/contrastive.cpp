@@ -110,7 +110,7 @@ ContrastiveOutcome contrastive_forward(const CudaContext& ctx, HostStaging& stag
       sc.a = A + (g0 * Rg + q0) * D, sc.lda = D, sc.stride_a = Rg * D;
       sc.b = C + g0 * Mg * D, sc.ldb = D, sc.stride_b = Mg * D;
       sc.c = tile, sc.ldc = Mg, sc.stride_c = t.n * Mg, sc.batch = t.nb;
-      gemm(ctx.blas, sc, "contrastive_loss scores");
+      gemm(ctx, sc, "contrastive_loss scores");
       if (hp.neg_l2) CPC_CUDA_CHECK(launch_l2_scores(p, t, tile, s));
       CPC_CUDA_CHECK(launch_row_pass(p, t, tile, dup_w, st, s));
       if (hp.column_argmax) CPC_CUDA_CHECK(launch_column_argmax(p, t, tile, st, s));
@@ -125,7 +125,7 @@ ContrastiveOutcome contrastive_forward(const CudaContext& ctx, HostStaging& stag
         g.a = tile, g.lda = Mg, g.stride_a = t.n * Mg;
         g.b = C + g0 * Mg * D, g.ldb = D, g.stride_b = Mg * D;
         g.c = dA + (g0 * Rg + q0) * D, g.ldc = D, g.stride_c = Rg * D, g.batch = t.nb;
-        gemm(ctx.blas, g, "contrastive_loss anchor gradient");
+        gemm(ctx, g, "contrastive_loss anchor gradient");
         if (hp.neg_l2) CPC_CUDA_CHECK(launch_l2_row_fixup(p, t, tile, dup_w, dA, s));
       }
       if (dC) {
@@ -134,7 +134,7 @@ ContrastiveOutcome contrastive_forward(const CudaContext& ctx, HostStaging& stag
         g.a = tile, g.lda = Mg, g.stride_a = t.n * Mg;
         g.b = A + (g0 * Rg + q0) * D, g.ldb = D, g.stride_b = Rg * D;
         g.c = dC + g0 * Mg * D, g.ldc = D, g.stride_c = Mg * D, g.batch = t.nb;
-        gemm(ctx.blas, g, "contrastive_loss candidate gradient");
+        gemm(ctx, g, "contrastive_loss candidate gradient");
         if (hp.neg_l2) CPC_CUDA_CHECK(launch_l2_col_fixup(p, t, tile, dup_w, dC, s));
       }
     }

@@ -8,6 +8,13 @@
 // wins (runs repeat exactly), else the fastest. Workspace comes from the caching
 // allocator. Math: CUDNN_FMA_MATH (no TF32) unless CudaContext::tf32.
 //
+// bf16 (CudaContext::bf16): the inputs of each direction are rounded to bf16 copies
+// (kernels/common/bf16.h) and cuDNN runs its PSEUDO_BFLOAT16 configuration (x, w, y
+// bf16, fp32 compute, tensor cores allowed). The legacy API has no bf16-in / fp32-out
+// configuration, so y, dx and dw come out in bf16 and are widened into the fp32 tensors
+// (dx, dw accumulate): one more rounding than the CPU backend's oneDNN (fp32 outputs),
+// the same as PyTorch's CUDA autocast.
+//
 // Bias add and bias gradient run as our own kernels (layout.h: deterministic, double
 // sums); backward data and weights accumulate (beta = 1), as the Backend requires.
 #include <cudnn.h>
@@ -25,6 +32,9 @@ namespace cpc::cuda {
 
 struct ConvShape {
   int64_t B, Cin, L, Cout, K, Lout, stride, padding, dilation;
+  int64_t x_numel() const { return B * Cin * L; }
+  int64_t w_numel() const { return Cout * Cin * K; }
+  int64_t y_numel() const { return B * Cout * Lout; }
 };
 
 class CudnnConv1d {
@@ -45,7 +55,7 @@ class CudnnConv1d {
 
  private:
   struct Entry;
-  using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool>;
+  using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool, bool>;
   std::mutex mu_;
   std::map<Key, std::unique_ptr<Entry>> cache_;
   bool heuristic_ = false;

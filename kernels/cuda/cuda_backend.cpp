@@ -24,6 +24,7 @@
 #include <cstring>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "engine/backend.h"
 #include "engine/error.h"
@@ -35,8 +36,10 @@
 #include "kernels/cuda/cublas_gemm.h"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/cuda_context.h"
+#include "kernels/cuda/device_table.h"
 #include "kernels/cuda/elementwise.h"
 #include "kernels/cuda/gru.h"
+#include "kernels/cuda/gru_cudnn.h"
 #include "kernels/cuda/host_staging.h"
 #include "kernels/cuda/layout.h"
 #include "kernels/cuda/norms.h"
@@ -131,8 +134,10 @@ class CudaBackend final : public Backend {
     const size_t dnn = cudnnGetVersion();
     std::string s = cat("cuda: CUDA runtime ", cuda_version(runtime), " (driver ", cuda_version(driver), "), cuDNN ",
                         dnn / 10000, ".", (dnn % 10000) / 100, ".", dnn % 100, ", cuBLAS ", cublas_version(),
-                        ", fp32 GEMM/conv ", tf32_ ? "with TF32 (CPC_CUDA_TF32)" : "without TF32", ", ",
-                        conv_.describe(), ", caching allocator ", alloc_.caching() ? "on" : "off (CPC_CUDA_CACHE=0)",
+                        ", fp32 GEMM/conv ", tf32_ ? "with TF32 (CPC_CUDA_TF32)" : "without TF32",
+                        bf16_ ? ", precision bf16 (conv and GEMM inputs)" : "", ", ",
+                        conv_.describe(), ", GRU ", gru_cudnn_ ? gru_.describe() : "cells (cuBLAS GEMMs + fused cell)",
+                        ", caching allocator ", alloc_.caching() ? "on" : "off (CPC_CUDA_CACHE=0)",
                         ", pinned staging ", staging_.enabled() ? "on" : "off", "; ");
     const DeviceProbe& p = probe();
     if (p.count == 0) return s + no_device_reason();
@@ -151,7 +156,10 @@ class CudaBackend final : public Backend {
   }
 
   // tf32 = on|off (cuBLAS and cuDNN math mode), contrastive_tile = N (score-tile budget
-  // in elements; tests force small tiles with it).
+  // in elements; tests force small tiles with it), gru = cells|cudnn (the GRU
+  // implementation; default cells or CPC_CUDA_GRU). The gru option must not change
+  // between a GRU forward and its backward: the reserve layouts differ (a mismatch is
+  // rejected by the backward's reserve-size check).
   void set_option(const std::string& key, const std::string& value) override {
     if (key == "tf32") {
       CPC_CHECK(value == "on" || value == "off", "cuda option tf32: expected on or off, found '", value, "'");
@@ -167,9 +175,23 @@ class CudaBackend final : public Backend {
       contrastive_tile_ = v;
       return;
     }
-    if (key == "precision") {  // fp32 is what every kernel here computes
-      CPC_CHECK(value == "fp32", "cuda option precision: '", value,
-                "' is not implemented on cuda yet (bf16 runs on the CPU backend); use train.precision=fp32");
+    if (key == "precision") {
+      CPC_CHECK(value == "fp32" || value == "bf16", "cuda option precision: expected fp32 or bf16, found '", value, "'");
+      if (value == "bf16") {  // bf16 tensor cores (and cuDNN's bf16 convolutions) need sm_80+
+        CPC_CHECK(available(), "cuda option precision bf16: ", no_device_reason());
+        stream();
+        int major = 0, minor = 0;
+        CPC_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device_));
+        CPC_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device_));
+        CPC_CHECK(major >= 8, "cuda option precision bf16 needs compute capability 8.0 or newer (bf16 tensor cores); "
+                  "cuda:", device_, " is ", major, ".", minor, ": use train.precision=fp32");
+      }
+      bf16_ = value == "bf16";
+      return;
+    }
+    if (key == "gru") {
+      CPC_CHECK(value == "cells" || value == "cudnn", "cuda option gru: expected cells or cudnn, found '", value, "'");
+      gru_cudnn_ = value == "cudnn";
       return;
     }
     Backend::set_option(key, value);
@@ -236,7 +258,8 @@ class CudaBackend final : public Backend {
     cuda::RowMajorGemm r;
     r.trans_a = g.trans_a, r.trans_b = g.trans_b, r.m = g.m, r.n = g.n, r.k = g.k, r.alpha = g.alpha, r.beta = g.beta;
     r.a = g.a, r.lda = g.lda, r.b = g.b, r.ldb = g.ldb, r.c = g.c, r.ldc = g.ldc;
-    cuda::gemm(blas(), r, "gemm on cuda");
+    r.bf16 = bf16_;  // as the CPU backend: Backend::gemm follows the precision option
+    cuda::gemm(ctx(false), r, "gemm on cuda");
   }
 
   // ---------------------------------------------------------------- elementwise
@@ -592,6 +615,18 @@ class CudaBackend final : public Backend {
   }
 
   // ---------------------------------------------------------------- GRU
+  // Two implementations (the gru option): cells (gru.h: cuBLAS GEMMs + the fused cell of
+  // kernels/common/gru_cell.h, reserve (B, T, 4H)) and cudnn (gru_cudnn.h: cuDNN's RNN v8
+  // API, a 1-D reserve holding the packed weights and cuDNN's reserve space). Empty
+  // shapes (a zero B, T, Din or H) always take cells, which returns at once. A forward
+  // and its backward must run under the same option.
+  Shape gru_reserve_shape(int64_t B, int64_t T, int64_t Din, int64_t H) override {
+    // cuDNN sizes the reserve, which needs a device; without one the default shape is as
+    // good as any (nothing can run).
+    if (use_cudnn_gru({B, T, Din, H}) && available()) return Shape({gru_.reserve_floats(ctx(true), {B, T, Din, H})});
+    return Backend::gru_reserve_shape(B, T, Din, H);
+  }
+
   void gru_layer_forward(const Tensor& x, const Tensor& h0, const Tensor& w_ih, const Tensor& w_hh, const Tensor& b_ih,
                          const Tensor& b_hh, const Tensor& y, const Tensor& reserve) override {
     CPC_NVTX_RANGE("gru_layer_forward");
@@ -601,12 +636,17 @@ class CudaBackend final : public Backend {
     expect_numel(b_ih, 3 * d.H, op, "b_ih");
     expect_numel(b_hh, 3 * d.H, op, "b_hh");
     expect_numel(y, d.B * d.T * d.H, op, "y (B, T, H)");
-    expect_numel(reserve, d.B * d.T * 4 * d.H, op, "reserve (B, T, 4H)");
+    const bool cudnn = use_cudnn_gru(d);
+    expect_numel(reserve, gru_reserve_shape(d.B, d.T, d.Din, d.H).numel(), op,
+                 cudnn ? "reserve (gru_reserve_shape, gru = cudnn)" : "reserve (B, T, 4H)");
     const float *xp = arg(x, op, "x"), *h0p = opt(h0, op, "h0");
     const float *wi = arg(w_ih, op, "weight_ih"), *wh = arg(w_hh, op, "weight_hh");
     const float *bi = arg(b_ih, op, "bias_ih"), *bh = arg(b_hh, op, "bias_hh");
     float *yp = arg(y, op, "y"), *rp = arg(reserve, op, "reserve");
-    cuda::gru_forward(ctx(false), xp, h0p, wi, wh, bi, bh, d, yp, rp);
+    if (cudnn)
+      gru_.forward(ctx(true), xp, h0p, wi, wh, bi, bh, d, yp, rp);
+    else
+      cuda::gru_forward(ctx(false), xp, h0p, wi, wh, bi, bh, d, yp, rp);
   }
 
   void gru_layer_backward(const Tensor& x, const Tensor& h0, const Tensor& w_ih, const Tensor& w_hh, const Tensor& y,
@@ -618,7 +658,10 @@ class CudaBackend final : public Backend {
     const cuda::GruDims d = gru_dims(x, w_ih, w_hh, op);
     if (h0.defined()) expect_numel(h0, d.B * d.H, op, "h0 (B, H)");
     expect_numel(y, d.B * d.T * d.H, op, "y (B, T, H)");
-    expect_numel(reserve, d.B * d.T * 4 * d.H, op, "reserve (B, T, 4H)");
+    const bool cudnn = use_cudnn_gru(d);
+    expect_numel(reserve, gru_reserve_shape(d.B, d.T, d.Din, d.H).numel(), op,
+                 cudnn ? "reserve (gru_reserve_shape, gru = cudnn; did the gru option change since the forward?)"
+                       : "reserve (B, T, 4H; did the gru option change since the forward?)");
     if (dy.defined()) expect_numel(dy, d.B * d.T * d.H, op, "dy (B, T, H)");
     if (dh_n.defined()) expect_numel(dh_n, d.B * d.H, op, "dh_n (B, H)");
     if (dx.defined()) expect_numel(dx, x.numel(), op, "dx (B, T, Din)");
@@ -629,12 +672,18 @@ class CudaBackend final : public Backend {
     if (db_hh.defined()) expect_numel(db_hh, 3 * d.H, op, "dbias_hh");
     const float *xp = arg(x, op, "x"), *h0p = opt(h0, op, "h0");
     const float *wi = arg(w_ih, op, "weight_ih"), *wh = arg(w_hh, op, "weight_hh");
-    const float *yp = arg(y, op, "y"), *rp = arg(reserve, op, "reserve");
+    const float* yp = arg(y, op, "y");
+    float* rp = arg(reserve, op, "reserve");  // cuDNN's backward writes into its reserve space
     const float *dyp = opt(dy, op, "dy"), *dhn = opt(dh_n, op, "dh_n");
     float *dxp = opt(dx, op, "dx"), *dh0p = opt(dh0, op, "dh0");
     float *dwi = opt(dw_ih, op, "dweight_ih"), *dwh = opt(dw_hh, op, "dweight_hh");
     float *dbi = opt(db_ih, op, "dbias_ih"), *dbh = opt(db_hh, op, "dbias_hh");
-    cuda::gru_backward(ctx(false), xp, h0p, wi, wh, yp, rp, dyp, dhn, d, dxp, dh0p, dwi, dwh, dbi, dbh);
+    // cudnn takes the weights the forward packed into the reserve (w_ih and w_hh are
+    // checked above but not read; the Backend passes no biases to backward).
+    if (cudnn)
+      gru_.backward(ctx(true), xp, h0p, yp, rp, dyp, dhn, d, dxp, dh0p, dwi, dwh, dbi, dbh);
+    else
+      cuda::gru_backward(ctx(false), xp, h0p, wi, wh, yp, rp, dyp, dhn, d, dxp, dh0p, dwi, dwh, dbi, dbh);
   }
 
   // ---------------------------------------------------------------- contrastive
@@ -679,11 +728,57 @@ class CudaBackend final : public Backend {
     const float* gp = arg(grad, op, "grad");
     float *mp = arg(m, op, "exp_avg"), *vp = arg(v, op, "exp_avg_sq");
     float* vmp = h.amsgrad ? arg(vmax, op, "max_exp_avg_sq") : nullptr;
-    // Bias corrections in double on the host, exactly as the CPU backend does.
-    math::AdamScalars s{h.lr, h.beta1, h.beta2, h.eps, h.weight_decay, 0.f, 0.f, h.decoupled, h.amsgrad};
-    s.step_size = static_cast<float>(h.lr / (1.0 - std::pow(static_cast<double>(h.beta1), h.step)));
-    s.bias_corr2_sqrt = static_cast<float>(std::sqrt(1.0 - std::pow(static_cast<double>(h.beta2), h.step)));
-    CPC_CUDA_CHECK(cuda::launch_adam(pp, gp, mp, vp, vmp, param.numel(), s, stream()));
+    CPC_CUDA_CHECK(cuda::launch_adam(pp, gp, mp, vp, vmp, param.numel(), adam_scalars(h), stream()));
+  }
+
+  // Every tensor in one launch: a table of chunks (at most kMultiTensorChunk elements of
+  // one tensor each, pointers pre-offset), one thread block per chunk. The per-element
+  // math is adam_update's, so the results are the same bits.
+  void adam_update_multi(const std::vector<AdamSlots>& slots, const AdamHyper& h) override {
+    CPC_NVTX_RANGE("adam_update_multi");
+    const char* op = "adam_update_multi";
+    CPC_CHECK(h.step >= 1, op, ": step is 1-based, found ", h.step);
+    std::vector<cuda::AdamChunk> chunks;
+    for (const AdamSlots& t : slots) {
+      check_same_shape(t.grad, t.param, op);
+      check_same_shape(t.exp_avg, t.param, op);
+      check_same_shape(t.exp_avg_sq, t.param, op);
+      CPC_CHECK(!h.amsgrad || t.max_exp_avg_sq.defined(), op, ": amsgrad needs the max_exp_avg_sq state of ",
+                t.param.shape(), ", found none");
+      if (h.amsgrad) check_same_shape(t.max_exp_avg_sq, t.param, op);
+      float* p = arg(t.param, op, "param");
+      const float* g = arg(t.grad, op, "grad");
+      float *m = arg(t.exp_avg, op, "exp_avg"), *v = arg(t.exp_avg_sq, op, "exp_avg_sq");
+      float* vm = h.amsgrad ? arg(t.max_exp_avg_sq, op, "max_exp_avg_sq") : nullptr;
+      for (int64_t i = 0; i < t.param.numel(); i += cuda::kMultiTensorChunk)
+        chunks.push_back({p + i, g + i, m + i, v + i, vm ? vm + i : nullptr,
+                          std::min(cuda::kMultiTensorChunk, t.param.numel() - i)});
+    }
+    if (chunks.empty()) return;
+    const math::AdamScalars s = adam_scalars(h);
+    const auto* table = static_cast<const cuda::AdamChunk*>(
+        adam_table_.upload(chunks.data(), sizeof(cuda::AdamChunk) * chunks.size(), alloc_, staging_, stream()));
+    CPC_CUDA_CHECK(cuda::launch_adam_multi(table, static_cast<int64_t>(chunks.size()), s, stream()));
+  }
+
+  double sum_squares_multi(const std::vector<Tensor>& xs) override {
+    CPC_NVTX_RANGE("sum_squares_multi");
+    std::vector<cuda::SpanChunk> chunks;
+    for (const Tensor& x : xs) {
+      const float* p = arg(x, "sum_squares_multi", "x");
+      for (int64_t i = 0; i < x.numel(); i += cuda::kMultiTensorChunk)
+        chunks.push_back({p + i, std::min(cuda::kMultiTensorChunk, x.numel() - i)});
+    }
+    if (chunks.empty()) return 0.0;
+    cudaStream_t st = stream();
+    const auto* table = static_cast<const cuda::SpanChunk*>(
+        norm_table_.upload(chunks.data(), sizeof(cuda::SpanChunk) * chunks.size(), alloc_, staging_, st));
+    double* sc = scratch();
+    CPC_CUDA_CHECK(cuda::launch_sum_squares_multi(table, static_cast<int64_t>(chunks.size()), sc, st));
+    double out = 0.0;
+    CPC_CUDA_CHECK(cudaMemcpyAsync(&out, sc + cuda::kReduceBlocks, sizeof(double), cudaMemcpyDeviceToHost, st));
+    CPC_CUDA_CHECK(cudaStreamSynchronize(st));
+    return out;
   }
 
   void sgd_update(const Tensor& param, const Tensor& grad, const Tensor& buf, float lr, float momentum, float dampening,
@@ -708,6 +803,9 @@ class CudaBackend final : public Backend {
   cudnnHandle_t dnn_ = nullptr;
   double* scratch_ = nullptr;  // reduction partials and result
   bool tf32_ = false;
+  bool bf16_ = false;  // precision option
+  // Chunk tables of the multi-tensor ops, kept on the device while the tensors stay the same.
+  cuda::DeviceTable adam_table_, norm_table_;
   int64_t contrastive_tile_ = cuda::kDefaultContrastiveTile;
   // Never destroyed (like the handles): Buffers of static tensors may be freed after
   // this backend object during static destruction.
@@ -715,6 +813,8 @@ class CudaBackend final : public Backend {
   cuda::HostStaging staging_;
   cuda::CudnnConv1d conv_;
   cuda::CudnnBatchNorm bn_;
+  cuda::CudnnGru gru_;
+  bool gru_cudnn_ = cuda::gru_cudnn_from_env();  // gru option: cuDNN RNN (true) or cells (gru.h)
 
   // The compute stream, made on first use; fixes the device this backend serves.
   // call_once retries after a throw, so a failed first attempt is not cached.
@@ -773,6 +873,7 @@ class CudaBackend final : public Backend {
     c.dnn = need_dnn ? dnn() : nullptr;
     c.alloc = &alloc_;
     c.tf32 = tf32_;
+    c.bf16 = bf16_;
     return c;
   }
 
@@ -783,13 +884,18 @@ class CudaBackend final : public Backend {
     return scratch_;
   }
 
+  // The CPU backend's scalars (bias corrections in double on the host).
+  static math::AdamScalars adam_scalars(const AdamHyper& h) {
+    return math::adam_scalars(h.lr, h.beta1, h.beta2, h.eps, h.weight_decay, h.decoupled, h.amsgrad, h.step);
+  }
+
   // Checks a tensor argument before any launch and returns its device pointer.
   float* arg(const Tensor& t, const char* op, const char* role) {
     CPC_CHECK(t.defined(), op, " on cuda: ", role, " is undefined");
     CPC_CHECK(t.device().kind == DeviceKind::cuda, op, " on cuda: ", role, " ", t.shape(), " is on ", t.device().str(),
               ", expected a cuda tensor (move it with .to(Device::cuda()))");
     CPC_CHECK(t.dtype() == DType::f32, op, " on cuda: ", role, " ", t.shape(), " must be f32, found ",
-              dtype_name(t.dtype()), " (no mixed-precision kernels yet)");
+              dtype_name(t.dtype()), " (precision bf16 rounds inside the ops; tensors stay f32)");
     CPC_CHECK(t.is_contiguous(), op, " on cuda: ", role, " ", t.shape(), " must be contiguous");
     stream();
     CPC_CHECK(t.device().index == device_, op, " on cuda: ", role, " is on ", t.device().str(),
@@ -845,6 +951,9 @@ class CudaBackend final : public Backend {
     expect_shape(y, {x.size(0), w.size(0), lout}, op, yrole);
     return {x.size(0), x.size(1), x.size(2), w.size(0), w.size(2), lout, g.stride, g.padding, g.dilation};
   }
+
+  // The gru option, except for empty shapes (cells returns at once for them).
+  bool use_cudnn_gru(const cuda::GruDims& d) const { return gru_cudnn_ && d.B > 0 && d.T > 0 && d.Din > 0 && d.H > 0; }
 
   static cuda::GruDims gru_dims(const Tensor& x, const Tensor& w_ih, const Tensor& w_hh, const char* op) {
     expect_rank(x, 3, op, "x", "(B, T, Din)");

@@ -17,6 +17,9 @@ struct CudaContext {
   // TF32 tensor-core math for fp32 GEMMs and convolutions (CPC_CUDA_TF32=1). Off by
   // default: fp32 results then agree with the CPU backend to fp32 rounding.
   bool tf32 = false;
+  // Mixed precision (precision = bf16): convolutions and the batched GEMMs take bf16
+  // inputs with fp32 accumulation; per-step GRU GEMMs and the losses stay fp32.
+  bool bf16 = false;
 
   DeviceScratch scratch(size_t bytes) const { return DeviceScratch(*alloc, bytes, stream); }
 };

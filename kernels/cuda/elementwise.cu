@@ -2,6 +2,7 @@
 // kernels/common (CPC_HD), the same code the CPU backend runs, so the two backends
 // differ only by float rounding (FMA contraction, libm vs CUDA erff/expf).
 #include "kernels/common/activation_math.h"
+#include "kernels/common/bf16.h"
 #include "kernels/common/counter_rng.h"
 #include "kernels/common/optimizer_math.h"
 #include "kernels/cuda/elementwise.h"
@@ -77,6 +78,25 @@ __global__ void sgd_kernel(float* p, const float* g, float* buf, int64_t n, math
   }
 }
 
+__global__ void adam_multi_kernel(const AdamChunk* chunks, math::AdamScalars sc) {
+  const AdamChunk c = chunks[blockIdx.x];
+  for (int64_t i = threadIdx.x; i < c.n; i += blockDim.x) {
+    float dummy = 0.f;
+    math::adam_element(c.p[i], c.g[i], c.m[i], c.v[i], c.vmax ? c.vmax[i] : dummy, sc);
+  }
+}
+
+__global__ void to_bf16_kernel(const float* x, uint16_t* y, int64_t n) {
+  for (int64_t i = first_index(); i < n; i += grid_stride()) y[i] = math::float_to_bf16(x[i]);
+}
+
+__global__ void from_bf16_kernel(const uint16_t* x, float* y, int64_t n, bool accumulate) {
+  for (int64_t i = first_index(); i < n; i += grid_stride()) {
+    const float v = math::bf16_to_float(x[i]);
+    y[i] = accumulate ? y[i] + v : v;
+  }
+}
+
 // Tree reduction of one value per thread in shared memory; blockDim.x is a power of two.
 __device__ double block_sum(double v) {
   __shared__ double sh[kReduceBlocks > kThreads ? kReduceBlocks : kThreads];
@@ -95,6 +115,20 @@ __global__ void reduce_partial_kernel(const float* x, int64_t n, bool squares, d
   for (int64_t i = first_index(); i < n; i += grid_stride()) {
     const double v = x[i];
     acc += squares ? v * v : v;
+  }
+  const double s = block_sum(acc);
+  if (threadIdx.x == 0) partial[blockIdx.x] = s;
+}
+
+// Pass 1 over a chunk table: block b sums chunks b, b + grid, ... in that order.
+__global__ void sum_squares_multi_partial_kernel(const SpanChunk* chunks, int64_t count, double* partial) {
+  double acc = 0.0;
+  for (int64_t c = blockIdx.x; c < count; c += gridDim.x) {
+    const SpanChunk ch = chunks[c];
+    for (int64_t i = threadIdx.x; i < ch.n; i += blockDim.x) {
+      const double v = ch.x[i];
+      acc += v * v;
+    }
   }
   const double s = block_sum(acc);
   if (threadIdx.x == 0) partial[blockIdx.x] = s;
@@ -169,6 +203,34 @@ cudaError_t launch_sgd(float* p, const float* g, float* buf, int64_t n, const ma
                        cudaStream_t s) {
   if (n == 0) return cudaSuccess;
   sgd_kernel<<<blocks_for(n), kThreads, 0, s>>>(p, g, buf, n, sc);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_adam_multi(const AdamChunk* chunks, int64_t count, const math::AdamScalars& sc, cudaStream_t s) {
+  if (count == 0) return cudaSuccess;
+  if (count > 0x7fffffff) return cudaErrorInvalidValue;
+  adam_multi_kernel<<<static_cast<unsigned>(count), kThreads, 0, s>>>(chunks, sc);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_sum_squares_multi(const SpanChunk* chunks, int64_t count, double* scratch, cudaStream_t s) {
+  const int blocks = static_cast<int>(count < 1 ? 1 : (count < kReduceBlocks ? count : kReduceBlocks));
+  sum_squares_multi_partial_kernel<<<blocks, kThreads, 0, s>>>(chunks, count, scratch);
+  cudaError_t e = cudaGetLastError();
+  if (e != cudaSuccess) return e;
+  reduce_final_kernel<<<1, kReduceBlocks, 0, s>>>(scratch, blocks, scratch + kReduceBlocks);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_to_bf16(const float* x, uint16_t* y, int64_t n, cudaStream_t s) {
+  if (n == 0) return cudaSuccess;
+  to_bf16_kernel<<<blocks_for(n), kThreads, 0, s>>>(x, y, n);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_from_bf16(const uint16_t* x, float* y, int64_t n, bool accumulate, cudaStream_t s) {
+  if (n == 0) return cudaSuccess;
+  from_bf16_kernel<<<blocks_for(n), kThreads, 0, s>>>(x, y, n, accumulate);
   return cudaGetLastError();
 }
 

@@ -31,6 +31,33 @@ cudaError_t launch_adam(float* p, const float* g, float* m, float* v, float* vma
 cudaError_t launch_sgd(float* p, const float* g, float* buf, int64_t n, const math::SgdScalars& sc,
                        cudaStream_t s);
 
+// Multi-tensor apply: one launch for many tensors. Each chunk is at most
+// kMultiTensorChunk elements of one tensor, its pointers already offset to the chunk's
+// first element; one thread block per chunk. The chunk table lives on the device.
+constexpr int64_t kMultiTensorChunk = 65536;
+struct AdamChunk {
+  float* p;
+  const float* g;
+  float* m;
+  float* v;
+  float* vmax;  // null without amsgrad
+  int64_t n;
+};
+struct SpanChunk {
+  const float* x;
+  int64_t n;
+};
+cudaError_t launch_adam_multi(const AdamChunk* chunks, int64_t count, const math::AdamScalars& sc, cudaStream_t s);
+// Sum of squares over every chunk into scratch (kReduceScratch doubles), as
+// launch_reduce_sum: the result lands in scratch[kReduceBlocks]. Deterministic for a
+// given table.
+cudaError_t launch_sum_squares_multi(const SpanChunk* chunks, int64_t count, double* scratch, cudaStream_t s);
+
+// bf16 mixed precision (kernels/common/bf16.h rounding, ties to even): y = bf16(x), and
+// y = float(x) (or y += float(x) with accumulate). bf16 values travel as uint16_t.
+cudaError_t launch_to_bf16(const float* x, uint16_t* y, int64_t n, cudaStream_t s);
+cudaError_t launch_from_bf16(const uint16_t* x, float* y, int64_t n, bool accumulate, cudaStream_t s);
+
 // Sum (or sum of squares) in double. scratch holds kReduceScratch doubles on the
 // device; the result lands in scratch[kReduceBlocks] for the caller to copy back.
 constexpr int kReduceBlocks = 512;

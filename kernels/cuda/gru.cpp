@@ -18,7 +18,8 @@ void gru_forward(const CudaContext& ctx, const float* x, const float* h0, const 
   RowMajorGemm in;  // gi (B*T, 3H) = x (B*T, Din) . w_ih^T
   in.trans_b = true, in.m = rows, in.n = G, in.k = d.Din;
   in.a = x, in.lda = d.Din, in.b = w_ih, in.ldb = d.Din, in.c = gi.get<float>(), in.ldc = G;
-  gemm(ctx.blas, in, "gru input projection");
+  in.bf16 = ctx.bf16;  // the batched GEMMs take bf16 under mixed precision; per-step ones stay fp32 (as on the CPU)
+  gemm(ctx, in, "gru input projection");
   const GruShape s{d.B, d.T, d.H};
   for (int64_t t = 0; t < d.T; ++t) {
     const float* h_prev = t == 0 ? h0 : y + (t - 1) * d.H;  // rows T*H apart when t > 0
@@ -27,7 +28,7 @@ void gru_forward(const CudaContext& ctx, const float* x, const float* h0, const 
       RowMajorGemm rec;  // gh (B, 3H) = h_prev (B, H) . w_hh^T
       rec.trans_b = true, rec.m = d.B, rec.n = G, rec.k = d.H;
       rec.a = h_prev, rec.lda = ld_h, rec.b = w_hh, rec.ldb = d.H, rec.c = gh.get<float>(), rec.ldc = G;
-      gemm(ctx.blas, rec, "gru recurrent projection");
+      gemm(ctx, rec, "gru recurrent projection");
     }
     CPC_CUDA_CHECK(launch_gru_cell_forward(gi.get<float>(), h_prev ? gh.get<float>() : nullptr, b_ih, b_hh, h_prev,
                                            ld_h, s, t, y, reserve, ctx.stream));
@@ -54,7 +55,7 @@ void gru_backward(const CudaContext& ctx, const float* x, const float* h0, const
     RowMajorGemm rec;  // dh_prev (B, H) = direct part + dgh_t (B, 3H) . w_hh (3H, H)
     rec.m = d.B, rec.n = H, rec.k = G, rec.beta = 1.f;
     rec.a = dgh + t * G, rec.lda = d.T * G, rec.b = w_hh, rec.ldb = H, rec.c = dh_next, rec.ldc = H;
-    gemm(ctx.blas, rec, "gru backward recurrent");
+    gemm(ctx, rec, "gru backward recurrent");
     std::swap(dh, dh_next);
   }
   if (dh0) CPC_CUDA_CHECK(launch_axpy(1.f, dh, dh0, d.B * H, ctx.stream));
@@ -62,19 +63,22 @@ void gru_backward(const CudaContext& ctx, const float* x, const float* h0, const
     RowMajorGemm g;  // dw_hh (3H, H) += dgh^T (3H, B*T) . h_prev_all (B*T, H)
     g.trans_a = true, g.m = G, g.n = H, g.k = rows, g.beta = 1.f;
     g.a = dgh, g.lda = G, g.b = h_prev_all, g.ldb = H, g.c = dw_hh, g.ldc = H;
-    gemm(ctx.blas, g, "gru weight_hh gradient");
+    g.bf16 = ctx.bf16;
+    gemm(ctx, g, "gru weight_hh gradient");
   }
   if (dw_ih) {
     RowMajorGemm g;  // dw_ih (3H, Din) += dgi^T (3H, B*T) . x (B*T, Din)
     g.trans_a = true, g.m = G, g.n = d.Din, g.k = rows, g.beta = 1.f;
     g.a = dgi, g.lda = G, g.b = x, g.ldb = d.Din, g.c = dw_ih, g.ldc = d.Din;
-    gemm(ctx.blas, g, "gru weight_ih gradient");
+    g.bf16 = ctx.bf16;
+    gemm(ctx, g, "gru weight_ih gradient");
   }
   if (dx) {
     RowMajorGemm g;  // dx (B*T, Din) += dgi (B*T, 3H) . w_ih (3H, Din)
     g.m = rows, g.n = d.Din, g.k = G, g.beta = 1.f;
     g.a = dgi, g.lda = G, g.b = w_ih, g.ldb = d.Din, g.c = dx, g.ldc = d.Din;
-    gemm(ctx.blas, g, "gru input gradient");
+    g.bf16 = ctx.bf16;
+    gemm(ctx, g, "gru input gradient");
   }
   if (db_ih) CPC_CUDA_CHECK(launch_bias_grad(dgi, db_ih, rows, G, 1, ctx.stream));
   if (db_hh) CPC_CUDA_CHECK(launch_bias_grad(dgh, db_hh, rows, G, 1, ctx.stream));

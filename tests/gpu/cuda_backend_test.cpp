@@ -86,6 +86,8 @@ TEST(CudaBackendBasics, EveryOpIsImplemented) {
       {"l2_normalize_backward", [&] { b.l2_normalize_backward(u, u, 1e-8f, u); }},
       {"swap_axes", [&] { b.swap_axes(u, 1, 1, 1, 1, u, 0.f); }},
       {"adam_update", [&] { b.adam_update(u, u, u, u, u, AdamHyper{}); }},
+      {"adam_update_multi", [&] { b.adam_update_multi({AdamSlots{u, u, u, u, u}}, AdamHyper{}); }},
+      {"sum_squares_multi", [&] { b.sum_squares_multi({u}); }},
       {"sgd_update", [&] { b.sgd_update(u, u, u, 0.1f, 0.f, 0.f, 0.f, false, true); }},
   };
   for (const auto& [name, call] : calls) {
@@ -358,6 +360,67 @@ TEST(CudaBackend, AdamUpdateMatchesCpu) {
       EXPECT_TRUE(close(g.vmax.to_vector(), c.vmax.to_vector(), "max_exp_avg_sq"));
     }
   }
+}
+
+// One launch for many tensors (sizes 0, 1, odd, and over two chunks of 65536): the same
+// bits as adam_update per tensor, close to the CPU. A later call on a subset of the
+// tensors checks that the cached chunk table is replaced when the tensors change.
+TEST(CudaBackend, AdamUpdateMultiEqualsPerTensorUpdates) {
+  SKIP_WITHOUT_CUDA();
+  const std::vector<int64_t> sizes = {1031, 0, 1, 2 * 65536 + 5, 7};
+  for (bool amsgrad : {false, true}) {
+    SCOPED_TRACE(amsgrad ? "Adam, amsgrad" : "AdamW");
+    AdamHyper h;
+    h.lr = 1e-2f, h.weight_decay = 1e-2f, h.decoupled = !amsgrad, h.amsgrad = amsgrad;
+    std::vector<AdamState> multi, single, cpu;
+    std::vector<std::vector<float>> grads;
+    for (size_t i = 0; i < sizes.size(); ++i) {
+      const std::vector<float> p0 = random_values(sizes[i], 70 + static_cast<uint32_t>(i));
+      multi.push_back(make_adam_state(p0, Device::cuda(), amsgrad));
+      single.push_back(make_adam_state(p0, Device::cuda(), amsgrad));
+      cpu.push_back(make_adam_state(p0, Device::cpu(), amsgrad));
+      grads.push_back(random_values(sizes[i], 80 + static_cast<uint32_t>(i)));
+    }
+    auto slots = [&](size_t count) {
+      std::vector<AdamSlots> s;
+      for (size_t i = 0; i < count; ++i) s.push_back({multi[i].param, on_cuda(grads[i]), multi[i].m, multi[i].v, multi[i].vmax});
+      return s;
+    };
+    for (int64_t step = 1; step <= 4; ++step) {
+      h.step = step;
+      const size_t count = step < 4 ? sizes.size() : 2;  // the last step updates a subset
+      cuda_be().adam_update_multi(slots(count), h);
+      for (size_t i = 0; i < count; ++i) {
+        cuda_be().adam_update(single[i].param, on_cuda(grads[i]), single[i].m, single[i].v, single[i].vmax, h);
+        cpu_be().adam_update(cpu[i].param, on_cpu(grads[i]), cpu[i].m, cpu[i].v, cpu[i].vmax, h);
+      }
+    }
+    for (size_t i = 0; i < sizes.size(); ++i) {
+      SCOPED_TRACE("tensor " + std::to_string(i) + " of " + std::to_string(sizes[i]) + " elements");
+      EXPECT_TRUE(equal(multi[i].param.to_vector(), single[i].param.to_vector(), "param (multi vs single)"));
+      EXPECT_TRUE(equal(multi[i].v.to_vector(), single[i].v.to_vector(), "exp_avg_sq (multi vs single)"));
+      EXPECT_TRUE(close(multi[i].param.to_vector(), cpu[i].param.to_vector(), "param (cuda vs cpu)"));
+      EXPECT_TRUE(close(multi[i].m.to_vector(), cpu[i].m.to_vector(), "exp_avg (cuda vs cpu)"));
+      if (amsgrad) {
+        EXPECT_TRUE(equal(multi[i].vmax.to_vector(), single[i].vmax.to_vector(), "max_exp_avg_sq"));
+      }
+    }
+  }
+}
+
+TEST(CudaBackend, SumSquaresMultiMatchesCpu) {
+  SKIP_WITHOUT_CUDA();
+  std::vector<Tensor> gpu, cpu;
+  double want = 0;
+  for (int64_t n : {int64_t{1031}, int64_t{0}, int64_t{1}, int64_t{3 * 65536 + 17}}) {
+    const std::vector<float> v = random_values(n, 90 + static_cast<uint32_t>(n % 97));
+    gpu.push_back(on_cuda(v));
+    cpu.push_back(on_cpu(v));
+    want += cpu_be().sum_squares(cpu.back());
+  }
+  EXPECT_TRUE(close(cuda_be().sum_squares_multi(gpu), want, "sum of squares", 1e-12));
+  EXPECT_TRUE(close(cuda_be().sum_squares_multi({gpu[0]}), cpu_be().sum_squares(cpu[0]), "one tensor", 1e-12));
+  EXPECT_EQ(cuda_be().sum_squares_multi({}), 0.0);
 }
 
 TEST(CudaBackend, SgdUpdateMatchesCpu) {

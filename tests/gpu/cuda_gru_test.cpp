@@ -1,10 +1,14 @@
-// One GRU layer on CUDA (cuBLAS GEMMs + the fused cell of kernels/common/gru_cell.h)
-// against the CPU backend: y, the reserve (r, z, n, W_hn h + b_hn) and every gradient,
-// with and without h0, dh_n and dy. Tolerance 1e-5 relative to each tensor's scale for
-// the forward, 5e-5 for gradients (sums over B*T steps of BPTT).
+// One GRU layer on CUDA against the CPU backend, for both implementations of the gru
+// option: cells (cuBLAS GEMMs + the fused cell of kernels/common/gru_cell.h) and cudnn
+// (cuDNN's RNN v8 API, kernels/cuda/gru_cudnn.h). Compared: y and every gradient, with
+// and without h0, dh_n and dy; for cells also the reserve (r, z, n, W_hn h + b_hn),
+// cuDNN's reserve being opaque. Tolerance 1e-5 relative to each tensor's scale for the
+// forward, 5e-5 for gradients (sums over B*T steps of BPTT); TF32 off.
 #include <gtest/gtest.h>
 
 #include <ostream>
+#include <string>
+#include <tuple>
 
 #include "tests/gpu/cuda_test_util.h"
 
@@ -23,22 +27,44 @@ void PrintTo(const GruCase& c, std::ostream* os) {
       << (c.dy ? "_dy" : "");
 }
 
-class CudaGru : public ::testing::TestWithParam<GruCase> {};
+// Selects a GRU implementation for one test and puts cells back at its end.
+class GruImpl {
+ public:
+  explicit GruImpl(const std::string& impl) { cuda_be().set_option("gru", impl); }
+  ~GruImpl() { cuda_be().set_option("gru", "cells"); }
+  GruImpl(const GruImpl&) = delete;
+  GruImpl& operator=(const GruImpl&) = delete;
+};
+
+class CudaGru : public ::testing::TestWithParam<std::tuple<GruCase, std::string>> {};
 
 TEST_P(CudaGru, ForwardAndBackwardMatchCpu) {
   SKIP_WITHOUT_CUDA();
-  const GruCase c = GetParam();
+  const GruCase c = std::get<0>(GetParam());
+  const std::string impl = std::get<1>(GetParam());
+  const bool cells = impl == "cells";
+  const GruImpl selected(impl);
   const int64_t G = 3 * c.H;
   const float k = 1.f / std::sqrt(static_cast<float>(c.H));  // PyTorch's init range
   const Pair x = random_pair({c.B, c.T, c.Din}, 1);
   const Pair w_ih = random_pair({G, c.Din}, 2, -k, k), w_hh = random_pair({G, c.H}, 3, -k, k);
   const Pair b_ih = random_pair({G}, 4, -k, k), b_hh = random_pair({G}, 5, -k, k);
   const Pair h0 = c.h0 ? random_pair({c.B, c.H}, 6) : Pair{};
-  const Pair y = zeros_pair({c.B, c.T, c.H}), reserve = zeros_pair({c.B, c.T, 4 * c.H});
+  const Pair y = zeros_pair({c.B, c.T, c.H});
+  // The CPU's reserve is always (B, T, 4H); the CUDA one is what the backend asks for.
+  const Shape cuda_reserve = cuda_be().gru_reserve_shape(c.B, c.T, c.Din, c.H);
+  if (cells) {
+    EXPECT_EQ(cuda_reserve, Shape({c.B, c.T, 4 * c.H}));
+  } else {
+    EXPECT_EQ(cuda_reserve.rank(), 1) << cuda_reserve;
+  }
+  const Pair reserve{Tensor::zeros({c.B, c.T, 4 * c.H}), Tensor::zeros(cuda_reserve, Device::cuda())};
   cpu_be().gru_layer_forward(x.cpu, h0.cpu, w_ih.cpu, w_hh.cpu, b_ih.cpu, b_hh.cpu, y.cpu, reserve.cpu);
   cuda_be().gru_layer_forward(x.gpu, h0.gpu, w_ih.gpu, w_hh.gpu, b_ih.gpu, b_hh.gpu, y.gpu, reserve.gpu);
   EXPECT_TRUE(close_scaled(y.gpu.to_vector(), y.cpu.to_vector(), "y"));
-  EXPECT_TRUE(close_scaled(reserve.gpu.to_vector(), reserve.cpu.to_vector(), "reserve"));
+  if (cells) {
+    EXPECT_TRUE(close_scaled(reserve.gpu.to_vector(), reserve.cpu.to_vector(), "reserve"));
+  }
 
   const Pair dy = c.dy ? random_pair({c.B, c.T, c.H}, 7) : Pair{};
   const Pair dh_n = c.dh_n ? random_pair({c.B, c.H}, 8) : Pair{};
@@ -62,13 +88,62 @@ TEST_P(CudaGru, ForwardAndBackwardMatchCpu) {
   EXPECT_TRUE(close_scaled(db_hh.gpu.to_vector(), db_hh.cpu.to_vector(), "dbias_hh", kGradTol));
 }
 
-INSTANTIATE_TEST_SUITE_P(Cases, CudaGru,
-                         ::testing::Values(GruCase{3, 9, 5, 7, false, false, true},  // zero h0, sequence gradient
-                                           GruCase{3, 9, 5, 7, true, true, true},    // h0 and both gradients
-                                           GruCase{2, 6, 4, 33, true, true, false},  // only the last state's gradient
-                                           GruCase{4, 16, 128, 256, false, true, true}  // the ecg12 context network
-                                           ),
-                         [](const ::testing::TestParamInfo<GruCase>& i) { return ::testing::PrintToString(i.param); });
+INSTANTIATE_TEST_SUITE_P(
+    Cases, CudaGru,
+    ::testing::Combine(::testing::Values(GruCase{3, 9, 5, 7, false, false, true},     // zero h0, sequence gradient
+                                         GruCase{3, 9, 5, 7, true, true, true},       // h0 and both gradients
+                                         GruCase{2, 6, 4, 33, true, true, false},     // only the last state's gradient
+                                         GruCase{4, 16, 128, 256, false, true, true}  // the ecg12 context network
+                                         ),
+                       ::testing::Values(std::string("cells"), std::string("cudnn"))),
+    [](const ::testing::TestParamInfo<std::tuple<GruCase, std::string>>& i) {
+      return ::testing::PrintToString(std::get<0>(i.param)) + "_" + std::get<1>(i.param);
+    });
+
+// A forward under one implementation and its backward under the other: the reserve
+// sizes differ and the backward says why.
+TEST(CudaGruOption, SwitchingBetweenForwardAndBackwardIsRejected) {
+  SKIP_WITHOUT_CUDA();
+  const int64_t B = 2, T = 5, Din = 3, H = 4, G = 3 * H;
+  const Tensor x = Tensor::zeros({B, T, Din}, Device::cuda()), w_ih = Tensor::zeros({G, Din}, Device::cuda());
+  const Tensor w_hh = Tensor::zeros({G, H}, Device::cuda()), b = Tensor::zeros({G}, Device::cuda());
+  const Tensor y = Tensor::zeros({B, T, H}, Device::cuda()), dy = Tensor::zeros({B, T, H}, Device::cuda());
+  const Tensor dx = Tensor::zeros({B, T, Din}, Device::cuda());
+  Tensor reserve;
+  {
+    const GruImpl selected("cudnn");
+    reserve = Tensor::zeros(cuda_be().gru_reserve_shape(B, T, Din, H), Device::cuda());
+    cuda_be().gru_layer_forward(x, Tensor(), w_ih, w_hh, b, b, y, reserve);
+  }
+  const std::string msg = error_of([&] {
+    cuda_be().gru_layer_backward(x, Tensor(), w_ih, w_hh, y, reserve, dy, Tensor(), dx, Tensor(), Tensor(), Tensor(),
+                                 Tensor(), Tensor());
+  });
+  EXPECT_NE(msg.find("did the gru option change since the forward?"), std::string::npos) << msg;
+}
+
+// Runs everywhere: the option is validated without a device.
+TEST(CudaGruOption, BadValueIsRejectedNamingKeyAndValues) {
+  const std::string msg = error_of([] { cuda_be().set_option("gru", "persistent"); });
+  EXPECT_NE(msg.find("gru"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("cells"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("cudnn"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("'persistent'"), std::string::npos) << msg;
+  // Both good values are accepted without a device; without one the cudnn reserve shape
+  // falls back to the default (cuDNN cannot size it), with one it is cuDNN's 1-D size.
+  {
+    const GruImpl selected("cudnn");
+    const Shape s = cuda_be().gru_reserve_shape(2, 3, 4, 5);
+    if (cuda_present()) {
+      EXPECT_EQ(s.rank(), 1) << s;
+    } else {
+      EXPECT_EQ(s, Shape({2, 3, 20}));
+    }
+    EXPECT_NE(cuda_be().describe().find("GRU cuDNN RNN"), std::string::npos) << cuda_be().describe();
+  }
+  EXPECT_EQ(cuda_be().gru_reserve_shape(2, 3, 4, 5), Shape({2, 3, 20}));
+  EXPECT_NE(cuda_be().describe().find("GRU cells"), std::string::npos) << cuda_be().describe();
+}
 
 }  // namespace
 }  // namespace cpc
