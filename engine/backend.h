@@ -180,7 +180,8 @@ class Backend {
   virtual void adam_update(const Tensor& param, const Tensor& grad, const Tensor& exp_avg, const Tensor& exp_avg_sq,
                            const Tensor& max_exp_avg_sq, const AdamHyper& h);
   // Every parameter of an optimizer in one call, so a device can update them all in
-  // one launch (multi-tensor apply). Default: adam_update per tensor.
+  // one launch (multi-tensor apply); the parameters must be distinct tensors (one launch
+  // updates them concurrently). Default: adam_update per tensor.
   virtual void adam_update_multi(const std::vector<AdamSlots>& slots, const AdamHyper& h);
   // Sum of squares over several tensors with one host read. Default: sum_squares each.
   virtual double sum_squares_multi(const std::vector<Tensor>& xs);

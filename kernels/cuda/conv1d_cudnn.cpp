@@ -23,21 +23,24 @@ bool fits_int(int64_t v) { return v >= 0 && v <= INT_MAX; }
 // the descriptor's math type and CUDNN_DEFAULT_MATH, and default math permits TF32 on
 // sm_80+: without TF32 only CUDNN_FMA_MATH candidates qualify (the descriptor stays at
 // FMA); if cuDNN offers none, the non-tensor-op ones, still run under FMA math. -1
-// when nothing is usable. any_math (TF32 allowed, or bf16 data) accepts every math type.
+// when nothing is usable. With TF32 allowed every math type qualifies; with bf16 data
+// every one but ALLOW_CONVERSION first (the data are bf16 already; conversion could
+// only lower what cuDNN computes internally), then any.
 template <class Perf>
-int pick(const Perf* p, int n, bool any_math) {
+int pick(const Perf* p, int n, bool tf32, bool bf16) {
   for (int pass = 0; pass < 2; ++pass) {
     int any = -1;
     for (int i = 0; i < n; ++i) {
       if (p[i].status != CUDNN_STATUS_SUCCESS) continue;
       const cudnnMathType_t m = p[i].mathType;
-      const bool ok = any_math || m == CUDNN_FMA_MATH ||
-                      (pass == 1 && m != CUDNN_TENSOR_OP_MATH && m != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION);
+      const bool tensor_op = m == CUDNN_TENSOR_OP_MATH || m == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION;
+      const bool ok = tf32 || m == CUDNN_FMA_MATH || (bf16 && (pass == 1 || m != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION)) ||
+                      (pass == 1 && !tensor_op);
       if (!ok) continue;
       if (p[i].determinism == CUDNN_DETERMINISTIC) return i;
       if (any < 0) any = i;
     }
-    if (any >= 0 || any_math) return any;
+    if (any >= 0 || tf32) return any;
   }
   return -1;
 }
@@ -61,7 +64,7 @@ struct CudnnConv1d::Entry {
   cudnnConvolutionDescriptor_t conv[3] = {nullptr, nullptr, nullptr};  // forward, backward data, backward filter
   Choice fwd, bwd_data, bwd_filter;
   bool any_math = false;  // TF32 allowed or bf16 data: the algorithm's own math type is set
-  bool bf16 = false;
+  bool tf32 = false, bf16 = false;
   ~Entry() {
     // Host-side objects only: safe at any time.
     if (x) cudnnDestroyTensorDescriptor(x);
@@ -94,6 +97,7 @@ CudnnConv1d::Entry& CudnnConv1d::entry(const CudaContext& ctx, const ConvShape& 
     CPC_CHECK(fits_int(v), "conv1d on cuda: dimension ", v, " exceeds cuDNN's int range");
   auto e = std::make_unique<Entry>();
   e->any_math = ctx.tf32 || ctx.bf16;
+  e->tf32 = ctx.tf32;
   e->bf16 = ctx.bf16;
   const cudnnDataType_t data = ctx.bf16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT;
   CPC_CUDNN_CHECK(cudnnCreateTensorDescriptor(&e->x));
@@ -144,7 +148,7 @@ void CudnnConv1d::forward(const CudaContext& ctx, const float* x, const float* w
       else
         CPC_CUDNN_CHECK(
             cudnnFindConvolutionForwardAlgorithm(ctx.dnn, e.x, e.w, e.conv[0], e.y, max_count, &got, perf.data()));
-      const int i = pick(perf.data(), got, e.any_math);
+      const int i = pick(perf.data(), got, e.tf32, e.bf16);
       CPC_CHECK(i >= 0, "conv1d on cuda: cuDNN offers no usable forward algorithm for x (", d.B, ", ", d.Cin, ", ", d.L,
                 "), w (", d.Cout, ", ", d.Cin, ", ", d.K, ")");
       if (e.any_math) CPC_CUDNN_CHECK(cudnnSetConvolutionMathType(e.conv[0], perf[i].mathType));
@@ -191,7 +195,7 @@ void CudnnConv1d::backward_data(const CudaContext& ctx, const float* dy, const f
       else
         CPC_CUDNN_CHECK(
             cudnnFindConvolutionBackwardDataAlgorithm(ctx.dnn, e.w, e.y, e.conv[1], e.x, max_count, &got, perf.data()));
-      const int i = pick(perf.data(), got, e.any_math);
+      const int i = pick(perf.data(), got, e.tf32, e.bf16);
       CPC_CHECK(i >= 0, "conv1d on cuda: cuDNN offers no usable backward-data algorithm for x (", d.B, ", ", d.Cin,
                 ", ", d.L, "), w (", d.Cout, ", ", d.Cin, ", ", d.K, ")");
       if (e.any_math) CPC_CUDNN_CHECK(cudnnSetConvolutionMathType(e.conv[1], perf[i].mathType));
@@ -239,7 +243,7 @@ void CudnnConv1d::backward_weights(const CudaContext& ctx, const float* x, const
       else
         CPC_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithm(ctx.dnn, e.x, e.y, e.conv[2], e.w, max_count, &got,
                                                                     perf.data()));
-      const int i = pick(perf.data(), got, e.any_math);
+      const int i = pick(perf.data(), got, e.tf32, e.bf16);
       CPC_CHECK(i >= 0, "conv1d on cuda: cuDNN offers no usable backward-filter algorithm for x (", d.B, ", ", d.Cin,
                 ", ", d.L, "), w (", d.Cout, ", ", d.Cin, ", ", d.K, ")");
       if (e.any_math) CPC_CUDNN_CHECK(cudnnSetConvolutionMathType(e.conv[2], perf[i].mathType));

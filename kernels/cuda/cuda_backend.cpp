@@ -738,7 +738,8 @@ class CudaBackend final : public Backend {
     CPC_NVTX_RANGE("adam_update_multi");
     const char* op = "adam_update_multi";
     CPC_CHECK(h.step >= 1, op, ": step is 1-based, found ", h.step);
-    std::vector<cuda::AdamChunk> chunks;
+    std::vector<cuda::AdamChunk>& chunks = adam_chunks_;
+    chunks.clear();  // keeps its capacity: steady-state steps allocate nothing
     for (const AdamSlots& t : slots) {
       check_same_shape(t.grad, t.param, op);
       check_same_shape(t.exp_avg, t.param, op);
@@ -763,7 +764,8 @@ class CudaBackend final : public Backend {
 
   double sum_squares_multi(const std::vector<Tensor>& xs) override {
     CPC_NVTX_RANGE("sum_squares_multi");
-    std::vector<cuda::SpanChunk> chunks;
+    std::vector<cuda::SpanChunk>& chunks = norm_chunks_;
+    chunks.clear();
     for (const Tensor& x : xs) {
       const float* p = arg(x, "sum_squares_multi", "x");
       for (int64_t i = 0; i < x.numel(); i += cuda::kMultiTensorChunk)
@@ -806,6 +808,8 @@ class CudaBackend final : public Backend {
   bool bf16_ = false;  // precision option
   // Chunk tables of the multi-tensor ops, kept on the device while the tensors stay the same.
   cuda::DeviceTable adam_table_, norm_table_;
+  std::vector<cuda::AdamChunk> adam_chunks_;  // host tables, reused between calls
+  std::vector<cuda::SpanChunk> norm_chunks_;
   int64_t contrastive_tile_ = cuda::kDefaultContrastiveTile;
   // Never destroyed (like the handles): Buffers of static tensors may be freed after
   // this backend object during static destruction.

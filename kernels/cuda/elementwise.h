@@ -34,7 +34,7 @@ cudaError_t launch_sgd(float* p, const float* g, float* buf, int64_t n, const ma
 // Multi-tensor apply: one launch for many tensors. Each chunk is at most
 // kMultiTensorChunk elements of one tensor, its pointers already offset to the chunk's
 // first element; one thread block per chunk. The chunk table lives on the device.
-constexpr int64_t kMultiTensorChunk = 65536;
+constexpr int64_t kMultiTensorChunk = 16384;  // small enough that a few big tensors still fill the GPU
 struct AdamChunk {
   float* p;
   const float* g;

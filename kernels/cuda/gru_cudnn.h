@@ -30,7 +30,9 @@
 // backward gets no biases) without another copy; 256 bytes of slack cover the
 // alignment. Forward and backward must therefore see the same reserve tensor, and a
 // reserve made by the other implementation (the gru option changed in between) has
-// another size and is rejected.
+// another size and is rejected. cuDNN's backward writes into its reserve space, so a
+// forward supports one backward (the engine's tape runs each once). Changing the tf32
+// option in between is not detected (same reserve size, another math type): don't.
 //
 // Backward: cudnnRNNBackwardData_v8 (dy zeros when absent, dh_n or null), dx and dh0
 // into scratch and added into the caller's tensors; then, when a weight gradient is

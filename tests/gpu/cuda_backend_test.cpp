@@ -362,7 +362,7 @@ TEST(CudaBackend, AdamUpdateMatchesCpu) {
   }
 }
 
-// One launch for many tensors (sizes 0, 1, odd, and over two chunks of 65536): the same
+// One launch for many tensors (sizes 0, 1, odd, and over eight chunks of 16384): the same
 // bits as adam_update per tensor, close to the CPU. A later call on a subset of the
 // tensors checks that the cached chunk table is replaced when the tensors change.
 TEST(CudaBackend, AdamUpdateMultiEqualsPerTensorUpdates) {
