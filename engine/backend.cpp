@@ -105,6 +105,12 @@ void Backend::l2_normalize_backward(const Tensor&, const Tensor&, float, const T
 void Backend::swap_axes(const Tensor&, int64_t, int64_t, int64_t, int64_t, const Tensor&, float) {
   unavailable("swap_axes");
 }
+uint64_t Backend::copy_async(const Tensor& dst, const Tensor& src) {
+  Tensor d = dst;  // shares dst's storage
+  d.copy_from(src);
+  return 0;
+}
+
 Shape Backend::gru_reserve_shape(int64_t B, int64_t T, int64_t, int64_t H) { return Shape({B, T, 4 * H}); }
 
 void Backend::adam_update(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, const AdamHyper&) {

@@ -1,18 +1,27 @@
 #include "engine/data_loader.h"
 
+#include "engine/backend.h"
 #include "engine/error.h"
 
 namespace cpc {
 
 DataLoader::DataLoader(const WindowDataset& dataset, const BatchSampler& sampler, int64_t first_step, int rank,
-                       int world, int prefetch)
-    : dataset_(dataset), sampler_(sampler), rank_(rank), world_(world), next_fill_(first_step), next_take_(first_step) {
+                       int world, int prefetch, Device device)
+    : dataset_(dataset),
+      sampler_(sampler),
+      rank_(rank),
+      world_(world),
+      device_(device),
+      next_fill_(first_step),
+      next_take_(first_step) {
   CPC_CHECK(prefetch >= 1, "data loader: prefetch must be >= 1");
   const int64_t b = sampler.global_batch() / world;
   // prefetch batches in flight plus the one the trainer holds.
   for (int i = 0; i < prefetch + 1; ++i) {
-    ring_.push_back({-1, Tensor::empty({b, dataset.channels(), dataset.window()}), {}});
-    ring_.back().windows.reserve(static_cast<size_t>(b));
+    Batch& slot = ring_.emplace_back();
+    slot.x = Tensor::empty({b, dataset.channels(), dataset.window()});
+    slot.windows.reserve(static_cast<size_t>(b));
+    if (device_ != Device::cpu()) slot.x_device = Tensor::empty(slot.x.shape(), device_);
   }
   worker_ = std::thread([this] { run(); });
 }
@@ -24,6 +33,13 @@ DataLoader::~DataLoader() {
   }
   cv_.notify_all();
   worker_.join();
+  // The device buffers are freed next: order that after any copy still in flight.
+  if (last_ticket_ != 0) {
+    try {
+      backend(device_).wait_copy(last_ticket_);
+    } catch (const std::exception&) {  // a destructor must not throw; the device error surfaces elsewhere
+    }
+  }
 }
 
 void DataLoader::run() {
@@ -44,6 +60,9 @@ void DataLoader::run() {
       const int64_t per = dataset_.channels() * dataset_.window();
       for (size_t i = 0; i < b.windows.size(); ++i)
         dataset_.read_window(b.windows[i].recording, b.windows[i].start, b.x.f32() + static_cast<int64_t>(i) * per);
+      // The slot's previous batch was used by work queued before the trainer released
+      // it, and copy_async waits for all of that before it writes.
+      if (b.x_device.defined()) b.ticket = backend(device_).copy_async(b.x_device, b.x);
       b.step = step;
     } catch (const std::exception& e) {
       std::lock_guard<std::mutex> g(mu_);
@@ -54,6 +73,7 @@ void DataLoader::run() {
     }
     {
       std::lock_guard<std::mutex> g(mu_);
+      if (b.ticket != 0) last_ticket_ = b.ticket;
       ++next_fill_;
     }
     cv_.notify_all();
@@ -67,7 +87,10 @@ const Batch& DataLoader::next() {
   CPC_CHECK(error_.empty() || next_fill_ > step, "data loader: ", error_);
   ++next_take_;
   cv_.notify_all();
-  return ring_[static_cast<size_t>(step % static_cast<int64_t>(ring_.size()))];
+  const Batch& b = ring_[static_cast<size_t>(step % static_cast<int64_t>(ring_.size()))];
+  g.unlock();
+  if (b.ticket != 0) backend(device_).wait_copy(b.ticket);  // the device's next work waits for the copy
+  return b;
 }
 
 }  // namespace cpc

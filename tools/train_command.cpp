@@ -149,7 +149,7 @@ int run_train(const TrainArgs& a) {
   }
   g_interrupted = false;
   auto old_handler = std::signal(SIGINT, on_sigint);
-  DataLoader loader(data, sampler, start, rank, world);
+  DataLoader loader(data, sampler, start, rank, world, /*prefetch=*/2, device);
   ProgressBar progress(start, tc.steps, isatty(fileno(stdout)) != 0, a.quiet || !lead);
   const auto t0 = std::chrono::steady_clock::now();
   int64_t step = start;
@@ -166,7 +166,7 @@ int run_train(const TrainArgs& a) {
       TraceRange load("load batch");  // waiting for the prefetch thread shows up here
       return loader.next();
     }();
-    const StepResult r = trainer.step(batch.x, step);
+    const StepResult r = trainer.step(batch.input(), step);
     if (!std::isfinite(r.loss)) {
       std::signal(SIGINT, old_handler);
       progress.finish();

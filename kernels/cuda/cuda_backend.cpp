@@ -233,6 +233,44 @@ class CudaBackend final : public Backend {
     if (dst_host) CPC_CUDA_CHECK(cudaStreamSynchronize(s));
   }
 
+  // The loader's batches: a second stream (copy_stream_) with its own pinned staging
+  // ring, so the transfer overlaps the step queued on the compute stream. Before it
+  // writes, the copy stream waits for everything queued on the compute stream so far
+  // (the buffer's previous batch was read by that work); the compute stream waits for
+  // the copy's event in wait_copy. Events are kept in a ring: waiting on a later copy's
+  // event is conservative (the copy stream runs in order). Called from the loader
+  // thread, so under its own lock.
+  uint64_t copy_async(const Tensor& dst, const Tensor& src) override {
+    CPC_NVTX_RANGE("copy_async");
+    const char* op = "copy_async";
+    float* d = arg(dst, op, "dst");
+    CPC_CHECK(src.defined() && src.device().kind == DeviceKind::cpu && src.is_contiguous(), op,
+              " on cuda: src must be a contiguous host tensor, found ", src.defined() ? src.device().str() : "none");
+    CPC_CHECK(src.dtype() == DType::f32 && src.numel() == dst.numel(), op, " on cuda: src ", src.shape(), " vs dst ",
+              dst.shape());
+    cudaStream_t compute = stream();
+    std::lock_guard<std::mutex> lock(copy_mu_);
+    if (!copy_stream_) {
+      CPC_CUDA_CHECK(cudaStreamCreateWithFlags(&copy_stream_, cudaStreamNonBlocking));
+      CPC_CUDA_CHECK(cudaEventCreateWithFlags(&compute_mark_, cudaEventDisableTiming));
+      for (cudaEvent_t& e : copy_done_) CPC_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+    }
+    CPC_CUDA_CHECK(cudaEventRecord(compute_mark_, compute));
+    CPC_CUDA_CHECK(cudaStreamWaitEvent(copy_stream_, compute_mark_, 0));
+    copy_staging_.copy_to_device(d, src.f32(), sizeof(float) * static_cast<size_t>(src.numel()), copy_stream_);
+    const uint64_t ticket = ++copy_tickets_;
+    CPC_CUDA_CHECK(cudaEventRecord(copy_done_[ticket % kCopyEvents], copy_stream_));
+    return ticket;
+  }
+
+  void wait_copy(uint64_t ticket) override {
+    if (ticket == 0) return;
+    std::lock_guard<std::mutex> lock(copy_mu_);
+    CPC_CHECK(ticket <= copy_tickets_, "wait_copy on cuda: ticket ", ticket, " was never issued (last ", copy_tickets_,
+              ")");
+    CPC_CUDA_CHECK(cudaStreamWaitEvent(stream(), copy_done_[ticket % kCopyEvents], 0));
+  }
+
   void synchronize() override {
     if (stream_ != nullptr) CPC_CUDA_CHECK(cudaStreamSynchronize(stream_));
   }
@@ -815,6 +853,14 @@ class CudaBackend final : public Backend {
   // this backend object during static destruction.
   cuda::CachingAllocator& alloc_ = *new cuda::CachingAllocator;
   cuda::HostStaging staging_;
+  // copy_async: the copy stream, its staging ring and events (never destroyed, like the handles).
+  static constexpr uint64_t kCopyEvents = 8;
+  std::mutex copy_mu_;
+  cudaStream_t copy_stream_ = nullptr;
+  cudaEvent_t compute_mark_ = nullptr;
+  cudaEvent_t copy_done_[kCopyEvents] = {};
+  uint64_t copy_tickets_ = 0;
+  cuda::HostStaging copy_staging_;
   cuda::CudnnConv1d conv_;
   cuda::CudnnBatchNorm bn_;
   cuda::CudnnGru gru_;
