@@ -81,8 +81,9 @@ class Backend {
   virtual void copy(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes) = 0;
   // Host -> device copy of a whole tensor that may overlap work queued after it (the
   // loader's next batch while a step runs). It starts after all work queued before the
-  // call; dst may be read only by work queued after wait_copy(ticket). May be called
-  // from another thread than the one queueing work. Default: a plain copy, ticket 0.
+  // call (across threads: work whose queueing happened-before it); dst must not be used
+  // by work queued before wait_copy(ticket), only after. May be called from another
+  // thread than the one queueing work. Default: a plain copy, ticket 0.
   virtual uint64_t copy_async(const Tensor& dst, const Tensor& src);
   // The work queued after this call waits for copy `ticket` (0: nothing to wait for).
   virtual void wait_copy(uint64_t ticket) {}

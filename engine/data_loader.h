@@ -35,7 +35,8 @@ class DataLoader {
   ~DataLoader();
   DataLoader(const DataLoader&) = delete;
   DataLoader& operator=(const DataLoader&) = delete;
-  // The batch of the next step; valid until the following call. Rethrows a read error.
+  // The batch of the next step; valid until the following call (device work reading its
+  // input() must be queued before then). Rethrows a read error.
   const Batch& next();
 
  private:

@@ -239,7 +239,10 @@ class CudaBackend final : public Backend {
   // (the buffer's previous batch was read by that work); the compute stream waits for
   // the copy's event in wait_copy. Events are kept in a ring: waiting on a later copy's
   // event is conservative (the copy stream runs in order). Called from the loader
-  // thread, so under its own lock.
+  // thread. Two locks: copy_issue_mu_ serialises whole copies (the staging ring may
+  // block this thread until an earlier chunk's transfer is done), copy_event_mu_ only
+  // guards the tickets and events, so wait_copy on the main thread never waits for a
+  // transfer on the host.
   uint64_t copy_async(const Tensor& dst, const Tensor& src) override {
     CPC_NVTX_RANGE("copy_async");
     const char* op = "copy_async";
@@ -249,15 +252,25 @@ class CudaBackend final : public Backend {
     CPC_CHECK(src.dtype() == DType::f32 && src.numel() == dst.numel(), op, " on cuda: src ", src.shape(), " vs dst ",
               dst.shape());
     cudaStream_t compute = stream();
-    std::lock_guard<std::mutex> lock(copy_mu_);
-    if (!copy_stream_) {
-      CPC_CUDA_CHECK(cudaStreamCreateWithFlags(&copy_stream_, cudaStreamNonBlocking));
-      CPC_CUDA_CHECK(cudaEventCreateWithFlags(&compute_mark_, cudaEventDisableTiming));
-      for (cudaEvent_t& e : copy_done_) CPC_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+    CPC_CUDA_CHECK(cudaSetDevice(device_));  // this thread's current device: the events and stream live there
+    std::lock_guard<std::mutex> issue(copy_issue_mu_);
+    {
+      std::lock_guard<std::mutex> ev(copy_event_mu_);
+      if (!copy_stream_) {
+        CPC_CUDA_CHECK(cudaStreamCreateWithFlags(&copy_stream_, cudaStreamNonBlocking));
+        CPC_CUDA_CHECK(cudaEventCreateWithFlags(&compute_mark_, cudaEventDisableTiming));
+        for (cudaEvent_t& e : copy_done_) CPC_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+      }
     }
     CPC_CUDA_CHECK(cudaEventRecord(compute_mark_, compute));
     CPC_CUDA_CHECK(cudaStreamWaitEvent(copy_stream_, compute_mark_, 0));
-    copy_staging_.copy_to_device(d, src.f32(), sizeof(float) * static_cast<size_t>(src.numel()), copy_stream_);
+    try {
+      copy_staging_.copy_to_device(d, src.f32(), sizeof(float) * static_cast<size_t>(src.numel()), copy_stream_);
+    } catch (...) {  // no ticket for a failed copy: let no piece of it stay in flight into a buffer about to be freed
+      cudaStreamSynchronize(copy_stream_);
+      throw;
+    }
+    std::lock_guard<std::mutex> ev(copy_event_mu_);
     const uint64_t ticket = ++copy_tickets_;
     CPC_CUDA_CHECK(cudaEventRecord(copy_done_[ticket % kCopyEvents], copy_stream_));
     return ticket;
@@ -265,9 +278,10 @@ class CudaBackend final : public Backend {
 
   void wait_copy(uint64_t ticket) override {
     if (ticket == 0) return;
-    std::lock_guard<std::mutex> lock(copy_mu_);
+    std::lock_guard<std::mutex> ev(copy_event_mu_);
     CPC_CHECK(ticket <= copy_tickets_, "wait_copy on cuda: ticket ", ticket, " was never issued (last ", copy_tickets_,
               ")");
+    CPC_CUDA_CHECK(cudaSetDevice(device_));
     CPC_CUDA_CHECK(cudaStreamWaitEvent(stream(), copy_done_[ticket % kCopyEvents], 0));
   }
 
@@ -854,13 +868,16 @@ class CudaBackend final : public Backend {
   cuda::CachingAllocator& alloc_ = *new cuda::CachingAllocator;
   cuda::HostStaging staging_;
   // copy_async: the copy stream, its staging ring and events (never destroyed, like the handles).
-  static constexpr uint64_t kCopyEvents = 8;
-  std::mutex copy_mu_;
+  // 32 events: with fewer copies in flight (the loader keeps prefetch + 1), every wait is exact.
+  static constexpr uint64_t kCopyEvents = 32;
+  std::mutex copy_issue_mu_, copy_event_mu_;
   cudaStream_t copy_stream_ = nullptr;
   cudaEvent_t compute_mark_ = nullptr;
   cudaEvent_t copy_done_[kCopyEvents] = {};
   uint64_t copy_tickets_ = 0;
-  cuda::HostStaging copy_staging_;
+  // 16 chunks (64 MiB pinned): an ecg12 batch of 64 (13.8 MB) spans 4, so the copies of the
+  // loader's batches in flight rarely wait for a chunk.
+  cuda::HostStaging copy_staging_{16, "the loader's host->device copies"};
   cuda::CudnnConv1d conv_;
   cuda::CudnnBatchNorm bn_;
   cuda::CudnnGru gru_;

@@ -20,19 +20,20 @@ constexpr size_t kAlign = 256;
 
 }  // namespace
 
-HostStaging::HostStaging() : enabled_(staging_enabled_by_env()) {}
+HostStaging::HostStaging(int chunks, const char* what)
+    : enabled_(staging_enabled_by_env()), count_(chunks < 1 ? 1 : chunks), what_(what) {}
 
 void HostStaging::init() {
   if (!chunks_.empty() || !enabled_) return;
   std::vector<Chunk> made;
-  for (int i = 0; i < kChunks; ++i) {
+  for (int i = 0; i < count_; ++i) {
     Chunk c;
     const cudaError_t e = cudaHostAlloc(&c.host, kChunkBytes, cudaHostAllocDefault);
     if (e != cudaSuccess) {
       // Pinned memory is a resource limit (ulimit -l, containers): fall back to pageable copies.
       cudaGetLastError();
-      std::fprintf(stderr, "cpc: cuda: cudaHostAlloc of %zu bytes failed (%s); host->device copies stay pageable\n",
-                   kChunkBytes, cudaGetErrorName(e));
+      std::fprintf(stderr, "cpc: cuda: cudaHostAlloc of %zu bytes failed (%s); %s stay pageable\n", kChunkBytes,
+                   cudaGetErrorName(e), what_);
       for (Chunk& m : made) {
         cudaFreeHost(m.host);
         cudaEventDestroy(m.done);
@@ -60,7 +61,7 @@ void HostStaging::copy_to_device(void* dst, const void* src, size_t bytes, cudaS
   const auto* s = static_cast<const char*>(src);
   while (bytes > 0) {
     if (offset_ >= kChunkBytes) {
-      next_ = (next_ + 1) % kChunks;
+      next_ = (next_ + 1) % count_;
       CPC_CUDA_CHECK(cudaEventSynchronize(chunks_[next_].done));
       offset_ = 0;
     }

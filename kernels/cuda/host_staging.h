@@ -18,7 +18,9 @@ namespace cpc::cuda {
 
 class HostStaging {
  public:
-  HostStaging();
+  // `chunks` pinned chunks of kChunkBytes; `what` names the copies in the message
+  // printed if pinned memory cannot be had.
+  explicit HostStaging(int chunks = kDefaultChunks, const char* what = "host->device copies");
   // Pinned chunks and events are never released: this object dies during static
   // destruction, when the CUDA runtime may already be gone.
   ~HostStaging() = default;
@@ -28,7 +30,7 @@ class HostStaging {
   bool enabled() const { return enabled_; }
 
   static constexpr size_t kChunkBytes = size_t{4} << 20;
-  static constexpr int kChunks = 4;
+  static constexpr int kDefaultChunks = 4;
 
  private:
   struct Chunk {
@@ -36,6 +38,8 @@ class HostStaging {
     cudaEvent_t done = nullptr;
   };
   bool enabled_ = true;
+  int count_;
+  const char* what_;
   std::mutex mu_;
   std::vector<Chunk> chunks_;
   int next_ = 0;       // the chunk being filled
