@@ -49,16 +49,42 @@ void save_checkpoint(const std::string& dir, Trainer& trainer, int64_t step) {
 }
 
 // The validation set: one centred window per split-1 recording (the first `max` of
-// them), read once, so every validation scores the same windows.
-Tensor validation_windows(const WindowDataset& data, int64_t max) {
-  std::vector<int64_t> recs = data.usable(1);
-  if (static_cast<int64_t>(recs.size()) > max) recs.resize(static_cast<size_t>(max));
-  const int64_t n = static_cast<int64_t>(recs.size()), cl = data.channels() * data.window();
-  Tensor xs = Tensor::empty({n, data.channels(), data.window()});
-  for (int64_t i = 0; i < n; ++i)
-    data.read_window(recs[static_cast<size_t>(i)], (data.length(recs[static_cast<size_t>(i)]) - data.window()) / 2,
-                     xs.f32() + i * cl);
+// them), read once, so every validation scores the same windows. They are scored in
+// batches of the global batch size, batch i by rank i % world: this rank's windows are
+// its batches in order (undefined when it has none). The numbers are those of one
+// process at the global batch, whatever the world size; the work is shared.
+int64_t validation_count(const WindowDataset& data, int64_t max) {
+  return std::min<int64_t>(static_cast<int64_t>(data.usable(1).size()), max);
+}
+Tensor validation_windows(const WindowDataset& data, int64_t max, int64_t batch, int rank, int world) {
+  const std::vector<int64_t> recs = data.usable(1);
+  const int64_t n = validation_count(data, max), cl = data.channels() * data.window();
+  std::vector<int64_t> mine;  // indices into recs
+  for (int64_t b = rank; b * batch < n; b += world)
+    for (int64_t i = b * batch; i < std::min(n, (b + 1) * batch); ++i) mine.push_back(i);
+  if (mine.empty()) return Tensor();
+  Tensor xs = Tensor::empty({static_cast<int64_t>(mine.size()), data.channels(), data.window()});
+  for (size_t j = 0; j < mine.size(); ++j) {
+    const int64_t r = recs[static_cast<size_t>(mine[j])];
+    data.read_window(r, (data.length(r) - data.window()) / 2, xs.f32() + static_cast<int64_t>(j) * cl);
+  }
   return xs;
+}
+
+// Validation over the ranks' shares: window-weighted sums combined, then means.
+EvalResult validate(Trainer& trainer, const Tensor& mine, int64_t batch, Communicator& comm, int64_t K) {
+  EvalResult part;
+  part.accuracy_per_k.assign(static_cast<size_t>(K), 0.0);
+  if (mine.defined()) part = trainer.evaluate(mine, batch);
+  const double w = static_cast<double>(part.windows);
+  std::vector<double> s{part.loss * w, part.accuracy * w, w};
+  for (double a : part.accuracy_per_k) s.push_back(a * w);
+  comm.allreduce_host(s.data(), static_cast<int>(s.size()));
+  EvalResult out;
+  out.windows = static_cast<int64_t>(s[2]);
+  out.loss = s[0] / s[2], out.accuracy = s[1] / s[2];
+  for (size_t k = 3; k < s.size(); ++k) out.accuracy_per_k.push_back(s[k] / s[2]);
+  return out;
 }
 
 }  // namespace
@@ -97,9 +123,9 @@ int run_train(const TrainArgs& a) {
   // The global batch of a step is drawn from the seed whatever the world size; rank r
   // trains on its rows [r * B, (r + 1) * B).
   BatchSampler sampler(train_recs, lengths, cfg.window, tc.batch_size * world, static_cast<uint64_t>(tc.seed));
-  const Tensor val_x = lead && data.has_split() && tc.validate_windows > 0
-                           ? validation_windows(data, tc.validate_windows)
-                           : Tensor();
+  const bool validating = data.has_split() && tc.validate_windows > 0 && validation_count(data, tc.validate_windows) > 0;
+  const Tensor val_x =
+      validating ? validation_windows(data, tc.validate_windows, tc.batch_size * world, rank, world) : Tensor();
 
   Trainer trainer(cfg, &comm, device);
   int64_t start = 0;
@@ -137,7 +163,7 @@ int run_train(const TrainArgs& a) {
     std::printf(
       "train: %s on %s (%zu training recordings, %lld validation windows, %lld skipped as shorter than %lld "
       "samples), batch %lld, %lld parameters, steps %lld..%lld\n",
-      a.config.c_str(), a.data.c_str(), train_recs.size(), static_cast<long long>(val_x.defined() ? val_x.size(0) : 0),
+      a.config.c_str(), a.data.c_str(), train_recs.size(), static_cast<long long>(validating ? validation_count(data, tc.validate_windows) : 0),
       static_cast<long long>(data.skipped_short()), static_cast<long long>(cfg.window),
       static_cast<long long>(tc.batch_size), static_cast<long long>(trainer.num_parameters()),
       static_cast<long long>(start), static_cast<long long>(tc.steps));
@@ -182,8 +208,8 @@ int run_train(const TrainArgs& a) {
                         {"samples_per_s", sps}};
     if (world > 1) line["comm_ms"] = r.comm_seconds * 1e3;
     progress.update(step + 1, r.loss, r.accuracy, sps, tc.batch_size * world);
-    if (val_x.defined() && ((step + 1) % tc.validate_every == 0 || step + 1 == tc.steps)) {
-      const EvalResult v = trainer.evaluate(val_x, tc.batch_size * world);
+    if (validating && ((step + 1) % tc.validate_every == 0 || step + 1 == tc.steps)) {
+      const EvalResult v = validate(trainer, val_x, tc.batch_size * world, comm, cfg.K);
       line["val_loss"] = v.loss, line["val_accuracy"] = v.accuracy, line["val_accuracy_per_k"] = v.accuracy_per_k;
       char buf[160];
       std::snprintf(buf, sizeof buf, "step %lld: validation loss %.4f, accuracy %.3f (%lld windows)",

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The real command line under mpirun (issue: data-parallel training):
 #  1. 2 ranks x batch 8 with global negatives == 1 process x batch 16: the same loss at
-#     every step and the same exported weights after 3 AdamW steps; also with BatchNorm
-#     (synchronised statistics);
+#     every step, the same validation (shared between the ranks) and the same exported
+#     weights after 3 AdamW steps; also with BatchNorm (synchronised statistics);
 #  2. a 2-rank run stopped after 2 steps and resumed equals the uninterrupted one;
 #  3. an error on one rank, or a rank that exits early, ends the job fast and non-zero.
 # Usage: cli_data_parallel_test.sh CPC_ENGINE SOURCE_DIR
@@ -36,6 +36,12 @@ lb = [json.loads(l)["loss"] for l in open(f"{d}/{b}/metrics.jsonl")]
 assert len(la) == len(lb) == 3, (la, lb)
 for s, (x, y) in enumerate(zip(la, lb)):
     assert abs(x - y) <= 1e-5 * abs(y), f"step {s + 1}: loss {x} vs {y}"
+# Validation (the last step): the ranks share the batches; the numbers are one process's.
+va = [json.loads(l) for l in open(f"{d}/{a}/metrics.jsonl")][-1]
+vb = [json.loads(l) for l in open(f"{d}/{b}/metrics.jsonl")][-1]
+assert "val_loss" in va and "val_loss" in vb, (va, vb)
+assert abs(va["val_loss"] - vb["val_loss"]) <= 1e-5 * abs(vb["val_loss"]), (va["val_loss"], vb["val_loss"])
+assert abs(va["val_accuracy"] - vb["val_accuracy"]) <= 1e-9, (va["val_accuracy"], vb["val_accuracy"])
 wa, _ = load_encoder.read_safetensors(f"{d}/{a}.safetensors")
 wb, _ = load_encoder.read_safetensors(f"{d}/{b}.safetensors")
 assert wa.keys() == wb.keys()
@@ -53,6 +59,22 @@ compare two one
 "${MPIRUN[@]}" "$B" "${TRAIN[@]}" --out "$d/two_bn" --set train.batch_size=8 --set encoder.norm=batch > /dev/null
 "$B" "${TRAIN[@]}" --out "$d/one_bn" --set train.batch_size=16 --set encoder.norm=batch > /dev/null
 compare two_bn one_bn
+
+# 1b. Validation shared between the ranks: 8 windows in batches of the global batch 4,
+#     batch 0 on rank 0 and batch 1 on rank 1, must score as one process at batch 4.
+"${MPIRUN[@]}" "$B" "${TRAIN[@]}" --out "$d/val_two" --set train.batch_size=2 > "$d/val_two.log"
+grep -q "8 validation windows" "$d/val_two.log"
+"$B" "${TRAIN[@]}" --out "$d/val_one" --set train.batch_size=4 > /dev/null
+$PY - "$d" <<'PYEOF'
+import json, sys
+d = sys.argv[1]
+a = [json.loads(l) for l in open(f"{d}/val_two/metrics.jsonl")][-1]
+b = [json.loads(l) for l in open(f"{d}/val_one/metrics.jsonl")][-1]
+print(f"validation, 2 ranks x 2 vs 1 x 4: loss {a['val_loss']} vs {b['val_loss']}")
+assert abs(a["val_loss"] - b["val_loss"]) <= 1e-5 * abs(b["val_loss"]), (a, b)
+assert abs(a["val_accuracy"] - b["val_accuracy"]) <= 1e-9, (a, b)
+assert all(abs(x - y) <= 1e-9 for x, y in zip(a["val_accuracy_per_k"], b["val_accuracy_per_k"]))
+PYEOF
 
 # 2. Stop after 2 steps, resume: the same losses as the uninterrupted 2-rank run.
 "${MPIRUN[@]}" "$B" "${TRAIN[@]}" --out "$d/resumed" --set train.batch_size=8 --stop-after 2 > /dev/null
