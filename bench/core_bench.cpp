@@ -1,7 +1,7 @@
 // Seed-004 conv stack and GRU, forward + backward, next to PyTorch in the same
 // command: rounds alternate between our engine and two PyTorch processes (same
-// threads; one with glibc malloc, one with jemalloc) and the medians are compared,
-// the speedup against the faster PyTorch.
+// threads; the tuned peer of tools/torch_process.h and the untuned default) and the
+// medians are compared, the speedup against the tuned PyTorch.
 //   cpc-core-bench [--threads 2] [--batch 8] [--length 20480] [--rounds 5] [--reps 3] [--no-torch]
 #include <algorithm>
 #include <chrono>
@@ -23,6 +23,7 @@
 #include "layers/gru.h"
 #include "layers/sequential.h"
 #include "models/conv_encoder.h"
+#include "tools/source_dir.h"
 #include "tools/torch_process.h"
 
 namespace {
@@ -109,12 +110,11 @@ int main(int argc, char** argv) {
     if (torch) {
       const std::vector<std::string> args{"--threads", std::to_string(threads), "--batch", std::to_string(batch),
                                           "--length",  std::to_string(length),  "--reps",  std::to_string(reps)};
-      const std::string script = std::string(CPC_SOURCE_DIR) + "/bench/torch_core_bench.py";
-      for (bool je : {false, true}) {
-        if (je && !tools::TorchProcess::jemalloc_available()) continue;
-        pys.push_back(
-            {je ? "pytorch+jemalloc" : "pytorch", std::make_unique<tools::TorchProcess>(script, args, je), {}, {}});
-        std::printf("%-17s %s\n", (pys.back().name + ":").c_str(), pys.back().proc->header().c_str());
+      const std::string script = tools::source_path("bench/torch_core_bench.py");
+      for (const tools::TorchPeer& peer : tools::cpu_torch_peers()) {  // the tuned peer first
+        pys.push_back({peer.name, std::make_unique<tools::TorchProcess>(script, args, peer), {}, {}});
+        std::printf("%-17s %s: %s\n", (pys.back().name + ":").c_str(), peer.label.c_str(),
+                    pys.back().proc->header().c_str());
       }
     }
     std::printf("%-17s %s\n", "cpc-engine:", backend(Device::cpu()).describe().c_str());
@@ -135,18 +135,13 @@ int main(int argc, char** argv) {
     std::printf(" %9s\n", pys.empty() ? "" : "speedup");
     auto row = [&](const char* name, const std::vector<double>& ours, std::vector<double> Torch::*theirs) {
       std::printf("%-38s %11.1f", name, median(ours));
-      double best = 0;
-      for (const Torch& p : pys) {
-        const double m = median(p.*theirs);
-        std::printf(" %17.1f", m);
-        best = best == 0 ? m : std::min(best, m);
-      }
-      if (best > 0) std::printf(" %8.2fx", best / median(ours));
+      for (const Torch& p : pys) std::printf(" %17.1f", median(p.*theirs));
+      if (!pys.empty()) std::printf(" %8.2fx", median(pys.front().*theirs) / median(ours));
       std::printf("\n");
     };
     row("seed-004 conv stack (5x conv+BN+ReLU)", our_conv, &Torch::conv);
     row("GRU 512->256, T = length/160", our_gru, &Torch::gru);
-    std::printf("(speedup = the faster PyTorch's median / ours; %d rounds x %d reps, alternating, %d threads each)\n",
+    std::printf("(speedup = the tuned PyTorch's median / ours; %d rounds x %d reps, alternating, %d threads each)\n",
                 rounds, reps, threads);
   } catch (const Error& e) {
     std::fprintf(stderr, "error: %s\n", e.what());

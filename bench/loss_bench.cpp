@@ -21,6 +21,7 @@
 #include "kernels/cpu/cpu_options.h"
 #include "losses/info_nce_loss.h"
 #include "losses/nt_xent_loss.h"
+#include "tools/source_dir.h"
 #include "tools/torch_process.h"
 
 namespace {
@@ -91,11 +92,11 @@ int main(int argc, char** argv) {
     backend(Device::cpu()).set_threads(threads);
     std::unique_ptr<tools::TorchProcess> py;
     if (torch) {
+      const tools::TorchPeer peer = tools::cpu_torch_peers().front();
       py = std::make_unique<tools::TorchProcess>(
-          std::string(CPC_SOURCE_DIR) + "/bench/torch_loss_bench.py",
-          std::vector<std::string>{"--threads", std::to_string(threads), "--reps", std::to_string(reps)}, false);
-      std::printf("pytorch:    %s (glibc malloc; its matmuls run on the system BLAS = OpenBLAS here)\n",
-                  py->header().c_str());
+          tools::source_path("bench/torch_loss_bench.py"),
+          std::vector<std::string>{"--threads", std::to_string(threads), "--reps", std::to_string(reps)}, peer);
+      std::printf("pytorch:    %s: %s\n", peer.label.c_str(), py->header().c_str());
     }
     std::printf("cpc-engine: %s\n", backend(Device::cpu()).describe().c_str());
     const cpu::CpuOptions saved = cpu::cpu_options();

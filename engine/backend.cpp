@@ -37,6 +37,7 @@ void Backend::channel_affine(const Tensor&, const Tensor&, const Tensor&, const 
 }
 void Backend::fill(const Tensor&, float) { unavailable("fill"); }
 void Backend::axpy(float, const Tensor&, const Tensor&) { unavailable("axpy"); }
+void Backend::axpy_scaled(float, const Tensor&, const Tensor&, const Tensor&) { unavailable("axpy_scaled"); }
 void Backend::add(const Tensor&, const Tensor&, const Tensor&) { unavailable("add"); }
 void Backend::add_bias(const Tensor&, const Tensor&, int64_t) { unavailable("add_bias"); }
 void Backend::bias_grad(const Tensor&, const Tensor&, int64_t) { unavailable("bias_grad"); }

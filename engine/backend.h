@@ -104,6 +104,9 @@ class Backend {
   // Elementwise.
   virtual void fill(const Tensor& y, float value);
   virtual void axpy(float alpha, const Tensor& x, const Tensor& y);              // y += alpha * x
+  // y += alpha * s[0] * x with s a one-element tensor on this device: scales by a value
+  // the device computed (an upstream gradient) without reading it back to the host.
+  virtual void axpy_scaled(float alpha, const Tensor& s, const Tensor& x, const Tensor& y);
   virtual void add(const Tensor& a, const Tensor& b, const Tensor& y);           // y = a + b
   virtual void add_bias(const Tensor& y, const Tensor& bias, int64_t inner);     // y[o, c, i] += bias[c]
   virtual void bias_grad(const Tensor& dy, const Tensor& dbias, int64_t inner);  // dbias[c] += sum dy[o, c, i]

@@ -357,9 +357,9 @@ struct ContrastiveNode final : Node {
   const char* name() const override { return "contrastive_loss"; }
   void backward(Tape& tape) override {
     if (!loss->grad.defined()) return;
-    const float g = static_cast<float>(be(loss).sum(loss->grad));
-    if (wants_grad(a)) be(a).axpy(g, da, tape.grad(a));
-    if (a != c && wants_grad(c)) be(c).axpy(g, dc, tape.grad(c));
+    // The upstream gradient stays on the device (no host read inside backward).
+    if (wants_grad(a)) be(a).axpy_scaled(1.f, loss->grad, da, tape.grad(a));
+    if (a != c && wants_grad(c)) be(c).axpy_scaled(1.f, loss->grad, dc, tape.grad(c));
   }
 };
 
@@ -371,8 +371,7 @@ struct MseNode final : Node {
   const char* name() const override { return "mse_loss"; }
   void backward(Tape& tape) override {
     if (!loss->grad.defined() || !wants_grad(y)) return;
-    const double g = be(loss).sum(loss->grad);
-    be(y).axpy(static_cast<float>(2.0 * g / static_cast<double>(diff.numel())), diff, tape.grad(y));
+    be(y).axpy_scaled(static_cast<float>(2.0 / static_cast<double>(diff.numel())), loss->grad, diff, tape.grad(y));
   }
 };
 
@@ -393,8 +392,8 @@ struct SumNode final : Node {
   void backward(Tape& tape) override {
     if (!s->grad.defined() || !wants_grad(x)) return;
     Tensor ones = tape.alloc(x->value.shape(), x->value.device());
-    be(x).fill(ones, static_cast<float>(be(s).sum(s->grad)));
-    be(x).axpy(1.f, ones, tape.grad(x));
+    be(x).fill(ones, 1.f);
+    be(x).axpy_scaled(1.f, s->grad, ones, tape.grad(x));
   }
 };
 

@@ -127,14 +127,18 @@ double grad_norm(const std::vector<Parameter*>& params) {
   return std::sqrt(ss);
 }
 
-double clip_grad_norm(const std::vector<Parameter*>& params, double max_norm) {
+void clip_gradients(const std::vector<Parameter*>& params, double max_norm, double norm) {
   CPC_CHECK(max_norm > 0, "clip_grad_norm: max_norm must be > 0, found ", max_norm);
-  const double norm = grad_norm(params);
   const double coef = max_norm / (norm + 1e-6);
   if (coef < 1.0) {
     // scale in place: g += (coef - 1) * g
     for (Parameter* p : params) be(p).axpy(static_cast<float>(coef - 1.0), p->grad, p->grad);
   }
+}
+
+double clip_grad_norm(const std::vector<Parameter*>& params, double max_norm) {
+  const double norm = grad_norm(params);
+  clip_gradients(params, max_norm, norm);
   return norm;
 }
 

@@ -77,5 +77,7 @@ inline Adam make_adamw(std::vector<Parameter*> params, AdamOptions o) {
 // norm before clipping.
 double clip_grad_norm(const std::vector<Parameter*>& params, double max_norm);
 double grad_norm(const std::vector<Parameter*>& params);
+// The scaling step of clip_grad_norm for a norm already computed (grad_norm).
+void clip_gradients(const std::vector<Parameter*>& params, double max_norm, double norm);
 
 }  // namespace cpc

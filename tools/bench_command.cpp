@@ -17,6 +17,7 @@
 #include "engine/random.h"
 #include "engine/safetensors_file.h"
 #include "tools/device_option.h"
+#include "tools/source_dir.h"
 #include "tools/torch_process.h"
 #include "tools/trainer.h"
 
@@ -31,19 +32,21 @@ double median(std::vector<double> v) {
   return v.empty() ? NAN : v[v.size() / 2];
 }
 
-// The best of 3 runs of a 2048^3 sgemm on the backend's current GEMM library.
-double sgemm_peak_gflops() {
-  const int64_t n = 2048;
-  Tensor a = Tensor::empty({n, n}), b = Tensor::empty({n, n}), c = Tensor::empty({n, n});
-  Backend& be = backend(Device::cpu());
+// The best of 3 runs of an n^3 GEMM on the device's backend, as configured (the CPU's
+// current GEMM library; on CUDA cuBLAS with the TF32 and precision options in force).
+double gemm_peak_gflops(Device device, int64_t n) {
+  Tensor a = Tensor::empty({n, n}, device), b = Tensor::empty({n, n}, device), c = Tensor::empty({n, n}, device);
+  Backend& be = backend(device);
   be.fill(a, 1.f), be.fill(b, 1.f);
   GemmArgs g;
   g.m = g.n = g.k = n, g.a = a.f32(), g.b = b.f32(), g.c = c.f32(), g.lda = g.ldb = g.ldc = n;
   be.gemm(g);
+  be.synchronize();
   double best = 1e30;
   for (int r = 0; r < 3; ++r) {
     const auto t0 = Clock::now();
     be.gemm(g);
+    be.synchronize();
     best = std::min(best, std::chrono::duration<double>(Clock::now() - t0).count());
   }
   return 2.0 * n * n * n / best / 1e9;
@@ -67,8 +70,9 @@ int run_bench(const BenchArgs& a) {
   be.set_threads(a.threads);
   const int64_t B = cfg.train.batch_size;
   const Device device = select_device(a.device, communicator());
-  CPC_CHECK(device.kind == DeviceKind::cpu || !a.torch,
-            "bench: --torch compares on the CPU (Debian's PyTorch has no CUDA); drop --torch or use --device cpu");
+  const bool cuda = device.kind != DeviceKind::cpu;
+  CPC_CHECK(a.tf32 == "off" || cuda, "bench: --tf32 ", a.tf32, " applies to CUDA only (--device cuda)");
+  if (cuda) backend(device).set_option("tf32", a.tf32);
   Trainer trainer(cfg, nullptr, device);
   Generator gen(1234);
   const Tensor x = gen.normal_tensor({B, cfg.channels, cfg.window}, 0.f, 1.f);
@@ -77,27 +81,32 @@ int run_bench(const BenchArgs& a) {
   // and first checks that it computes our loss on the same batch.
   const std::string tmp = std::filesystem::temp_directory_path() / ("cpc_bench_" + std::to_string(getpid()));
   std::vector<std::unique_ptr<TorchProcess>> torch;
-  std::vector<std::string> torch_names;
+  std::vector<std::string> torch_names, torch_labels;
   if (a.torch) {
     std::filesystem::create_directories(tmp);
     save_safetensors(tmp + "/model.safetensors", trainer.model().state_dict(),
                      {{"format", "pt"}, {"part", "model"}, {"config", cfg.source.dump()}});
     save_safetensors(tmp + "/x.safetensors", {{"x", x}}, {{"format", "pt"}});
     const std::vector<std::string> args{"--weights", tmp + "/model.safetensors", "--threads", std::to_string(a.threads),
-                                        "--batch", std::to_string(B)};
-    const std::string script = std::string(CPC_SOURCE_DIR) + "/tools/torch_train_step.py";
-    torch.push_back(std::make_unique<TorchProcess>(script, args, false));
-    torch_names.push_back("PyTorch (glibc malloc)");
-    if (TorchProcess::jemalloc_available()) {
-      torch.push_back(std::make_unique<TorchProcess>(script, args, true));
-      torch_names.push_back("PyTorch (jemalloc)");
+                                        "--batch",   std::to_string(B), "--device", cuda ? "cuda" : "cpu",
+                                        "--tf32",    a.tf32};
+    const std::string script = source_path("tools/torch_train_step.py");
+    // On the CPU the tuned peer comes first (it is the one `vs torch` divides by).
+    const std::vector<TorchPeer> peers =
+        cuda ? std::vector<TorchPeer>{{"PyTorch CUDA", "PyTorch CUDA (same GPU, cudnn.benchmark, fused AdamW)", {}, true}}
+             : cpu_torch_peers();
+    for (const TorchPeer& peer : peers) {
+      torch.push_back(std::make_unique<TorchProcess>(script, args, peer));
+      torch_names.push_back(peer.name);
+      torch_labels.push_back(peer.label);
     }
   }
   std::printf("bench: %s, batch %lld x %lld x %lld, %lld parameters, %d threads\n", a.config.c_str(),
               static_cast<long long>(B), static_cast<long long>(cfg.channels), static_cast<long long>(cfg.window),
               static_cast<long long>(trainer.num_parameters()), a.threads);
   std::printf("cpc-engine: %s\n", backend(device).describe().c_str());
-  for (const auto& t : torch) std::printf("pytorch:    %s\n", t->header().c_str());
+  for (size_t i = 0; i < torch.size(); ++i)
+    std::printf("pytorch:    %s: %s\n", torch_labels[i].c_str(), torch[i]->header().c_str());
 
   // Step 0 at a fixed t: the loss check and the FLOP count (3 x the forward GEMM/conv
   // FLOPs: forward, backward-data and backward-weights).
@@ -117,39 +126,53 @@ int run_bench(const BenchArgs& a) {
                   r.loss, torch_names[i].c_str(), theirs, rel);
       // Timing two different computations would mean nothing. bf16 rounds in different
       // places on the two sides (PyTorch's autocast also rounds conv outputs).
-      const double tol = cfg.train.precision == "bf16" ? 1e-2 : 1e-4;
+      // TF32 rounds every GEMM's inputs to 10 mantissa bits, differently on each side.
+      const double tol = cfg.train.precision == "bf16" || a.tf32 == "on" ? 1e-2 : 1e-4;
       CPC_CHECK(rel <= tol, "bench: PyTorch's loss ", theirs, " differs from ours ", r.loss, " by ", rel,
                 " (relative; expected <= ", tol, "): the reference does not compute the same model");
     }
   }
-  be.set_option("gemm", "openblas");
-  const double peak_openblas = sgemm_peak_gflops();
-  be.set_option("gemm", "onednn");
-  const double peak_onednn = sgemm_peak_gflops();
-  const double peak = std::max(peak_onednn, peak_openblas);
   const bool bf16 = cfg.train.precision == "bf16";
-  if (bf16)  // both library choices run the bf16 matmul
-    std::printf("GEMM 2048^3 peak with bf16 inputs (%d threads): %.0f GFLOP/s; a step is %.1f GFLOP\n", a.threads,
-                peak, step_flops / 1e9);
-  else
-    std::printf("sgemm 2048^3 peak (%d threads): oneDNN %.0f GFLOP/s, OpenBLAS %.0f GFLOP/s; a step is %.1f GFLOP\n",
-                a.threads, peak_onednn, peak_openblas, step_flops / 1e9);
+  double peak = 0;
+  if (cuda) {
+    peak = gemm_peak_gflops(device, 8192);
+    std::printf("cuBLAS GEMM 8192^3 peak (%s, TF32 %s): %.0f GFLOP/s; a step is %.1f GFLOP\n",
+                bf16 ? "bf16 inputs" : "fp32", a.tf32.c_str(), peak, step_flops / 1e9);
+  } else {
+    be.set_option("gemm", "openblas");
+    const double peak_openblas = gemm_peak_gflops(device, 2048);
+    be.set_option("gemm", "onednn");
+    const double peak_onednn = gemm_peak_gflops(device, 2048);
+    peak = std::max(peak_onednn, peak_openblas);
+    if (bf16)  // both library choices run the bf16 matmul
+      std::printf("GEMM 2048^3 peak with bf16 inputs (%d threads): %.0f GFLOP/s; a step is %.1f GFLOP\n", a.threads,
+                  peak, step_flops / 1e9);
+    else
+      std::printf("sgemm 2048^3 peak (%d threads): oneDNN %.0f GFLOP/s, OpenBLAS %.0f GFLOP/s; a step is %.1f GFLOP\n",
+                  a.threads, peak_onednn, peak_openblas, step_flops / 1e9);
+  }
 
   std::vector<Variant> variants;
   int64_t step = 1;
   auto ours = [&](std::string gemm, size_t v) {
     return [&, gemm, v](int n) {
-      be.set_option("gemm", gemm);
+      if (!cuda) be.set_option("gemm", gemm);
       for (int i = 0; i < n; ++i) {
         const auto t0 = Clock::now();
         trainer.step(x, step++);
+        backend(device).synchronize();  // the step's last kernels
         variants[v].ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
       }
-      be.set_option("gemm", "onednn");
+      if (!cuda) be.set_option("gemm", "onednn");
     };
   };
   size_t first_torch = 2;
-  if (bf16) {
+  if (cuda) {
+    variants.push_back({std::string("cpc-engine CUDA (") + (bf16 ? "bf16" : a.tf32 == "on" ? "TF32" : "fp32") + ")",
+                        {},
+                        ours("", 0)});
+    first_torch = 1;
+  } else if (bf16) {
     variants.push_back({"cpc-engine (bf16 inputs: oneDNN conv + matmul)", {}, ours("onednn", 0)});
     first_torch = 1;
   } else {
@@ -173,21 +196,20 @@ int run_bench(const BenchArgs& a) {
     std::fflush(stdout);
   }
 
-  double torch_best = INFINITY;
-  for (size_t v = first_torch; v < variants.size(); ++v) torch_best = std::min(torch_best, median(variants[v].ms));
+  // `vs torch` divides by the tuned peer's median (the first PyTorch variant).
+  const double torch_ref = variants.size() > first_torch ? median(variants[first_torch].ms) : NAN;
   std::printf("\n%-64s %10s %10s %9s %7s %9s\n", "", "ms/step", "samples/s", "GFLOP/s", "%peak", "vs torch");
   for (const Variant& v : variants) {
     const double ms = median(v.ms), gflops = step_flops / (ms / 1e3) / 1e9;
     std::printf("%-64s %10.1f %10.1f %9.1f %6.0f%% ", v.name.c_str(), ms, static_cast<double>(B) / (ms / 1e3), gflops,
                 100 * gflops / peak);
-    if (std::isfinite(torch_best))
-      std::printf("%8.2fx\n", torch_best / ms);
+    if (std::isfinite(torch_ref))
+      std::printf("%8.2fx\n", torch_ref / ms);
     else
       std::printf("%9s\n", "-");
   }
-  std::printf("(medians of %d rounds x %d steps; 'vs torch' = the faster PyTorch's ms / this row's ms; %%peak against "
-              "the faster GEMM)\n",
-              a.rounds, a.steps);
+  std::printf("(medians of %d rounds x %d steps; 'vs torch' = %s PyTorch's ms / this row's ms; %%peak against %s)\n",
+              a.rounds, a.steps, cuda ? "the" : "the tuned", cuda ? "cuBLAS's GEMM" : "the faster GEMM");
   torch.clear();
   std::filesystem::remove_all(tmp);
   return 0;

@@ -1,7 +1,9 @@
 #pragma once
 // `cpc-engine bench`: milliseconds per training step and samples/s of a config, with
 // GFLOP/s against the measured sgemm peak; with --torch, the same model and step in
-// PyTorch (tools/torch_train_step.py) alternate with ours in the same command.
+// PyTorch (tools/torch_train_step.py) alternate with ours in the same command: on the
+// CPU against the tuned and the untuned peer (tools/torch_process.h), on CUDA against
+// PyTorch on the same GPU with the same TF32 and precision settings.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -16,6 +18,7 @@ struct BenchArgs {
   int steps = 3;   // timed steps per round and variant
   bool torch = false;
   std::string device = "cpu";  // cpu | cuda | cuda:N
+  std::string tf32 = "off";     // CUDA: TF32 for GEMMs and convolutions, set on both sides
   std::vector<std::string> overrides;
 };
 

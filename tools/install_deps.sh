@@ -3,12 +3,13 @@
 # Idempotent: does nothing when everything is already installed.
 set -euo pipefail
 PACKAGES=(
-  cmake g++ make ccache
+  cmake g++ make ccache xz-utils                                    # xz: the GPU check's bundle
   libopenblas-dev libdnnl-dev ocl-icd-opencl-dev opencl-c-headers  # CPU math (oneDNN's CMake config needs OpenCL headers)
   libhdf5-dev nlohmann-json3-dev libcli11-dev                       # data, config, command line
   libopenmpi-dev openmpi-bin                                        # multi-process training
   libgtest-dev libgmock-dev libbenchmark-dev                        # tests and benchmarks
   python3-torch python3-numpy python3-h5py libjemalloc2             # the PyTorch reference (/usr/bin/python3)
+  libopenblas0-openmp                                               # the tuned PyTorch peer's BLAS (bench --torch)
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -69,6 +69,8 @@ int main(int argc, char** argv) {
   bench->add_flag("--torch", bench_args.torch, "run the same model and step in PyTorch (python3-torch), alternating");
   bench->add_option("--set", bench_args.overrides, "override a config key: --set data.window=8192");
   bench->add_option("--device", bench_args.device, "cpu (default), cuda or cuda:N");
+  bench->add_option("--tf32", bench_args.tf32, "CUDA: TF32 tensor cores for fp32 GEMMs and convolutions, on both sides")
+      ->check(CLI::IsMember({"on", "off"}));
 
   CLI::App* prepare = app.add_subcommand("prepare", "convert or generate data into cpc-engine's HDF5 layout");
   prepare->require_subcommand(1);

@@ -78,20 +78,28 @@ StepResult Trainer::step(const Tensor& x, int64_t step, int64_t t_random) {
   Generator step_rng(static_cast<uint64_t>(tc.seed) * 1000003ULL + static_cast<uint64_t>(step));  // random t
   std::optional<TraceRange> phase(std::in_place, "forward");
   const InfoNceResult& r = model_->loss(tape_.var(on_device(x)), &step_rng, t_random);
+  phase.emplace("backward");
+  tape_.backward(r.loss);
+  phase.emplace("allreduce");
+  average_gradients();
+  phase.emplace("optimizer");
   StepResult out;
+  // The gradient norm is the step's one wait for the device; the loss is read after it,
+  // so nothing stalls the queue between forward and backward.
+  out.grad_norm = grad_norm(params_);
   // Metrics: means over ranks (with global negatives, the global batch's loss).
   std::vector<double> m{r.loss->value.to_vector()[0], r.accuracy};
   m.insert(m.end(), r.accuracy_per_k.begin(), r.accuracy_per_k.end());
   comm_->allreduce_host(m.data(), static_cast<int>(m.size()));
   for (double& v : m) v /= comm_->world();
   out.loss = m[0], out.accuracy = m[1], out.accuracy_per_k.assign(m.begin() + 2, m.end()), out.lr = opt_->lr();
-  if (!std::isfinite(out.loss)) return out;  // every rank stops; the weights stay as they were
-  phase.emplace("backward");
-  tape_.backward(r.loss);
-  phase.emplace("allreduce");
-  average_gradients();
-  phase.emplace("optimizer");
-  out.grad_norm = tc.clip > 0 ? clip_grad_norm(params_, tc.clip) : grad_norm(params_);
+  // A non-finite loss or gradient (the same on every rank: the loss is a mean over ranks,
+  // the gradients are averaged) leaves the weights as they were; the caller stops.
+  if (!std::isfinite(out.loss) || !std::isfinite(out.grad_norm)) {
+    out.finite = false;
+    return out;
+  }
+  if (tc.clip > 0) clip_gradients(params_, tc.clip, out.grad_norm);
   opt_->step();
   phase.reset();
   out.comm_seconds = comm_->seconds() - comm0;

@@ -21,6 +21,7 @@ struct StepResult {  // means over ranks
   double loss = 0, accuracy = 0, grad_norm = 0, lr = 0;
   std::vector<double> accuracy_per_k;
   double comm_seconds = 0;  // inside collectives during this step
+  bool finite = true;       // false: the loss or the gradient norm was NaN/Inf; no update was made
 };
 
 struct EvalResult {

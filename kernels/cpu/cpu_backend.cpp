@@ -107,6 +107,11 @@ class CpuBackend final : public Backend {
     const int64_t n = x.numel();
     cpu::parallel_for(n, n > 65536, [&](int64_t i) { yp[i] += a * xp[i]; });
   }
+  void axpy_scaled(float a, const Tensor& s, const Tensor& x, const Tensor& y) override {
+    CPC_CHECK(s.defined() && s.numel() == 1, "axpy_scaled: the scale must be one element, found ",
+              s.defined() ? s.shape() : Shape{});
+    axpy(a * s.f32()[0], x, y);
+  }
   void add(const Tensor& a, const Tensor& b, const Tensor& y) override {
     const float *ap = a.f32(), *bp = b.f32();
     float* yp = y.f32();

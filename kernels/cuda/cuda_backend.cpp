@@ -329,6 +329,16 @@ class CudaBackend final : public Backend {
     CPC_CUDA_CHECK(cuda::launch_axpy(alpha, xp, yp, y.numel(), stream()));
   }
 
+  void axpy_scaled(float alpha, const Tensor& s, const Tensor& x, const Tensor& y) override {
+    CPC_NVTX_RANGE("axpy_scaled");
+    check_same_shape(x, y, "axpy_scaled");
+    const float* sp = arg(s, "axpy_scaled", "s");
+    CPC_CHECK(s.numel() == 1, "axpy_scaled on cuda: the scale must be one element, found ", s.shape());
+    const float* xp = arg(x, "axpy_scaled", "x");
+    float* yp = arg(y, "axpy_scaled", "y");
+    CPC_CUDA_CHECK(cuda::launch_axpy_scaled(alpha, sp, xp, yp, y.numel(), stream()));
+  }
+
   void add(const Tensor& a, const Tensor& b, const Tensor& y) override {
     CPC_NVTX_RANGE("add");
     check_same_shape(a, y, "add");

@@ -155,6 +155,17 @@ cudaError_t launch_axpy(float alpha, const float* x, float* y, int64_t n, cudaSt
   return cudaGetLastError();
 }
 
+__global__ void axpy_scaled_kernel(float a, const float* s, const float* x, float* y, int64_t n) {
+  const float as = a * *s;  // the same product the CPU forms before its loop
+  for (int64_t i = first_index(); i < n; i += grid_stride()) y[i] += as * x[i];
+}
+
+cudaError_t launch_axpy_scaled(float alpha, const float* s, const float* x, float* y, int64_t n, cudaStream_t st) {
+  if (n == 0) return cudaSuccess;
+  axpy_scaled_kernel<<<blocks_for(n), kThreads, 0, st>>>(alpha, s, x, y, n);
+  return cudaGetLastError();
+}
+
 cudaError_t launch_add(const float* a, const float* b, float* y, int64_t n, cudaStream_t s) {
   if (n == 0) return cudaSuccess;
   add_kernel<<<blocks_for(n), kThreads, 0, s>>>(a, b, y, n);

@@ -13,6 +13,8 @@ namespace cpc::cuda {
 
 cudaError_t launch_fill(float* y, int64_t n, float value, cudaStream_t s);
 cudaError_t launch_axpy(float alpha, const float* x, float* y, int64_t n, cudaStream_t s);  // y += alpha x
+// y += alpha * s[0] * x, s on the device
+cudaError_t launch_axpy_scaled(float alpha, const float* s, const float* x, float* y, int64_t n, cudaStream_t st);
 cudaError_t launch_add(const float* a, const float* b, float* y, int64_t n, cudaStream_t s);
 
 // Backward launchers accumulate into dx, as the Backend interface requires.

@@ -23,7 +23,7 @@ for norm in channel batch; do
   "$B" "${T[@]}" --set encoder.norm=$norm --out "$d/cuda_$norm" --device cuda > /dev/null
 done
 "$B" "${T[@]}" --set encoder.norm=batch --set train.precision=bf16 --out "$d/cuda_bf16" --device cuda > /dev/null
-/usr/bin/python3 - "$d" <<'PYEOF'
+"${CPC_PYTHON:-/usr/bin/python3}" - "$d" <<'PYEOF'
 import json, sys
 d = sys.argv[1]
 def lines(run):

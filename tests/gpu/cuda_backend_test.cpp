@@ -51,6 +51,7 @@ TEST(CudaBackendBasics, EveryOpIsImplemented) {
   const std::vector<std::pair<const char*, std::function<void()>>> calls = {
       {"fill", [&] { b.fill(u, 0.f); }},
       {"axpy", [&] { b.axpy(1.f, u, u); }},
+      {"axpy_scaled", [&] { b.axpy_scaled(1.f, u, u, u); }},
       {"add", [&] { b.add(u, u, u); }},
       {"add_bias", [&] { b.add_bias(u, u, 1); }},
       {"bias_grad", [&] { b.bias_grad(u, u, 1); }},
@@ -262,6 +263,9 @@ TEST(CudaBackend, FillAxpyAddMatchCpu) {
   cuda_be().axpy(0.75f, dx, dy);
   cpu_be().axpy(0.75f, on_cpu(x), cy);
   EXPECT_TRUE(close(dy.to_vector(), cy.to_vector(), "axpy"));
+  cuda_be().axpy_scaled(0.5f, on_cuda({-3.f}), dx, dy);  // the scale read on the device
+  cpu_be().axpy_scaled(0.5f, on_cpu({-3.f}), on_cpu(x), cy);
+  EXPECT_TRUE(close(dy.to_vector(), cy.to_vector(), "axpy_scaled"));
 
   const Tensor dsum = Tensor::empty({n}, Device::cuda()), csum = Tensor::empty({n});
   cuda_be().add(dx, dy, dsum);

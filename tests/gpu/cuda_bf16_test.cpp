@@ -25,6 +25,7 @@
 #include "kernels/common/bf16.h"
 #include "models/cpc_model.h"
 #include "tests/gpu/cuda_test_util.h"
+#include "tools/source_dir.h"
 
 namespace cpc {
 namespace {
@@ -228,7 +229,7 @@ TEST(CudaBf16, GruFollowsFp32) {
 
 TEST(CudaBf16, Ecg12StepFollowsFp32) {
   SKIP_WITHOUT_CUDA();
-  const CpcConfig cfg = CpcConfig::load(CPC_SOURCE_DIR "/models/configs/ecg12.json",
+  const CpcConfig cfg = CpcConfig::load(tools::source_path("models/configs/ecg12.json"),
                                         {"data.window=1024", "train.batch_size=4", "encoder.norm=batch"});
   Generator init(7);
   CpcModel cpu_model(cfg, init);

@@ -17,6 +17,7 @@
 #include "engine/optimizer.h"
 #include "models/cpc_model.h"
 #include "tests/gpu/cuda_test_util.h"
+#include "tools/source_dir.h"
 
 namespace cpc {
 namespace {
@@ -61,7 +62,7 @@ class CudaCpcStep : public ::testing::TestWithParam<std::string> {};
 TEST_P(CudaCpcStep, Ecg12StepMatchesCpu) {
   SKIP_WITHOUT_CUDA();
   const std::string norm = GetParam();
-  const CpcConfig cfg = CpcConfig::load(CPC_SOURCE_DIR "/models/configs/ecg12.json",
+  const CpcConfig cfg = CpcConfig::load(tools::source_path("models/configs/ecg12.json"),
                                         {"data.window=1024", "train.batch_size=4", "encoder.norm=" + norm});
   Generator init(7);
   CpcModel cpu_model(cfg, init);
