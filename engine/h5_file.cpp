@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <mutex>
 
+#include "engine/atomic_file.h"
 #include "engine/error.h"
 
 namespace cpc {
@@ -67,15 +68,20 @@ Shape H5Array::shape() const {
   return s;
 }
 
-H5File::H5File(const std::string& path, Mode mode) : path_(path) {
+H5File::H5File(const std::string& path, Mode mode, const std::string& expected) : path_(path) {
   std::lock_guard<std::mutex> g(h5_lock());
   quiet();
   if (mode == Mode::read) {
     CPC_CHECK(std::filesystem::exists(path), path, ": no such file");
-    CPC_CHECK(H5Fis_hdf5(path.c_str()) > 0, path, ": not an HDF5 file (expected the layout in README \"Data layout\")");
+    CPC_CHECK(!std::filesystem::is_directory(path), path, ": is a directory, not a file");
+    CPC_CHECK(H5Fis_hdf5(path.c_str()) > 0, path, ": not an HDF5 file",
+              expected.empty() ? "" : " (expected " + expected + ")");
     id_ = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
-  } else {
-    id_ = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  } else {  // in memory until commit(): libhdf5 never writes to the disk itself
+    Handle fapl{H5Pcreate(H5P_FILE_ACCESS), H5Pclose};
+    H5Pset_fapl_core(fapl.id, 1 << 20, /*backing_store=*/0);
+    id_ = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.id);
+    writing_ = true;
   }
   CPC_CHECK(id_ >= 0, path, ": cannot ", mode == Mode::read ? "open" : "create", " the HDF5 file");
 }
@@ -83,6 +89,85 @@ H5File::H5File(const std::string& path, Mode mode) : path_(path) {
 H5File::~H5File() {
   std::lock_guard<std::mutex> g(h5_lock());
   if (id_ >= 0) H5Fclose(id_);
+}
+
+uint64_t fnv1a64(const void* data, size_t bytes, uint64_t h) {
+  const unsigned char* p = static_cast<const unsigned char*>(data);
+  for (size_t i = 0; i < bytes; ++i) h = (h ^ p[i]) * 0x100000001b3ULL;
+  return h;
+}
+
+namespace {
+std::string hex64(uint64_t v) {
+  char b[17];
+  std::snprintf(b, sizeof b, "%016llx", static_cast<unsigned long long>(v));
+  return b;
+}
+// Over (name, checksum) pairs sorted by name: the order datasets are listed in, not the
+// order they were written in.
+uint64_t combined(std::vector<std::pair<std::string, uint64_t>> sums) {
+  std::sort(sums.begin(), sums.end());
+  uint64_t h = fnv1a64(nullptr, 0);
+  for (const auto& [name, sum] : sums) {
+    h = fnv1a64(name.data(), name.size(), h);
+    h = fnv1a64(&sum, sizeof sum, h);
+  }
+  return h;
+}
+}  // namespace
+
+void H5File::commit() {
+  CPC_CHECK(writing_ && id_ >= 0, path_, ": commit on a file not open for writing");
+  set_attribute("", "content_fnv1a64", hex64(combined(checksums_)));
+  std::vector<char> image;
+  {
+    std::lock_guard<std::mutex> g(h5_lock());
+    CPC_CHECK(H5Fflush(id_, H5F_SCOPE_GLOBAL) >= 0, path_, ": cannot finish the HDF5 image in memory");
+    const ssize_t n = H5Fget_file_image(id_, nullptr, 0);
+    CPC_CHECK(n > 0, path_, ": cannot size the HDF5 image");
+    image.resize(static_cast<size_t>(n));
+    CPC_CHECK(H5Fget_file_image(id_, image.data(), image.size()) == n, path_, ": cannot copy the HDF5 image");
+    H5Fclose(id_);  // frees the in-memory file before the disk write
+    id_ = -1;
+    writing_ = false;
+  }
+  AtomicFile out(path_);
+  out.write(image.data(), image.size());
+  out.commit();
+}
+
+void H5File::verify() const {
+  std::vector<std::pair<std::string, uint64_t>> sums;
+  for (const std::string& name : datasets()) {
+    std::string want;
+    {
+      std::lock_guard<std::mutex> g(h5_lock());
+      if (H5Aexists_by_name(id_, name.c_str(), "fnv1a64", H5P_DEFAULT) <= 0) continue;
+    }
+    want = attribute(name, "fnv1a64");
+    std::lock_guard<std::mutex> g(h5_lock());
+    Handle ds{H5Dopen2(id_, name.c_str(), H5P_DEFAULT), H5Dclose};
+    CPC_CHECK(ds.id >= 0, path_, ": dataset '", name, "' cannot be opened (the file is damaged)");
+    Handle type{H5Dget_type(ds.id), H5Tclose};
+    Handle native{H5Tget_native_type(type.id, H5T_DIR_ASCEND), H5Tclose};
+    Handle space{H5Dget_space(ds.id), H5Sclose};
+    const hssize_t n = H5Sget_simple_extent_npoints(space.id);
+    std::vector<char> buf(static_cast<size_t>(n) * H5Tget_size(native.id));
+    CPC_CHECK(n < 0 || buf.empty() || H5Dread(ds.id, native.id, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data()) >= 0, path_,
+              ": dataset '", name, "' cannot be read (the file is damaged)");
+    const uint64_t got = fnv1a64(buf.data(), buf.size());
+    CPC_CHECK(hex64(got) == want, path_, ": dataset '", name, "' is damaged: its checksum is ", hex64(got),
+              ", the file recorded ", want, " when it was written");
+    sums.emplace_back(name, got);
+  }
+  std::string want;
+  {
+    std::lock_guard<std::mutex> g(h5_lock());
+    if (H5Aexists_by_name(id_, "/", "content_fnv1a64", H5P_DEFAULT) <= 0) return;  // written before checksums
+  }
+  want = attribute("", "content_fnv1a64");
+  CPC_CHECK(hex64(combined(sums)) == want, path_, ": the file is damaged: its datasets' combined checksum is ",
+            hex64(combined(sums)), ", the file recorded ", want, " (a dataset was added, removed or renamed)");
 }
 
 bool H5File::has(const std::string& name) const {
@@ -136,6 +221,17 @@ void H5File::write_dataset(const std::string& name, long long file_type, long lo
   CPC_CHECK(ds.id >= 0, path_, ": cannot create dataset '", name, "'");
   CPC_CHECK(H5Dwrite(ds.id, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) >= 0, path_, ": cannot write dataset '",
             name, "'");
+  // The checksum of the bytes as stored (little-endian f32 / i64, this host's layout).
+  size_t n = H5Tget_size(static_cast<hid_t>(mem_type));
+  for (int64_t d : dims) n *= static_cast<size_t>(d);
+  const uint64_t sum = fnv1a64(data, n);
+  checksums_.emplace_back(name.substr(name.find_first_not_of('/')), sum);  // as datasets() lists it
+  Handle attr_type{H5Tcopy(H5T_C_S1), H5Tclose};
+  H5Tset_size(attr_type.id, 17);
+  Handle attr_space{H5Screate(H5S_SCALAR), H5Sclose};
+  Handle attr{H5Acreate2(ds.id, "fnv1a64", attr_type.id, attr_space.id, H5P_DEFAULT, H5P_DEFAULT), H5Aclose};
+  CPC_CHECK(attr.id >= 0 && H5Awrite(attr.id, attr_type.id, hex64(sum).c_str()) >= 0, path_,
+            ": cannot write the checksum of '", name, "'");
 }
 
 void H5File::write(const std::string& name, const Tensor& t) {
@@ -236,6 +332,11 @@ std::string H5File::attribute(const std::string& object, const std::string& name
   return out;
 }
 
+bool H5File::has_attribute(const std::string& object, const std::string& name) const {
+  std::lock_guard<std::mutex> g(h5_lock());
+  return H5Aexists_by_name(id_, object.empty() ? "/" : object.c_str(), name.c_str(), H5P_DEFAULT) > 0;
+}
+
 void H5File::set_attribute(const std::string& object, const std::string& name, const std::string& value) {
   std::lock_guard<std::mutex> g(h5_lock());
   const char* obj = object.empty() ? "/" : object.c_str();
@@ -280,21 +381,9 @@ std::vector<std::string> H5File::groups(const std::string& group) const {
 }
 
 void save_tensors(const std::string& path, const std::map<std::string, Tensor>& tensors) {
-  const std::string tmp = path + ".tmp";
-  {
-    H5File f(tmp, H5File::Mode::create);
-    for (const auto& [name, t] : tensors) f.write(name, t);
-  }
-  save_tensors_finish(tmp, path);
-}
-
-void save_tensors_finish(const std::string& tmp, const std::string& path) {
-  const int fd = ::open(tmp.c_str(), O_RDONLY);
-  if (fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
-  }
-  CPC_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, path, ": cannot rename ", tmp, " into place");
+  H5File f(path, H5File::Mode::create);
+  for (const auto& [name, t] : tensors) f.write(name, t);
+  f.commit();
 }
 
 std::map<std::string, Tensor> load_tensors(const std::string& path) {

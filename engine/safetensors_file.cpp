@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "engine/atomic_file.h"
 #include "engine/error.h"
 #include "engine/h5_file.h"
 
@@ -23,20 +24,17 @@ void save_safetensors(const std::string& path, const std::map<std::string, Tenso
   }
   std::string h = header.dump();
   h.append((8 - h.size() % 8) % 8, ' ');  // align the data to 8 bytes, as the reference writer does
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary);
-    CPC_CHECK(f.good(), path, ": cannot create ", tmp);
-    const uint64_t n = h.size();
-    for (int i = 0; i < 8; ++i) f.put(static_cast<char>((n >> (8 * i)) & 0xff));
-    f.write(h.data(), static_cast<std::streamsize>(h.size()));
-    for (const auto& [name, t] : tensors) {
-      const std::vector<float> v = t.to_vector();  // little-endian host floats
-      f.write(reinterpret_cast<const char*>(v.data()), static_cast<std::streamsize>(v.size() * sizeof(float)));
-    }
-    CPC_CHECK(f.good(), path, ": write failed");
+  AtomicFile f(path);
+  unsigned char len[8];
+  const uint64_t n = h.size();
+  for (int i = 0; i < 8; ++i) len[i] = static_cast<unsigned char>((n >> (8 * i)) & 0xff);
+  f.write(len, sizeof len);
+  f.write(h);
+  for (const auto& [name, t] : tensors) {
+    const std::vector<float> v = t.to_vector();  // little-endian host floats
+    f.write(v.data(), v.size() * sizeof(float));
   }
-  save_tensors_finish(tmp, path);
+  f.commit();
 }
 
 std::map<std::string, Tensor> load_safetensors(const std::string& path, std::map<std::string, std::string>* metadata) {

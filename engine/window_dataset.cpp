@@ -8,7 +8,7 @@
 namespace cpc {
 
 WindowDataset::WindowDataset(const std::string& path, int64_t channels, int64_t window)
-    : file_(std::make_unique<H5File>(path, H5File::Mode::read)), channels_(channels), window_(window) {
+    : file_(std::make_unique<H5File>(path, H5File::Mode::read, "the layout in README \"Data layout\"")), channels_(channels), window_(window) {
   CPC_CHECK(file_->has("signals"), path, ": no dataset 'signals' (expected (N, C, L), or (C, total) with 'offsets')");
   const std::vector<int64_t> d = file_->dims("signals");
   const std::string type = file_->type_class("signals");
@@ -29,9 +29,11 @@ WindowDataset::WindowDataset(const std::string& path, int64_t channels, int64_t 
               ": 'offsets' must be a 1-D integer dataset, found ", file_->type_class("offsets"), " of rank ",
               file_->dims("offsets").size());
     offsets_ = file_->read_ints("offsets");
-    CPC_CHECK(offsets_.size() >= 2 && offsets_.front() == 0 && offsets_.back() == total, path,
+    CPC_CHECK(offsets_.size() >= 2, path, ": 'offsets' has ", offsets_.size(),
+              " entries; expected at least 2 (recording r spans signals[offsets[r] : offsets[r + 1]])");
+    CPC_CHECK(offsets_.front() == 0 && offsets_.back() == total, path,
               ": 'offsets' must start at 0 and end at the signal length ", total, ", found ", offsets_.size(),
-              " entries ending at ", offsets_.empty() ? -1 : offsets_.back());
+              " entries from ", offsets_.front(), " to ", offsets_.back());
     for (size_t i = 0; i + 1 < offsets_.size(); ++i) {
       CPC_CHECK(offsets_[i + 1] >= offsets_[i], path, ": 'offsets' decreases at entry ", i + 1);
       lengths_.push_back(offsets_[i + 1] - offsets_[i]);

@@ -1,5 +1,6 @@
 #include "models/cpc_config.h"
 
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -54,7 +55,8 @@ EncoderConfig encoder_config(const json& j, const std::string& where) {
   CPC_CHECK(type == "conv" || type == "resnet", where, ".type: '", type, "' is not one of conv, resnet");
   e.type = type == "conv" ? EncoderConfig::Type::conv : EncoderConfig::Type::resnet;
   if (j.contains("norm")) {
-    CPC_CHECK(j["norm"].is_string(), where, ".norm: expected \"batch\" or \"channel\", found ", j["norm"].dump());
+    CPC_CHECK(j["norm"].is_string() && (j["norm"] == "batch" || j["norm"] == "channel"), where,
+              ".norm: expected \"batch\" or \"channel\", found ", j["norm"].dump());
     e.norm = parse_norm_kind(j["norm"]);
   }
   if (e.type == EncoderConfig::Type::conv) {
@@ -166,10 +168,13 @@ CpcConfig CpcConfig::from_json(const json& j, const std::string& where) {
       tc.sync_batchnorm = t["sync_batchnorm"];
     }
     if (t.contains("schedule")) {
-      CPC_CHECK(t["schedule"].is_string(), w, ".schedule: expected a string, found ", t["schedule"].dump());
-      tc.schedule = t["schedule"];
-      LrSchedule::parse(tc.schedule);  // validates the name
+      const json& s = t["schedule"];
+      CPC_CHECK(s.is_string() && (s == "constant" || s == "warmup_cosine" || s == "noam"), w,
+                ".schedule: expected \"constant\", \"warmup_cosine\" or \"noam\", found ", s.dump());
+      tc.schedule = s;
     }
+    CPC_CHECK(tc.min_lr <= tc.lr, w, ".min_lr: ", tc.min_lr, " is above train.lr ", tc.lr,
+              " (the schedule decays from lr down to min_lr)");
   }
   // Shapes: the window must leave K + 1 encoded steps (and one more for t_mode random).
   const int64_t T = c.encoder.out_length(c.window);
@@ -180,6 +185,7 @@ CpcConfig CpcConfig::from_json(const json& j, const std::string& where) {
 }
 
 CpcConfig CpcConfig::load(const std::string& path, const std::vector<std::string>& overrides) {
+  CPC_CHECK(!std::filesystem::is_directory(path), path, ": is a directory; expected a JSON config file");
   std::ifstream f(path);
   CPC_CHECK(f.good(), path, ": cannot open the config file");
   json j;
@@ -204,10 +210,14 @@ void apply_override(json& j, const std::string& assignment) {
   for (size_t i = 0; i < parts.size(); ++i) {
     walked += (walked.empty() ? "" : ".") + parts[i];
     const bool last = i + 1 == parts.size();
-    CPC_CHECK(node->is_object(), "--set ", path, ": '", walked, "' is not inside an object");
-    if (!node->contains(parts[i])) {
-      // A known section may omit a key that has a default: allow adding leaves only.
-      CPC_CHECK(last, "--set ", path, ": no key '", walked, "' in the config");
+    if (node->is_null()) *node = json::object();  // a section given as null
+    CPC_CHECK(node->is_object(), "--set ", path, ": '", walked.substr(0, walked.rfind('.')),
+              "' is not an object in the config (found ", node->dump(), ")");
+    if (!node->contains(parts[i]) && !last) {
+      // Leaves may be added (keys with defaults), and whole top-level sections the
+      // config omits; anything else is a misspelt path.
+      static const std::set<std::string> sections{"data", "encoder", "context", "loss", "train"};
+      CPC_CHECK(i == 0 && sections.count(parts[i]), "--set ", path, ": no key '", walked, "' in the config");
     }
     node = &(*node)[parts[i]];
   }

@@ -31,12 +31,19 @@ int run_embed(const EmbedArgs& a) {
   const std::vector<int64_t> recs = data.usable(a.split == "all" ? -1 : a.split == "train" ? 0 : 1);
   CPC_CHECK(!recs.empty(), a.data, ": no recording of split '", a.split, "' is at least ", cfg.window, " samples long");
 
-  // Evenly spaced windows per recording (deterministic).
+  // Evenly spaced windows per recording (deterministic), never two at one position: a
+  // recording with fewer distinct positions than asked gives each of them once.
   std::vector<WindowRef> windows;
+  int64_t capped = 0;
   for (int64_t r : recs) {
-    const int64_t span = data.length(r) - cfg.window, n = a.windows_per_recording;
+    const int64_t span = data.length(r) - cfg.window, n = std::min(a.windows_per_recording, span + 1);
+    capped += n < a.windows_per_recording;
     for (int64_t k = 0; k < n; ++k) windows.push_back({r, n == 1 ? span / 2 : span * k / (n - 1)});
   }
+  if (capped > 0)
+    std::printf("note: %lld of %zu recordings have fewer than %lld distinct window positions; each gives all of "
+                "its positions once\n",
+                static_cast<long long>(capped), recs.size(), static_cast<long long>(a.windows_per_recording));
   const int64_t N = static_cast<int64_t>(windows.size()), Dz = cfg.encoder.out_channels(), Dc = cfg.context;
   std::vector<float> context(N * Dc), z_mean(N * Dz), c_mean(N * Dc);
   const int64_t per = cfg.channels * cfg.window;
@@ -58,9 +65,8 @@ int run_embed(const EmbedArgs& a) {
     std::copy(zm.begin(), zm.end(), z_mean.begin() + b0 * Dz);
     std::copy(cm.begin(), cm.end(), c_mean.begin() + b0 * Dc);
   }
-  const std::string tmp = a.out + ".tmp";
   {
-    H5File out(tmp, H5File::Mode::create);
+    H5File out(a.out, H5File::Mode::create);
     out.write_floats("context", {N, Dc}, context.data());
     out.write_floats("z_mean", {N, Dz}, z_mean.data());
     out.write_floats("c_mean", {N, Dc}, c_mean.data());
@@ -77,8 +83,8 @@ int run_embed(const EmbedArgs& a) {
     out.set_attribute("", "labels", names);
     out.set_attribute("", "source", a.data);
     out.set_attribute("", "checkpoint", a.random_init ? "random init" : ckpt);
+    out.commit();
   }
-  save_tensors_finish(tmp, a.out);
   std::printf(
       "wrote %s: %lld windows from %zu recordings (split %s), features context (%lld), z_mean (%lld), c_mean "
       "(%lld)%s\n",

@@ -1,5 +1,6 @@
 // cpc-engine: one executable, one subcommand per job.
 #include <CLI/CLI.hpp>
+#include <charconv>
 #include <cstdio>
 
 #include "engine/communicator.h"
@@ -15,6 +16,23 @@
 #include "tools/probe_command.h"
 #include "tools/train_command.h"
 
+namespace {
+
+// An integer option's lower bound, with a message that says what was expected.
+CLI::Validator at_least(long long min) {
+  return CLI::Validator(
+      [min](std::string& s) -> std::string {
+        long long v = 0;
+        const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+        if (ec != std::errc() || end != s.data() + s.size() || v < min)
+          return "expected an integer >= " + std::to_string(min) + ", found '" + s + "'";
+        return {};
+      },
+      "INT>=" + std::to_string(min));
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   CLI::App app{"cpc-engine: Contrastive Predictive Coding on ECG and audio"};
   app.require_subcommand(1);
@@ -25,13 +43,16 @@ int main(int argc, char** argv) {
   train->add_option("--config", train_args.config, "model and training config (JSON)")->required();
   train->add_option("--data", train_args.data, "HDF5 data file")->required();
   train->add_option("--out", train_args.out, "run directory (checkpoint.h5, metrics.jsonl)")->required();
-  train->add_option("--steps", train_args.steps, "training steps (default: train.steps)");
-  train->add_option("--seed", train_args.seed, "seed of weights and sampling (default: train.seed)");
-  train->add_option("--threads", train_args.threads, "CPU threads");
+  train->add_option("--steps", train_args.steps, "training steps (default: train.steps)")
+      ->check(at_least(1));
+  train->add_option("--seed", train_args.seed, "seed of weights and sampling (default: train.seed)")
+      ->check(at_least(0));
+  train->add_option("--threads", train_args.threads, "CPU threads")->check(at_least(1));
   train->add_option("--device", train_args.device, "cpu (default), cuda or cuda:N");
   train->add_flag("--resume", train_args.resume, "continue the run in --out exactly where it stopped");
   train->add_option("--stop-after", train_args.stop_after,
-                    "stop and checkpoint after this many steps of this invocation (the schedule keeps --steps)");
+                    "stop and checkpoint after this many steps of this invocation (the schedule keeps --steps)")
+      ->check(at_least(1));
   train->add_option("--set", train_args.overrides, "override a config key: --set train.batch_size=8");
 
   cpc::tools::EmbedArgs embed_args;
@@ -40,7 +61,9 @@ int main(int argc, char** argv) {
   embed->add_option("--data", embed_args.data, "HDF5 data file")->required();
   embed->add_option("--out", embed_args.out, "output HDF5 file")->required();
   embed->add_option("--split", embed_args.split, "all, train or test (by the 'split' dataset)");
-  embed->add_option("--windows-per-recording", embed_args.windows_per_recording, "evenly spaced windows");
+  embed->add_option("--windows-per-recording", embed_args.windows_per_recording,
+                    "evenly spaced windows (at most one per distinct position)")
+      ->check(at_least(1));
   embed->add_flag("--random-init", embed_args.random_init, "use untrained weights of the same config (baseline)");
   embed->add_option("--device", embed_args.device, "cpu (default), cuda or cuda:N");
 
@@ -63,9 +86,11 @@ int main(int argc, char** argv) {
   CLI::App* bench = app.add_subcommand("bench", "ms per training step and samples/s; --torch: PyTorch alongside");
   bench->add_option("--config", bench_args.config, "model and training config (JSON)")->required();
   bench->add_option("--batch", bench_args.batch, "batch size (default: train.batch_size)");
-  bench->add_option("--threads", bench_args.threads, "CPU threads, the same on both sides (default 2)");
-  bench->add_option("--rounds", bench_args.rounds, "alternating rounds (medians are reported)");
-  bench->add_option("--steps", bench_args.steps, "timed steps per round and variant");
+  bench->add_option("--threads", bench_args.threads, "CPU threads, the same on both sides (default 2)")
+      ->check(at_least(1));
+  bench->add_option("--rounds", bench_args.rounds, "alternating rounds (medians are reported)")
+      ->check(at_least(1));
+  bench->add_option("--steps", bench_args.steps, "timed steps per round and variant")->check(at_least(1));
   bench->add_flag("--torch", bench_args.torch, "run the same model and step in PyTorch (python3-torch), alternating");
   bench->add_option("--set", bench_args.overrides, "override a config key: --set data.window=8192");
   bench->add_option("--device", bench_args.device, "cpu (default), cuda or cuda:N");

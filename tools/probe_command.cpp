@@ -7,8 +7,10 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "engine/atomic_file.h"
 #include "engine/error.h"
 #include "engine/h5_file.h"
+#include "tools/output_path.h"
 
 namespace cpc::tools {
 
@@ -39,6 +41,7 @@ Features load(const std::string& path, const std::string& feature, const std::st
 }  // namespace
 
 ProbeResult fit_probe(const ProbeArgs& a) {
+  CPC_CHECK(std::isfinite(a.l2) && a.l2 >= 0, "probe: --l2 must be a finite number >= 0, found ", a.l2);
   const Features tr = load(a.train, a.feature, a.label), te = load(a.test, a.feature, a.label);
   CPC_CHECK(tr.d == te.d, "probe: train features have ", tr.d, " dimensions, test ", te.d);
   // Classes are the labels seen in training, indexed densely.
@@ -111,6 +114,7 @@ ProbeResult fit_probe(const ProbeArgs& a) {
 }
 
 int run_probe(const ProbeArgs& a) {
+  if (!a.json.empty()) check_output_path(a.json);  // before the work
   const ProbeResult r = fit_probe(a);
   std::printf("probe %s on '%s': accuracy %.3f\n", a.feature.c_str(), a.label.c_str(), r.accuracy);
   std::printf("per class:");
@@ -123,7 +127,7 @@ int run_probe(const ProbeArgs& a) {
   if (!a.json.empty()) {
     nlohmann::json j{{"accuracy", r.accuracy},   {"per_class", r.per_class}, {"classes", r.classes},
                      {"confusion", r.confusion}, {"feature", a.feature},     {"label", a.label}};
-    std::ofstream(a.json) << j.dump(2) << "\n";
+    write_file_atomically(a.json, j.dump(2) + "\n");
   }
   return 0;
 }

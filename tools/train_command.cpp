@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "engine/backend.h"
 #include "engine/communicator.h"
@@ -18,7 +19,9 @@
 #include "engine/error.h"
 #include "engine/h5_file.h"
 #include "engine/trace.h"
+#include "tools/checkpoint.h"
 #include "tools/device_option.h"
+#include "tools/metrics_log.h"
 #include "tools/progress_bar.h"
 #include "tools/trainer.h"
 
@@ -26,26 +29,47 @@ namespace cpc::tools {
 
 namespace {
 
-std::atomic<bool> g_interrupted{false};
-void on_sigint(int) { g_interrupted = true; }
-
-const char* kCheckpoint = "checkpoint.h5";
-
-// Model and optimizer state, the step and the config, in one HDF5 file written to a
-// temporary name, fsynced and renamed: an existing checkpoint is never half-written.
-void save_checkpoint(const std::string& dir, Trainer& trainer, int64_t step) {
-  std::map<std::string, Tensor> all;
-  for (const auto& [n, t] : trainer.model().state_dict()) all["model/" + n] = t;
-  for (const auto& [n, t] : trainer.optimizer_state()) all["optim/" + n] = t;
-  all["step"] = Tensor::from_vector({}, {static_cast<float>(step)});
-  const std::string path = dir + "/" + kCheckpoint, tmp = path + ".tmp";
-  {
-    H5File f(tmp, H5File::Mode::create);
-    for (const auto& [n, t] : all) f.write(n, t);
-    f.write_ints("step_exact", {step});
-    f.set_attribute("", "config", trainer.config().source.dump());
+// SIGINT, SIGTERM (timeout, kill, SLURM's time limit and preemption) and SIGHUP stop
+// the run at the next step boundary with a checkpoint; a second signal ends it at once
+// (the last checkpoint is intact either way: checkpoints are replaced atomically).
+std::atomic<int> g_signal{0};
+void on_stop_signal(int sig) {
+  if (g_signal.exchange(sig) != 0) {
+    std::signal(sig, SIG_DFL);
+    std::raise(sig);
   }
-  save_tensors_finish(tmp, path);
+}
+class StopSignals {
+ public:
+  StopSignals() {
+    g_signal = 0;
+    for (int i = 0; i < 3; ++i) old_[i] = std::signal(kSignals[i], on_stop_signal);
+  }
+  ~StopSignals() {
+    for (int i = 0; i < 3; ++i) std::signal(kSignals[i], old_[i]);
+  }
+  static const char* name(int sig) { return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "SIGHUP"; }
+
+ private:
+  static constexpr int kSignals[3] = {SIGINT, SIGTERM, SIGHUP};
+  void (*old_[3])(int);
+};
+
+void checkpoint_run(const std::string& dir, Trainer& trainer, int64_t step, const nlohmann::json& data_info) {
+  save_checkpoint(dir + "/" + kCheckpointFile, trainer.model().state_dict(), trainer.optimizer_state(), step,
+                  trainer.config().source, data_info);
+}
+
+// What identifies the training data: its recordings and, for files cpc-engine wrote, the
+// checksum of their contents. A resume on other data would silently train another run.
+nlohmann::json data_identity(const std::string& path, const WindowDataset& data) {
+  int64_t samples = 0;
+  for (int64_t r = 0; r < data.num_recordings(); ++r) samples += data.length(r);
+  nlohmann::json j{{"path", path}, {"recordings", data.num_recordings()}, {"channels", data.channels()},
+                   {"samples", samples}};
+  H5File f(path, H5File::Mode::read);
+  if (f.has_attribute("", "content_fnv1a64")) j["content_fnv1a64"] = f.attribute("", "content_fnv1a64");
+  return j;
 }
 
 // The validation set: one centred window per split-1 recording (the first `max` of
@@ -93,7 +117,7 @@ int run_train(const TrainArgs& a) {
   std::vector<std::string> overrides = a.overrides;
   if (a.steps >= 0) overrides.push_back("train.steps=" + std::to_string(a.steps));
   if (a.seed >= 0) overrides.push_back("train.seed=" + std::to_string(a.seed));
-  const std::string ckpt_path = a.out + "/" + kCheckpoint;
+  const std::string ckpt_path = a.out + "/" + kCheckpointFile;
   const CpcConfig cfg = CpcConfig::load(a.config, overrides);
   if (a.threads > 0) backend(Device::cpu()).set_threads(a.threads);
   const Device device = select_device(a.device, communicator());
@@ -123,6 +147,14 @@ int run_train(const TrainArgs& a) {
   // The global batch of a step is drawn from the seed whatever the world size; rank r
   // trains on its rows [r * B, (r + 1) * B).
   BatchSampler sampler(train_recs, lengths, cfg.window, tc.batch_size * world, static_cast<uint64_t>(tc.seed));
+  const int64_t local_candidates = cfg.loss.negatives_from == InfoNceOptions::NegativesFrom::global
+                                       ? tc.batch_size * world
+                                       : tc.batch_size;
+  CPC_CHECK(cfg.loss.negatives != InfoNceOptions::Negatives::batch || local_candidates >= 2, a.config,
+            ": train.batch_size ", tc.batch_size, " with loss.negatives \"batch\" leaves each prediction without a "
+            "negative (the loss would be 0 and the accuracy 1 at every step): use a batch of at least 2, "
+            "loss.negatives_from \"global\" over several ranks, or loss.negatives \"batch_time\"");
+  const nlohmann::json data_info = data_identity(a.data, data);
   const bool validating = data.has_split() && tc.validate_windows > 0 && validation_count(data, tc.validate_windows) > 0;
   const Tensor val_x =
       validating ? validation_windows(data, tc.validate_windows, tc.batch_size * world, rank, world) : Tensor();
@@ -131,18 +163,26 @@ int run_train(const TrainArgs& a) {
   int64_t start = 0;
   if (a.resume) {
     CPC_CHECK(std::filesystem::exists(ckpt_path), ckpt_path, ": no checkpoint to resume from");
-    H5File f(ckpt_path, H5File::Mode::read);
-    const nlohmann::json saved = nlohmann::json::parse(f.attribute("", "config"));
-    nlohmann::json now = cfg.source, then = saved;
+    const Checkpoint ck = read_checkpoint(ckpt_path);
+    nlohmann::json now = cfg.source, then = ck.config;
     for (nlohmann::json* j : {&now, &then})  // a resume may extend the run
       if (j->contains("train") && (*j)["train"].is_object()) (*j)["train"].erase("steps");
     CPC_CHECK(now == then, ckpt_path, ": was trained with another config; resume needs the same one (except "
               "train.steps). Differences: ", nlohmann::json::diff(then, now).dump());
-    std::map<std::string, Tensor> m, o;
-    for (const std::string& n : f.datasets("model")) m[n.substr(6)] = f.read_tensor(n);
-    for (const std::string& n : f.datasets("optim")) o[n.substr(6)] = f.read_tensor(n);
-    trainer.load(m, o);
-    start = f.read_ints("step_exact").at(0);
+    if (!ck.data.is_null()) {  // checkpoints before data identities carry none
+      nlohmann::json a_then = ck.data, a_now = data_info;
+      a_then.erase("path"), a_now.erase("path");
+      CPC_CHECK(a_then == a_now, a.data, ": is not the data ", ckpt_path, " was trained on (",
+                ck.data.value("path", std::string("?")), "): ", a_then.dump(), " then, ", a_now.dump(),
+                " now. Resume with the same --data, or start a new run");
+      if (lead && ck.data.value("path", a.data) != a.data)
+        std::printf("note: --data %s has the same contents as %s, which %s was trained on\n", a.data.c_str(),
+                    ck.data.value("path", std::string()).c_str(), ckpt_path.c_str());
+    }
+    start = ck.step;
+    CPC_CHECK(tc.steps >= start, ckpt_path, ": is at step ", start, ", beyond train.steps ", tc.steps,
+              " (--steps): pass --steps ", start, " or more to continue it");
+    trainer.load(ck.model, ck.optim);
   }
   if (world > 1) {  // every rank read its own copy: they must agree (a stale copy would drift silently)
     double s[2] = {static_cast<double>(start), static_cast<double>(start) * static_cast<double>(start)};
@@ -168,37 +208,37 @@ int run_train(const TrainArgs& a) {
       static_cast<long long>(tc.batch_size), static_cast<long long>(trainer.num_parameters()),
       static_cast<long long>(start), static_cast<long long>(tc.steps));
   std::fflush(stdout);
-  std::ofstream metrics;
-  if (lead) {
-    metrics.open(a.out + "/metrics.jsonl", a.resume ? std::ios::app : std::ios::trunc);
-    CPC_CHECK(metrics.good(), a.out, "/metrics.jsonl: cannot open for writing");
-  }
-  g_interrupted = false;
-  auto old_handler = std::signal(SIGINT, on_sigint);
+  std::optional<MetricsLog> metrics;  // rank 0 writes it
+  if (lead) metrics.emplace(a.out + "/metrics.jsonl", a.resume ? start : -1);
+  StopSignals signals;
   DataLoader loader(data, sampler, start, rank, world, /*prefetch=*/2, device);
   ProgressBar progress(start, tc.steps, isatty(fileno(stdout)) != 0, a.quiet || !lead);
   const auto t0 = std::chrono::steady_clock::now();
   int64_t step = start;
   const int64_t last = a.stop_after >= 0 ? std::min(tc.steps, start + a.stop_after) : tc.steps;
   double comm_seconds = 0;
+  int stop_signal = 0;
+  int64_t last_checkpoint = start;
   for (; step < last; ++step) {
-    if (world > 1) {  // every rank stops at the same step, whichever received Ctrl-C
-      double stop = g_interrupted ? 1 : 0;
-      comm.allreduce_host(&stop, 1);
-      if (stop > 0) g_interrupted = true;
+    double stop = g_signal.load();
+    if (world > 1) comm.allreduce_host(&stop, 1);  // every rank stops at the same step, whichever got the signal
+    if (stop > 0) {
+      stop_signal = g_signal.load() ? g_signal.load() : SIGTERM;
+      break;
     }
-    if (g_interrupted) break;
     const Batch& batch = [&]() -> const Batch& {
       TraceRange load("load batch");  // waiting for the prefetch thread shows up here
       return loader.next();
     }();
     const StepResult r = trainer.step(batch.input(), step);
-    if (!std::isfinite(r.loss)) {
-      std::signal(SIGINT, old_handler);
+    if (!r.finite) {  // the weights were not updated; nothing more is written
       progress.finish();
-      fail("train: the loss is ", r.loss, " at step ", step, "; stopping. The last good checkpoint is ",
-           std::filesystem::exists(ckpt_path) ? ckpt_path : std::string("(none yet)"),
-           " (lower train.lr or raise the temperature)");
+      const std::string last_good = std::filesystem::exists(ckpt_path)
+                                        ? "the last good checkpoint is " + ckpt_path + " (step " +
+                                              std::to_string(last_checkpoint) + ")"
+                                        : "no checkpoint was written yet";
+      fail("train: step ", step + 1, " diverged: ", r.nonfinite, "; stopping without updating the weights; ", last_good,
+           ". Lower train.lr, lengthen train.warmup, or check the data for extreme values");
     }
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const double sps = static_cast<double>((step - start + 1) * tc.batch_size * world) / secs;
@@ -216,26 +256,27 @@ int run_train(const TrainArgs& a) {
                     static_cast<long long>(step + 1), v.loss, v.accuracy, static_cast<long long>(v.windows));
       progress.message(buf);
     }
-    if (lead) metrics << line.dump() << "\n";
-    if (lead && (step + 1) % tc.checkpoint_every == 0) save_checkpoint(a.out, trainer, step + 1);
+    if (lead) metrics->append(line);
+    if (lead && (step + 1) % tc.checkpoint_every == 0) {
+      checkpoint_run(a.out, trainer, step + 1, data_info);
+      last_checkpoint = step + 1;
+    }
   }
   progress.finish();
-  if (lead) {
-    metrics.flush();
-    save_checkpoint(a.out, trainer, step);
-  }
+  if (lead) checkpoint_run(a.out, trainer, step, data_info);
   comm.barrier();  // the checkpoint exists before any rank reports success
-  std::signal(SIGINT, old_handler);
   if (lead && world > 1 && step > start)
     std::printf("communication: %.1f ms per step on rank 0 (collectives, including waiting for other ranks)\n",
                 comm_seconds * 1e3 / static_cast<double>(step - start));
-  if (lead)
-    std::printf("%s at step %lld; checkpoint %s\n",
-              g_interrupted     ? "interrupted"
-              : step < tc.steps ? "stopped"
-                                : "done",
-              static_cast<long long>(step), ckpt_path.c_str());
-  return g_interrupted ? 130 : 0;
+  if (lead && stop_signal)
+    std::printf("stopped by %s at step %lld of %lld; checkpoint %s (continue with --resume; exit status %d)\n",
+                StopSignals::name(stop_signal), static_cast<long long>(step), static_cast<long long>(tc.steps),
+                ckpt_path.c_str(), kExitStoppedBySignal);
+  else if (lead)
+    std::printf("%s at step %lld; checkpoint %s\n", step < tc.steps ? "stopped" : "done", static_cast<long long>(step),
+                ckpt_path.c_str());
+  std::fflush(stdout);
+  return stop_signal ? kExitStoppedBySignal : 0;
 }
 
 }  // namespace cpc::tools

@@ -20,6 +20,11 @@ struct TrainArgs {
   bool quiet = false;                  // no progress lines (tests)
 };
 
+// Exit status of a run stopped by SIGINT, SIGTERM or SIGHUP after writing its checkpoint
+// (EX_TEMPFAIL: not a failure; `--resume` continues it). Done or --stop-after: 0; errors
+// (divergence included): 1.
+inline constexpr int kExitStoppedBySignal = 75;
+
 // Returns the process exit code; failures throw cpc::Error.
 int run_train(const TrainArgs& args);
 

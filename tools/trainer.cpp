@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <optional>
 
 #include "engine/backend.h"
@@ -30,6 +31,10 @@ Trainer::Trainer(const CpcConfig& cfg, Communicator* comm, Device device) : devi
   int64_t n = 0;
   for (Parameter* p : params_) n += p->value.numel();
   if (comm_->world() > 1) grad_bucket_ = Tensor::empty({n}, params_.front()->value.device());
+  for (const auto& [name, t] : model_->named_buffers()) {
+    buffers_.emplace_back(name, *t);
+    buffer_values_.push_back(*t);
+  }
   broadcast_state();
 }
 
@@ -87,16 +92,33 @@ StepResult Trainer::step(const Tensor& x, int64_t step, int64_t t_random) {
   // The gradient norm is the step's one wait for the device; the loss is read after it,
   // so nothing stalls the queue between forward and backward.
   out.grad_norm = grad_norm(params_);
-  // Metrics: means over ranks (with global negatives, the global batch's loss).
+  // Running statistics are updated by the forward pass whatever the loss: inputs of
+  // extreme scale can leave the loss finite and make them infinite.
+  const double local_stats = buffer_values_.empty() ? 0.0 : backend(device_).sum_squares_multi(buffer_values_);
+  // Metrics: means over ranks (with global negatives, the global batch's loss); the
+  // statistics' sum goes along, so every rank sees the same verdict below.
   std::vector<double> m{r.loss->value.to_vector()[0], r.accuracy};
   m.insert(m.end(), r.accuracy_per_k.begin(), r.accuracy_per_k.end());
+  m.push_back(local_stats);
   comm_->allreduce_host(m.data(), static_cast<int>(m.size()));
+  const double stats = m.back();
+  m.pop_back();
   for (double& v : m) v /= comm_->world();
   out.loss = m[0], out.accuracy = m[1], out.accuracy_per_k.assign(m.begin() + 2, m.end()), out.lr = opt_->lr();
-  // A non-finite loss or gradient (the same on every rank: the loss is a mean over ranks,
-  // the gradients are averaged) leaves the weights as they were; the caller stops.
-  if (!std::isfinite(out.loss) || !std::isfinite(out.grad_norm)) {
+  // A non-finite loss, gradient or statistic (the same verdict on every rank: the loss
+  // is a mean over ranks, the gradients are averaged) leaves the weights as they were;
+  // the caller stops.
+  if (!std::isfinite(out.loss) || !std::isfinite(out.grad_norm) || !std::isfinite(stats)) {
     out.finite = false;
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "the loss is %.6g, the gradient norm %.6g", out.loss, out.grad_norm);
+    out.nonfinite = buf;
+    for (const auto& [name, t] : buffers_)
+      if (!std::isfinite(backend(device_).sum_squares(t))) {
+        out.nonfinite += ", the statistic '" + name + "' is not finite";
+        break;
+      }
+    if (!std::isfinite(stats) && std::isfinite(local_stats)) out.nonfinite += ", a running statistic of another rank is not finite";
     return out;
   }
   if (tc.clip > 0) clip_gradients(params_, tc.clip, out.grad_norm);

@@ -21,7 +21,8 @@ struct StepResult {  // means over ranks
   double loss = 0, accuracy = 0, grad_norm = 0, lr = 0;
   std::vector<double> accuracy_per_k;
   double comm_seconds = 0;  // inside collectives during this step
-  bool finite = true;       // false: the loss or the gradient norm was NaN/Inf; no update was made
+  bool finite = true;       // false: the loss, the gradient norm or a statistic was NaN/Inf; no update was made
+  std::string nonfinite;    // what was not finite, for the message
 };
 
 struct EvalResult {
@@ -68,6 +69,8 @@ class Trainer {
   Device device_;
   Tensor x_dev_;        // the batch on device_ (reused)
   Tensor grad_bucket_;  // all gradients, flat, for one allreduce
+  std::vector<std::pair<std::string, Tensor>> buffers_;  // running statistics, checked every step
+  std::vector<Tensor> buffer_values_;
   void broadcast_state();
   Tensor on_device(const Tensor& x);
   void average_gradients();

@@ -9,9 +9,10 @@ CPC_HD T sigmoid(T x) {
   return T(1) / (T(1) + exp_(-x));
 }
 
+// NaN stays NaN (as torch.relu): a diverged activation must not turn into a finite 0.
 template <class T>
 CPC_HD T relu(T x) {
-  return x > T(0) ? x : T(0);
+  return x > T(0) || x != x ? x : T(0);
 }
 
 // Gradient of relu from its output: PyTorch passes no gradient at exactly 0.

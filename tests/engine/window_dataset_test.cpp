@@ -31,6 +31,7 @@ std::string write_fixed() {
   f.write_ints("rhythm", {0, 1, 2, 1, 0});
   f.write_ints("split", {0, 0, 0, 1, 1});
   f.set_attribute("", "labels", "rhythm");
+  f.commit();
   return p;
 }
 
@@ -46,6 +47,7 @@ std::string write_ragged() {  // lengths 50, 10 (too short), 70
   f.write_ints("offsets", offsets);
   f.write_ints("speaker", {7, 8, 9});
   f.set_attribute("", "labels", "speaker");
+  f.commit();
   return p;
 }
 
@@ -125,12 +127,14 @@ TEST(WindowDataset, BadFilesAreClearErrors) {
   {
     H5File f(p, H5File::Mode::create);
     f.write_ints("rhythm", {1, 2});
+    f.commit();
   }
   EXPECT_TRUE(contains(error_of(p), p + ": no dataset 'signals'"));
   {
     H5File f(p, H5File::Mode::create);
     const std::vector<float> v(80, 1.f);
     f.write_floats("signals", {2, 40}, v.data());  // rank 2 without offsets
+    f.commit();
   }
   EXPECT_TRUE(contains(error_of(p), "'signals' has rank 2; expected (N, C, L)"));
   {
@@ -139,11 +143,13 @@ TEST(WindowDataset, BadFilesAreClearErrors) {
     f.write_floats("signals", {2, 40}, v.data());
     const std::vector<float> off{0.f, 40.f};
     f.write_floats("offsets", {2}, off.data());  // offsets must be integers
+    f.commit();
   }
   EXPECT_TRUE(contains(error_of(p), "'offsets' must be a 1-D integer dataset, found float"));
   {
     H5File f(p, H5File::Mode::create);
     f.write_floats("signals", {0, 2, 40}, nullptr);
+    f.commit();
   }
   EXPECT_TRUE(contains(error_of(p), "'signals' holds no recordings"));
   {
@@ -152,6 +158,7 @@ TEST(WindowDataset, BadFilesAreClearErrors) {
     f.write_floats("signals", {3, 2, 40}, v.data());
     f.write_ints("rhythm", {0, 1});  // 2 labels for 3 recordings
     f.set_attribute("", "labels", "rhythm");
+    f.commit();
   }
   EXPECT_TRUE(contains(error_of(p), "label 'rhythm' has 2 entries for 3 recordings"));
   {
@@ -160,6 +167,7 @@ TEST(WindowDataset, BadFilesAreClearErrors) {
     f.write_floats("signals", {3, 2, 40}, v.data());
     f.write_floats("rhythm", {3}, lab.data());
     f.set_attribute("", "labels", "rhythm");
+    f.commit();
   }
   EXPECT_TRUE(contains(error_of(p), "label 'rhythm' holds float values; expected integer class indices"));
   {
@@ -167,6 +175,7 @@ TEST(WindowDataset, BadFilesAreClearErrors) {
     std::vector<float> v(3 * 2 * 40, 1.f);
     v[(2 * 2 + 1) * 40 + 5] = std::numeric_limits<float>::quiet_NaN();  // recording 2, channel 1, sample 5
     f.write_floats("signals", {3, 2, 40}, v.data());
+    f.commit();
   }
   EXPECT_TRUE(contains(error_of(p), "recording 2 has a non-finite sample (nan) at channel 1, sample 5"));
   std::remove(p.c_str());

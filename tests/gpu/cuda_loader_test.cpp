@@ -34,6 +34,7 @@ TEST_P(CudaLoader, DeviceBatchesEqualDirectReadsWithoutHostSyncs) {
     H5File f(path, H5File::Mode::create);
     const std::vector<float> v = random_values(R * C * L, 5);
     f.write_floats("signals", {R, C, L}, v.data());
+    f.commit();
   }
   WindowDataset d(path, C, window);
   const std::vector<int64_t> rec = d.usable();

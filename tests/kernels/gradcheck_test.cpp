@@ -166,6 +166,22 @@ TEST(ChannelNormGradcheck, InputWeightAndBias) {
   fd_check("channel_norm dbeta", beta, db, loss);
 }
 
+// torch.relu(nan) is nan: a diverged activation must not become a finite 0 (it hid
+// NaN weights behind a finite loss). Its gradient there is 0, as threshold_backward's.
+TEST(Pointwise, ReluKeepsNanAsPyTorch) {
+  Vec x{std::nan(""), -1.0, 0.0, 2.0, -INFINITY, INFINITY}, y(x.size());
+  cpu::relu_forward(x.data(), y.data(), static_cast<int64_t>(x.size()));
+  EXPECT_TRUE(std::isnan(y[0]));
+  EXPECT_EQ(y[1], 0.0);
+  EXPECT_EQ(y[2], 0.0);
+  EXPECT_EQ(y[3], 2.0);
+  EXPECT_EQ(y[4], 0.0);
+  EXPECT_EQ(y[5], INFINITY);
+  Vec dy(x.size(), 1.0), dx(x.size(), 0.0);
+  cpu::relu_backward(y.data(), dy.data(), dx.data(), static_cast<int64_t>(x.size()));
+  EXPECT_EQ(dx, (Vec{0, 0, 0, 1, 0, 1}));
+}
+
 TEST(PointwiseGradcheck, ReluGeluDropout) {
   std::mt19937 rng(5);
   Vec x = random_vec(64, rng, 2.0), dy = random_vec(64, rng), y(64);

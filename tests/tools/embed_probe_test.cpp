@@ -31,6 +31,7 @@ void write_blobs(const std::string& path, int n, uint64_t seed) {
   f.write_floats("context", {n, 8}, x.data());
   f.write_ints("rhythm", y);
   f.set_attribute("", "labels", "rhythm");
+  f.commit();
 }
 
 TEST(Probe, SeparatesSeparableClasses) {

@@ -60,6 +60,7 @@ TEST_P(ExportTest, PyTorchLoadsStrictlyAndReproducesZ) {
     H5File f(dir + "/check.h5", H5File::Mode::create);
     f.write("x", x);
     f.write("z", z);
+    f.commit();
   }
   const std::string cmd = "/usr/bin/python3 " CPC_SOURCE_DIR "/tools/load_encoder.py " + dir +
                           "/enc.safetensors --check " + dir + "/check.h5";

@@ -20,6 +20,8 @@
 # The summary (OUT_DIR/summary.md) is printed last. Without a GPU (the rehearsal, CI) the
 # GPU stages report "skipped: no CUDA device" and the rest runs: the exit status is 0
 # when nothing that ran failed. --quick runs one bench configuration (the rehearsal).
+# Time: benchmarks start only while the elapsed time is under CPC_CHECK_BUDGET - 60 s
+# (default budget 420 s), so the whole check ends within about the budget.
 set -uo pipefail
 out=${1:?usage: device_check.sh OUT_DIR [--bundle FILE] [--quick]}
 shift
@@ -39,6 +41,7 @@ out=$(cd "$out" && pwd)
 log=$out/check.log
 : > "$log"
 t_start=$(date +%s)
+budget=${CPC_CHECK_BUDGET:-420}
 failures=0
 rows=()  # summary rows: "| stage | result | detail |"
 note() { echo "== $*" | tee -a "$log"; }
@@ -66,7 +69,7 @@ export CPC_PYTHON=$py CPC_SOURCE_DIR=$src
 
 cuda_dirs=()
 for site in $("$py" -c 'import site; print(" ".join(site.getsitepackages()))' 2>/dev/null); do
-  for d in "$site"/nvidia/*/lib; do [ -d "$d" ] && cuda_dirs+=("$d"); done
+  for d in "$site"/nvidia/*/lib "$site"/nvidia/*/*/lib; do [ -d "$d" ] && cuda_dirs+=("$d"); done
 done
 for d in /usr/local/cuda/lib64 /usr/local/cuda/lib /usr/local/cuda/targets/x86_64-linux/lib /usr/local/nvidia/lib64 /usr/local/nvidia/lib; do
   [ -d "$d" ] && cuda_dirs+=("$d")
@@ -172,7 +175,7 @@ else failures=$((failures + 1)); row "CPU tests (${#cpu_tests[@]} binaries)" "FA
 
 # ---------------------------------------------------------------- 4. GPU tests
 note "GPU tests: cuda_backend_test ($(elapsed) s)"
-OMP_NUM_THREADS=4 timeout 300 "$W/cuda_backend_test" --gtest_output=json:"$out/cuda_tests.json" >>"$log" 2>&1
+OMP_NUM_THREADS=4 timeout 200 "$W/cuda_backend_test" --gtest_output=json:"$out/cuda_tests.json" >>"$log" 2>&1
 rc=$?
 read -r gp gf gs <<<"$(gtest_counts "$out/cuda_tests.json")"
 [ $rc -ne 0 ] && [ "$gf" = 0 ] && gf=1
@@ -186,7 +189,7 @@ elif [ "$gf" = 0 ]; then row "cuda_backend_test" "skipped" "no CUDA device: $gp 
 else failures=$((failures + 1)); row "cuda_backend_test" "FAILED" "$gp passed, $gf failed${rc:+ (exit $rc)}, $gs skipped: ${failed_names:-see check.log}"; fi
 
 note "GPU tests: the command line on CUDA against the CPU ($(elapsed) s)"
-OMP_NUM_THREADS=4 timeout 240 bash "$src/tests/gpu/cli_train_cuda_test.sh" "$W/cpc-engine" "$src" >>"$log" 2>&1
+OMP_NUM_THREADS=4 timeout 120 bash "$src/tests/gpu/cli_train_cuda_test.sh" "$W/cpc-engine" "$src" >>"$log" 2>&1
 rc=$?
 case $rc in
   0) row "cli train cuda vs cpu" "ok" "$(grep -E '^(channel|batch|bf16)' "$log" | tail -n 3 | tr '\n' ';' | cut -c1-300)" ;;
@@ -202,12 +205,12 @@ if [ $device = 1 ]; then
   [ $quick = 1 ] && configs=(ecg12) && modes=(fp32)
   for cfg in "${configs[@]}"; do
     for mode in "${modes[@]}"; do
-      if [ "$(elapsed)" -gt 420 ]; then bench_rows+=("| $cfg | $mode | skipped: the check's 7-minute budget was spent | | |"); continue; fi
+      if [ "$(elapsed)" -gt $((budget - 60)) ]; then bench_rows+=("| $cfg | $mode | skipped: the check's ${budget} s budget was spent | | |"); continue; fi
       args=(bench --device cuda --torch --config "$src/models/configs/$cfg.json" --batch 64 --rounds 5 --steps 10)
       case $mode in tf32) args+=(--tf32 on) ;; bf16) args+=(--set train.precision=bf16) ;; esac
       note "bench $cfg $mode ($(elapsed) s)"
       echo "### $cfg, batch 64, $mode" >>"$out/bench.txt"
-      timeout 120 "$W/cpc-engine" "${args[@]}" >"$work/bench.out" 2>&1
+      timeout 90 "$W/cpc-engine" "${args[@]}" >"$work/bench.out" 2>&1
       rc=$?
       cat "$work/bench.out" >>"$out/bench.txt"
       ours=$(grep '^cpc-engine CUDA' "$work/bench.out" | awk '{for (i = 1; i <= NF; i++) if ($i ~ /^[0-9.]+$/) {print $i; exit}}')
@@ -221,10 +224,10 @@ if [ $device = 1 ]; then
       fi
     done
   done
-  if [ "$(elapsed)" -le 480 ]; then
+  if [ "$(elapsed)" -le $((budget - 30)) ]; then
     note "contrastive kernel vs cuBLAS ($(elapsed) s)"
     echo "### fused contrastive vs cuBLAS" >>"$out/bench.txt"
-    timeout 90 "$W/cpc-cuda-loss-bench" --sizes 1024,4096,16384 >>"$out/bench.txt" 2>&1 || failures=$((failures + 1))
+    timeout 60 "$W/cpc-cuda-loss-bench" --sizes 1024,4096,16384 >>"$out/bench.txt" 2>&1 || failures=$((failures + 1))
   fi
   row "benchmarks" "ran" "bench.txt"
 else

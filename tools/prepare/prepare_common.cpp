@@ -160,25 +160,16 @@ void write_ragged(const std::string& path, const RaggedOutput& o) {
   const int64_t total = o.offsets.back();
   CPC_CHECK(static_cast<int64_t>(o.signals.size()) == o.channels * total && (!o.flat || o.channels == 1), path,
             ": internal: ", o.signals.size(), " samples for ", o.channels, " channels x ", total);
-  const std::string tmp = path + ".tmp";
-  try {
-    {
-      H5File f(tmp, H5File::Mode::create);
-      if (o.flat) {
-        f.write_floats("signals", {total}, o.signals.data());
-      } else {
-        f.write_floats("signals", {o.channels, total}, o.signals.data());
-      }
-      f.write_ints("offsets", o.offsets);
-      for (const auto& [name, values] : o.ints) f.write_ints(name, values);
-      for (const auto& [name, value] : o.attributes) f.set_attribute("", name, value);
-    }
-    save_tensors_finish(tmp, path);
-  } catch (...) {
-    std::error_code ec;
-    fs::remove(tmp, ec);
-    throw;
+  H5File f(path, H5File::Mode::create);
+  if (o.flat) {
+    f.write_floats("signals", {total}, o.signals.data());
+  } else {
+    f.write_floats("signals", {o.channels, total}, o.signals.data());
   }
+  f.write_ints("offsets", o.offsets);
+  for (const auto& [name, values] : o.ints) f.write_ints(name, values);
+  for (const auto& [name, value] : o.attributes) f.set_attribute("", name, value);
+  f.commit();
 }
 
 std::string format_rate(double hz) {

@@ -15,19 +15,14 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct CsvRecording {
-  std::vector<std::string> channel_names;
-  std::vector<std::vector<float>> channels;
-  std::string label;
-  int64_t rows = 0;
-};
-
 char detect_delimiter(const std::string& header) {
   if (header.find(',') != std::string::npos) return ',';
   if (header.find(';') != std::string::npos) return ';';
   if (header.find('\t') != std::string::npos) return '\t';
   return ',';
 }
+
+}  // namespace
 
 CsvRecording read_csv_recording(const std::string& path, const PrepareCsvArgs& a) {
   std::ifstream f(path);
@@ -64,6 +59,12 @@ CsvRecording read_csv_recording(const std::string& path, const PrepareCsvArgs& a
     for (const std::string& h : header) have += (have.empty() ? "" : ", ") + h;
     fail(path, ": no column '", a.label_column, "' for --label-column (the header has: ", have, ")");
   }
+  for (const std::string& ignored : a.ignore_columns) {
+    if (std::find(header.begin(), header.end(), ignored) != header.end()) continue;
+    std::string have;
+    for (const std::string& h : header) have += (have.empty() ? "" : ", ") + h;
+    fail(path, ": no column '", ignored, "' for --ignore-column (the header has: ", have, ")");
+  }
   CPC_CHECK(channels >= 1, path, ": no channel columns left after the label and ignored columns");
   rec.channels.resize(static_cast<size_t>(channels));
   while (std::getline(f, line)) {
@@ -98,7 +99,6 @@ CsvRecording read_csv_recording(const std::string& path, const PrepareCsvArgs& a
   return rec;
 }
 
-}  // namespace
 
 PrepareReport prepare_csv(const PrepareCsvArgs& a) {
   CPC_CHECK(a.rate >= 0, "prepare csv: --rate must be > 0, found ", a.rate);

@@ -18,6 +18,15 @@ struct PrepareCsvArgs {
   uint64_t seed = 0;
 };
 
+struct CsvRecording {
+  std::vector<std::string> channel_names;
+  std::vector<std::vector<float>> channels;
+  std::string label;
+  int64_t rows = 0;
+};
+// One file: the columns' roles from args (label, ignored), every cell checked.
+CsvRecording read_csv_recording(const std::string& path, const PrepareCsvArgs& args);
+
 // Delimiter: ',' (or ';' / tab when the header has no comma). Every file must have the
 // same number of channel columns. Errors name the file, line and column: non-numeric
 // or empty cells, rows of the wrong length, NaN/Inf samples (also the sample index),

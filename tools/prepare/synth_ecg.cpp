@@ -155,9 +155,8 @@ void write_synthetic_ecg(const std::string& path, const SynthEcgOptions& o) {
     split[r] = (static_cast<double>(rng() % 1000) / 1000.0) < o.test_fraction ? 1 : 0;
     synthesize_ecg(static_cast<Rhythm>(rhythm[r]), o, rng(), signals.data() + r * 12 * L, L);
   }
-  const std::string tmp = path + ".tmp";
   {
-    H5File f(tmp, H5File::Mode::create);
+    H5File f(path, H5File::Mode::create);
     f.write_floats("signals", {o.recordings, 12, L}, signals.data());
     f.write_ints("rhythm", rhythm);
     f.write_ints("split", split);
@@ -165,8 +164,8 @@ void write_synthetic_ecg(const std::string& path, const SynthEcgOptions& o) {
     f.set_attribute("", "rhythm_names", "normal,tachycardia,bradycardia,irregular,ectopic");
     f.set_attribute("", "rate_hz", std::to_string(o.rate));
     f.set_attribute("", "leads", "I,II,III,aVR,aVL,aVF,V1,V2,V3,V4,V5,V6");
+    f.commit();
   }
-  save_tensors_finish(tmp, path);
 }
 
 }  // namespace cpc::tools
