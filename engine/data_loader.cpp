@@ -6,16 +6,20 @@
 namespace cpc {
 
 DataLoader::DataLoader(const WindowDataset& dataset, const BatchSampler& sampler, int64_t first_step, int rank,
-                       int world, int prefetch, Device device)
+                       int world, int prefetch, Device device, int micro)
     : dataset_(dataset),
       sampler_(sampler),
       rank_(rank),
       world_(world),
+      micro_(micro),
       device_(device),
-      next_fill_(first_step),
-      next_take_(first_step) {
+      next_fill_(first_step * micro),
+      next_take_(first_step * micro) {
   CPC_CHECK(prefetch >= 1, "data loader: prefetch must be >= 1");
-  const int64_t b = sampler.global_batch() / world;
+  CPC_CHECK(micro >= 1 && sampler.global_batch() % (static_cast<int64_t>(world) * micro) == 0,
+            "data loader: a global batch of ", sampler.global_batch(), " does not split into ", micro,
+            " micro-batches x ", world, " ranks");
+  const int64_t b = sampler.global_batch() / world / micro;
   // prefetch batches in flight plus the one the trainer holds.
   for (int i = 0; i < prefetch + 1; ++i) {
     Batch& slot = ring_.emplace_back();
@@ -45,17 +49,19 @@ DataLoader::~DataLoader() {
 void DataLoader::run() {
   const int64_t slots = static_cast<int64_t>(ring_.size());
   while (true) {
-    int64_t step;
+    int64_t item;  // step * micro_ + micro-batch
     {
       std::unique_lock<std::mutex> g(mu_);
-      // Slot next_fill_ % slots is free once the trainer moved past the step it held.
+      // Slot next_fill_ % slots is free once the trainer moved past the item it held.
       cv_.wait(g, [&] { return stop_ || next_fill_ < next_take_ + slots - 1; });
       if (stop_) return;
-      step = next_fill_;
+      item = next_fill_;
     }
-    Batch& b = ring_[static_cast<size_t>(step % slots)];
+    Batch& b = ring_[static_cast<size_t>(item % slots)];
+    const int64_t step = item / micro_;
+    const int micro = static_cast<int>(item % micro_);
     try {
-      std::vector<WindowRef> w = sampler_.batch(step, rank_, world_);
+      std::vector<WindowRef> w = sampler_.batch(step, micro * world_ + rank_, world_ * micro_);
       b.windows.assign(w.begin(), w.end());
       const int64_t per = dataset_.channels() * dataset_.window();
       for (size_t i = 0; i < b.windows.size(); ++i)
@@ -64,6 +70,7 @@ void DataLoader::run() {
       // it, and copy_async waits for all of that before it writes.
       if (b.x_device.defined()) b.ticket = backend(device_).copy_async(b.x_device, b.x);
       b.step = step;
+      b.micro = micro;
     } catch (const std::exception& e) {
       std::lock_guard<std::mutex> g(mu_);
       error_ = e.what();

@@ -20,6 +20,7 @@ namespace cpc {
 
 struct Batch {
   int64_t step = -1;
+  int micro = 0;  // which of the step's micro-batches (gradient accumulation)
   Tensor x;  // (B, C, L) on the CPU
   std::vector<WindowRef> windows;
   Tensor x_device;      // x on the loader's device (undefined for the CPU)
@@ -30,19 +31,23 @@ struct Batch {
 
 class DataLoader {
  public:
+  // micro > 1 (gradient accumulation): each step's global batch (the sampler's) is read
+  // as `micro` consecutive micro-batches; this rank's part of micro-batch i is the
+  // global batch's rows of shard i * world + rank of micro * world (micro = 1: rank r's
+  // rows [r * B, (r + 1) * B), as before).
   DataLoader(const WindowDataset& dataset, const BatchSampler& sampler, int64_t first_step, int rank = 0, int world = 1,
-             int prefetch = 2, Device device = Device::cpu());
+             int prefetch = 2, Device device = Device::cpu(), int micro = 1);
   ~DataLoader();
   DataLoader(const DataLoader&) = delete;
   DataLoader& operator=(const DataLoader&) = delete;
-  // The batch of the next step; valid until the following call (device work reading its
+  // The next (micro-)batch; valid until the following call (device work reading its
   // input() must be queued before then). Rethrows a read error.
   const Batch& next();
 
  private:
   const WindowDataset& dataset_;
   const BatchSampler& sampler_;
-  int rank_, world_;
+  int rank_, world_, micro_;
   Device device_;
   uint64_t last_ticket_ = 0;  // the newest copy_async (waited for before the buffers go)
   std::vector<Batch> ring_;

@@ -1,6 +1,7 @@
 #include "engine/safetensors_file.h"
 
 #include <cstdint>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <vector>
@@ -38,26 +39,60 @@ void save_safetensors(const std::string& path, const std::map<std::string, Tenso
 }
 
 std::map<std::string, Tensor> load_safetensors(const std::string& path, std::map<std::string, std::string>* metadata) {
+  using json = nlohmann::json;
   std::ifstream f(path, std::ios::binary);
-  CPC_CHECK(f.good(), path, ": cannot open");
+  CPC_CHECK(f.good() && !std::filesystem::is_directory(path), path, ": cannot open");
+  const uint64_t file_size = std::filesystem::file_size(path);
   unsigned char len[8];
   f.read(reinterpret_cast<char*>(len), 8);
   uint64_t n = 0;
   for (int i = 0; i < 8; ++i) n |= static_cast<uint64_t>(len[i]) << (8 * i);
-  CPC_CHECK(f.good() && n < (1u << 30), path, ": not a safetensors file (bad header length)");
+  CPC_CHECK(f.good() && n <= file_size - 8, path, ": not a safetensors file (a header of ", n, " bytes in a file of ",
+            file_size, ")");
   std::string h(n, '\0');
   f.read(h.data(), static_cast<std::streamsize>(n));
-  const nlohmann::json header = nlohmann::json::parse(h);
+  json header;
+  try {
+    header = json::parse(h);
+  } catch (const json::exception& e) {
+    fail(path, ": not a safetensors file (its header is not JSON: ", e.what(), ")");
+  }
+  CPC_CHECK(header.is_object(), path, ": not a safetensors file (its header is not a JSON object)");
+  const uint64_t data_bytes = file_size - 8 - n;
   const std::streamoff base = static_cast<std::streamoff>(8 + n);
   std::map<std::string, Tensor> out;
   for (const auto& [name, info] : header.items()) {
     if (name == "__metadata__") {
-      if (metadata)
-        for (const auto& [k, v] : info.items()) (*metadata)[k] = v.get<std::string>();
+      CPC_CHECK(info.is_object(), path, ": __metadata__ is not an object");
+      for (const auto& [k, v] : info.items()) {
+        CPC_CHECK(v.is_string(), path, ": __metadata__ '", k, "' is not a string");
+        if (metadata) (*metadata)[k] = v.get<std::string>();
+      }
       continue;
     }
-    CPC_CHECK(info["dtype"] == "F32", path, ": tensor '", name, "' has dtype ", info["dtype"].dump(), ", expected F32");
-    std::vector<int64_t> shape = info["shape"].get<std::vector<int64_t>>();
+    const std::string where = path + ": tensor '" + name + "'";
+    CPC_CHECK(info.is_object() && info.contains("dtype") && info.contains("shape") && info.contains("data_offsets"),
+              where, ": expected {dtype, shape, data_offsets}");
+    CPC_CHECK(info["dtype"] == "F32", where, " has dtype ", info["dtype"].dump(-1, ' ', false, json::error_handler_t::replace),
+              ", expected F32");
+    const json& js = info["shape"];
+    CPC_CHECK(js.is_array() && js.size() <= 4, where, ": shape must be an array of at most 4 sizes");
+    std::vector<int64_t> shape;
+    uint64_t numel = 1;
+    for (const json& d : js) {
+      CPC_CHECK(d.is_number_unsigned() && d.get<uint64_t>() <= data_bytes / 4, where, ": bad size ",
+                d.dump(-1, ' ', false, json::error_handler_t::replace), " in its shape");
+      shape.push_back(d.get<int64_t>());
+      numel *= d.get<uint64_t>();
+      CPC_CHECK(numel <= data_bytes / 4, where, ": its shape holds more values than the file's ", data_bytes,
+                " bytes of data");
+    }
+    const json& off = info["data_offsets"];
+    CPC_CHECK(off.is_array() && off.size() == 2 && off[0].is_number_unsigned() && off[1].is_number_unsigned(), where,
+              ": data_offsets must be [begin, end]");
+    const uint64_t begin = off[0].get<uint64_t>(), end = off[1].get<uint64_t>();
+    CPC_CHECK(begin <= end && end <= data_bytes && end - begin == numel * 4, where, ": data_offsets [", begin, ", ",
+              end, "] do not hold its ", numel, " float32 values within the ", data_bytes, " bytes of data");
     Shape s;
     switch (shape.size()) {
       case 0:
@@ -72,19 +107,14 @@ std::map<std::string, Tensor> load_safetensors(const std::string& path, std::map
       case 3:
         s = Shape{shape[0], shape[1], shape[2]};
         break;
-      case 4:
+      default:
         s = Shape{shape[0], shape[1], shape[2], shape[3]};
         break;
-      default:
-        fail(path, ": tensor '", name, "' has rank ", shape.size(), " > 4");
     }
     Tensor t = Tensor::empty(s);
-    const auto begin = info["data_offsets"][0].get<int64_t>(), end = info["data_offsets"][1].get<int64_t>();
-    CPC_CHECK(end - begin == static_cast<int64_t>(t.nbytes()), path, ": tensor '", name, "' has ", end - begin,
-              " bytes for shape ", s);
-    f.seekg(base + begin);
+    f.seekg(base + static_cast<std::streamoff>(begin));
     f.read(static_cast<char*>(t.raw()), static_cast<std::streamsize>(t.nbytes()));
-    CPC_CHECK(f.good(), path, ": truncated data for '", name, "'");
+    CPC_CHECK(f.good(), where, ": truncated data");
     out[name] = t;
   }
   return out;

@@ -35,7 +35,10 @@ InfoNceOptions InfoNceOptions::from_json(const nlohmann::json& j, const std::str
           {{"over_latents", O::Normalize::over_latents}, {"over_predictions", O::Normalize::over_predictions}});
     else if (key == "negatives")
       o.negatives =
-          pick<O::Negatives>(v, where, key, {{"batch", O::Negatives::batch}, {"batch_time", O::Negatives::batch_time}});
+          pick<O::Negatives>(v, where, key,
+                             {{"batch", O::Negatives::batch},
+                              {"batch_time", O::Negatives::batch_time},
+                              {"sequence", O::Negatives::sequence}});
     else if (key == "score")
       o.score = pick<O::Score>(
           v, where, key, {{"dot", O::Score::dot}, {"scaled_dot", O::Score::scaled_dot}, {"cosine", O::Score::cosine}});
@@ -91,7 +94,18 @@ const InfoNceResult& InfoNceLoss::forward(Var* c, Var* z, const std::vector<Line
       nt = T - K;
       break;
   }
-  const int64_t R = nt * B;  // rows ordered (t, b)
+  const bool sequence = options_.negatives == InfoNceOptions::Negatives::sequence;
+  if (sequence) {
+    CPC_CHECK(nt >= 2, "InfoNCE: negatives 'sequence' scores each prediction against the other selected steps of its "
+              "own sequence, and t_mode ", options_.t_mode == InfoNceOptions::TMode::last ? "last" : "random",
+              " selects one step: there is none. Use t_mode 'all'");
+    CPC_CHECK(!options_.exclude_own_sequence, "InfoNCE: exclude_own_sequence contradicts negatives 'sequence'");
+    CPC_CHECK(options_.accuracy != InfoNceOptions::Accuracy::seed004_column,
+              "InfoNCE: accuracy seed004_column is not defined for negatives 'sequence'");
+    CPC_CHECK(options_.negatives_from == InfoNceOptions::NegativesFrom::local,
+              "InfoNCE: negatives 'sequence' take no candidates from other ranks; set negatives_from 'local'");
+  }
+  const int64_t R = nt * B;  // rows ordered (t, b); (b, t) for sequence negatives
   // Global negatives: candidates come from every rank's batch, gathered along b (rank
   // order = the global batch's order); this rank's rows keep their global indices.
   const bool global = options_.negatives_from == InfoNceOptions::NegativesFrom::global && comm_ && comm_->world() > 1;
@@ -105,7 +119,7 @@ const InfoNceResult& InfoNceLoss::forward(Var* c, Var* z, const std::vector<Line
   groups_.resize(static_cast<size_t>(R));
   for (int64_t i = 0; i < R; ++i) {
     const int64_t t = i / B, b = rank * B + i % B;
-    labels_[i] = static_cast<int32_t>(t * BG + b), groups_[i] = static_cast<int32_t>(b);
+    labels_[i] = static_cast<int32_t>(sequence ? i : t * BG + b), groups_[i] = static_cast<int32_t>(b);
   }
   col_labels_.resize(static_cast<size_t>(M));
   col_groups_.resize(static_cast<size_t>(M));
@@ -114,7 +128,7 @@ const InfoNceResult& InfoNceLoss::forward(Var* c, Var* z, const std::vector<Line
   spec.row_label = labels_.data();
   spec.col_label = col_labels_.data();
   const bool batch_time = options_.negatives == InfoNceOptions::Negatives::batch_time;
-  spec.blocks = batch_time ? 1 : nt;
+  spec.blocks = sequence ? B : batch_time ? 1 : nt;  // sequence: one nt x nt block per sequence
   if (batch_time && options_.exclude_own_sequence) {
     spec.row_group = groups_.data();
     spec.col_group = col_groups_.data();
@@ -134,9 +148,11 @@ const InfoNceResult& InfoNceLoss::forward(Var* c, Var* z, const std::vector<Line
   spec.column_argmax = options_.accuracy == InfoNceOptions::Accuracy::seed004_column;
 
   const bool over_latents = options_.normalize == InfoNceOptions::Normalize::over_latents;
-  // (B, nt, D) -> (nt * B, D), rows (t, b).
+  // (B, nt, D) -> (nt * B, D), rows (t, b); for sequence negatives rows (b, t), so that
+  // each sequence's rows and candidates form one block.
   auto rows = [&](Var* v, int64_t first, int64_t b) {
-    return ops::reshape(ops::swap01(ops::narrow(v, 1, first, nt)), {nt * b, v->value.size(2)});
+    Var* sel = ops::narrow(v, 1, first, nt);
+    return ops::reshape(sequence ? sel : ops::swap01(sel), {nt * b, v->value.size(2)});
   };
   Var* c_sel = rows(c, t0, B);
   // Candidates of every rank: the latents (over_latents) or the contexts whose

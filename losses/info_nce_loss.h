@@ -24,8 +24,10 @@ struct InfoNceOptions {
   // over dim 1 of z_k . pred_k^T).
   enum class Normalize { over_latents, over_predictions } normalize = Normalize::over_latents;
   // batch: candidates are the other sequences at the same target step (the seeds);
-  // batch_time: also every other selected step (identical to batch for one t).
-  enum class Negatives { batch, batch_time } negatives = Negatives::batch;
+  // batch_time: also every other selected step (identical to batch for one t);
+  // sequence: only the other selected steps of the same sequence (CPC_audio's
+  // samesequence; needs t_mode all), so sequences never serve as each other's negatives.
+  enum class Negatives { batch, batch_time, sequence } negatives = Negatives::batch;
   bool exclude_own_sequence = false;  // batch_time: drop one's own sequence's other steps
   // Data parallel: local = candidates from this rank's batch only; global = from every
   // rank's batch (all-gathered), so the loss equals that of the concatenated global batch.

@@ -144,7 +144,8 @@ CpcConfig CpcConfig::from_json(const json& j, const std::string& where) {
     const std::string w = sub(where, "train");
     only_keys(t, w,
               {"batch_size", "steps", "seed", "lr", "weight_decay", "clip", "min_lr", "schedule", "warmup",
-               "checkpoint_every", "validate_every", "validate_windows", "sync_batchnorm", "precision"});
+               "checkpoint_every", "validate_every", "validate_windows", "sync_batchnorm", "precision",
+               "accumulate_steps"});
     TrainConfig& tc = c.train;
     tc.batch_size = positive_int(t, w, "batch_size", tc.batch_size);
     tc.steps = positive_int(t, w, "steps", tc.steps);
@@ -157,6 +158,7 @@ CpcConfig CpcConfig::from_json(const json& j, const std::string& where) {
     tc.checkpoint_every = positive_int(t, w, "checkpoint_every", tc.checkpoint_every);
     tc.validate_every = positive_int(t, w, "validate_every", tc.validate_every);
     tc.validate_windows = positive_int(t, w, "validate_windows", tc.validate_windows, 0);
+    tc.accumulate_steps = positive_int(t, w, "accumulate_steps", tc.accumulate_steps);
     if (t.contains("precision")) {
       CPC_CHECK(t["precision"].is_string() && (t["precision"] == "fp32" || t["precision"] == "bf16"), w,
                 ".precision: expected \"fp32\" or \"bf16\", found ", t["precision"].dump());
@@ -191,7 +193,7 @@ CpcConfig CpcConfig::load(const std::string& path, const std::vector<std::string
   json j;
   try {
     j = json::parse(f);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // syntax, and numbers beyond double's range
     fail(path, ": not valid JSON (", e.what(), ")");
   }
   for (const std::string& o : overrides) apply_override(j, o);
@@ -225,9 +227,17 @@ void apply_override(json& j, const std::string& assignment) {
   try {
     v = json::parse(value);
   } catch (const json::parse_error&) {
-    v = value;
+    v = value;  // not JSON: the text itself
+  } catch (const json::exception& e) {
+    fail("--set ", path, ": ", e.what());  // a number beyond double's range
   }
   *node = v;
+  try {
+    (void)j.dump();  // keys and strings must be valid UTF-8 (checkpoints keep the config as JSON)
+  } catch (const json::type_error&) {
+    fail("--set: '", json(assignment).dump(-1, ' ', false, json::error_handler_t::replace),
+         "' is not valid UTF-8 text");
+  }
 }
 
 }  // namespace cpc

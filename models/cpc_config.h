@@ -41,6 +41,10 @@ struct TrainConfig {
   std::string precision = "fp32";
   bool sync_batchnorm = true;  // data parallel: BatchNorm statistics over every rank's batch
   int64_t validate_windows = 256;  // validation windows (one per split-1 recording, centred); 0: no validation
+  // Gradient accumulation: each optimizer step runs this many micro-batches of
+  // batch_size (per rank) and averages their gradients, so the step's batch is
+  // accumulate_steps x batch_size x ranks. InfoNCE's negatives come from the micro-batch.
+  int64_t accumulate_steps = 1;
 };
 
 struct CpcConfig {

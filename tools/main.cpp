@@ -49,7 +49,14 @@ int main(int argc, char** argv) {
       ->check(at_least(0));
   train->add_option("--threads", train_args.threads, "CPU threads")->check(at_least(1));
   train->add_option("--device", train_args.device, "cpu (default), cuda or cuda:N");
-  train->add_flag("--resume", train_args.resume, "continue the run in --out exactly where it stopped");
+  std::string resume_mode;
+  train
+      ->add_option("--resume", resume_mode,
+                   "continue the run in --out exactly where it stopped; '--resume auto': continue it if --out has a "
+                   "checkpoint, else start fresh (one job script for the first submission and every requeue)")
+      ->expected(0, 1)
+      ->default_str("always")
+      ->check(CLI::IsMember({"always", "auto"}));
   train->add_option("--stop-after", train_args.stop_after,
                     "stop and checkpoint after this many steps of this invocation (the schedule keeps --steps)")
       ->check(at_least(1));
@@ -171,7 +178,11 @@ int main(int argc, char** argv) {
   }
   try {
     if (info->parsed()) return cpc::tools::run_info();
-    if (train->parsed()) return cpc::tools::run_train(train_args);
+    if (train->parsed()) {
+      train_args.resume = resume_mode == "always";
+      train_args.resume_auto = resume_mode == "auto";
+      return cpc::tools::run_train(train_args);
+    }
     if (embed->parsed()) return cpc::tools::run_embed(embed_args);
     if (exp->parsed()) return cpc::tools::run_export(export_args);
     if (probe->parsed()) return cpc::tools::run_probe(probe_args);

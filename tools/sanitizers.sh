@@ -17,7 +17,7 @@ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER=clang -DC
   -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" \
   -DOpenMP_CXX_FLAGS="-fopenmp=libgomp" -DOpenMP_CXX_LIB_NAMES=gomp -DOpenMP_gomp_LIBRARY="$gomp" \
   -DOpenMP_C_FLAGS="-fopenmp=libgomp" -DOpenMP_C_LIB_NAMES=gomp \
-  -DCPC_CUDA=OFF -DCPC_MPI=OFF -DCPC_BENCH=OFF -DCPC_FUZZ=ON -DPython3_EXECUTABLE=/usr/bin/python3 > /dev/null
+  -DCPC_CUDA=OFF -DCPC_MPI=OFF -DCPC_BENCH=OFF -DCPC_FUZZ=ON -DCPC_SANITIZE=ON -DPython3_EXECUTABLE=/usr/bin/python3 > /dev/null
 cmake --build build-asan -j"$(nproc)"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1:detect_stack_use_after_return=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1

@@ -40,7 +40,8 @@ def info_nce(cfg, z, c, predictors, t_random, lower=contextlib.nullcontext):
     score = loss_cfg.get("score", "dot")
     scale = {"dot": 1.0, "scaled_dot": 1.0 / Dz, "cosine": 1.0 / loss_cfg.get("temperature", 0.1)}[score]
     over_latents = loss_cfg.get("normalize", "over_latents") == "over_latents"
-    per_t = loss_cfg.get("negatives", "batch") == "batch"
+    negatives = loss_cfg.get("negatives", "batch")
+    per_t = negatives == "batch"
     total = 0.0
     for k in range(1, K + 1):
         with lower():
@@ -49,6 +50,12 @@ def info_nce(cfg, z, c, predictors, t_random, lower=contextlib.nullcontext):
         if score == "cosine":
             pred, targ = F.normalize(pred, dim=2, eps=1e-8), F.normalize(targ, dim=2, eps=1e-8)
         a, cand = (pred, targ) if over_latents else (targ, pred)
+        if negatives == "sequence":  # candidates: the other steps of the same sequence
+            nt = a.shape[1]
+            s = torch.bmm(a, cand.transpose(1, 2)) * scale  # (B, nt, nt)
+            labels = torch.arange(nt, device=s.device).repeat(B)
+            total = total + F.cross_entropy(s.reshape(B * nt, nt), labels)
+            continue
         a, cand = a.transpose(0, 1), cand.transpose(0, 1)  # (nt, B, Dz): rows ordered (t, b)
         nt = a.shape[0]
         if per_t:  # candidates: the other sequences at the same t

@@ -129,7 +129,8 @@ int run_train(const TrainArgs& a) {
     CPC_CHECK(!ec && access(a.out.c_str(), W_OK) == 0, a.out, ": cannot create or write the run directory (",
               ec ? ec.message() : std::string("not writable"), ")");
   }
-  if (!a.resume)
+  const bool resume = a.resume || (a.resume_auto && std::filesystem::exists(ckpt_path));
+  if (!resume)
     CPC_CHECK(!std::filesystem::exists(ckpt_path), a.out,
               ": already holds a checkpoint; pass --resume to continue it "
               "or choose another --out (nothing was overwritten)");
@@ -146,7 +147,9 @@ int run_train(const TrainArgs& a) {
   const bool lead = rank == 0;  // prints, writes metrics and checkpoints
   // The global batch of a step is drawn from the seed whatever the world size; rank r
   // trains on its rows [r * B, (r + 1) * B).
-  BatchSampler sampler(train_recs, lengths, cfg.window, tc.batch_size * world, static_cast<uint64_t>(tc.seed));
+  // With gradient accumulation the step's global batch is k micro-batches of that.
+  const int64_t k = tc.accumulate_steps;
+  BatchSampler sampler(train_recs, lengths, cfg.window, tc.batch_size * world * k, static_cast<uint64_t>(tc.seed));
   const int64_t local_candidates = cfg.loss.negatives_from == InfoNceOptions::NegativesFrom::global
                                        ? tc.batch_size * world
                                        : tc.batch_size;
@@ -161,7 +164,7 @@ int run_train(const TrainArgs& a) {
 
   Trainer trainer(cfg, &comm, device);
   int64_t start = 0;
-  if (a.resume) {
+  if (resume) {
     CPC_CHECK(std::filesystem::exists(ckpt_path), ckpt_path, ": no checkpoint to resume from");
     const Checkpoint ck = read_checkpoint(ckpt_path);
     nlohmann::json now = cfg.source, then = ck.config;
@@ -184,6 +187,9 @@ int run_train(const TrainArgs& a) {
               " (--steps): pass --steps ", start, " or more to continue it");
     trainer.load(ck.model, ck.optim);
   }
+  if (lead && a.resume_auto)
+    std::printf(resume ? "--resume auto: continuing %s from step %lld\n" : "--resume auto: no checkpoint in %s; starting a new run\n",
+                resume ? ckpt_path.c_str() : a.out.c_str(), static_cast<long long>(start));
   if (world > 1) {  // every rank read its own copy: they must agree (a stale copy would drift silently)
     double s[2] = {static_cast<double>(start), static_cast<double>(start) * static_cast<double>(start)};
     comm.allreduce_host(s, 2);
@@ -209,9 +215,14 @@ int run_train(const TrainArgs& a) {
       static_cast<long long>(start), static_cast<long long>(tc.steps));
   std::fflush(stdout);
   std::optional<MetricsLog> metrics;  // rank 0 writes it
-  if (lead) metrics.emplace(a.out + "/metrics.jsonl", a.resume ? start : -1);
+  if (lead) metrics.emplace(a.out + "/metrics.jsonl", resume ? start : -1);
   StopSignals signals;
-  DataLoader loader(data, sampler, start, rank, world, /*prefetch=*/2, device);
+  DataLoader loader(data, sampler, start, rank, world, /*prefetch=*/2, device, static_cast<int>(k));
+  if (lead && k > 1)
+    std::printf("gradient accumulation: %lld micro-batches of %lld per step (%lld windows per optimizer step); "
+                "InfoNCE's negatives come from each micro-batch (%lld windows), not from the whole step\n",
+                static_cast<long long>(k), static_cast<long long>(tc.batch_size * world),
+                static_cast<long long>(tc.batch_size * world * k), static_cast<long long>(tc.batch_size * world));
   ProgressBar progress(start, tc.steps, isatty(fileno(stdout)) != 0, a.quiet || !lead);
   const auto t0 = std::chrono::steady_clock::now();
   int64_t step = start;
@@ -226,11 +237,12 @@ int run_train(const TrainArgs& a) {
       stop_signal = g_signal.load() ? g_signal.load() : SIGTERM;
       break;
     }
-    const Batch& batch = [&]() -> const Batch& {
-      TraceRange load("load batch");  // waiting for the prefetch thread shows up here
-      return loader.next();
-    }();
-    const StepResult r = trainer.step(batch.input(), step);
+    const StepResult r = trainer.step(
+        [&](int) -> const Tensor& {
+          TraceRange load("load batch");  // waiting for the prefetch thread shows up here
+          return loader.next().input();
+        },
+        step);
     if (!r.finite) {  // the weights were not updated; nothing more is written
       progress.finish();
       const std::string last_good = std::filesystem::exists(ckpt_path)
@@ -241,13 +253,13 @@ int run_train(const TrainArgs& a) {
            ". Lower train.lr, lengthen train.warmup, or check the data for extreme values");
     }
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    const double sps = static_cast<double>((step - start + 1) * tc.batch_size * world) / secs;
+    const double sps = static_cast<double>((step - start + 1) * tc.batch_size * world * k) / secs;
     comm_seconds += r.comm_seconds;
     nlohmann::json line{{"step", step + 1},   {"loss", r.loss},           {"accuracy", r.accuracy},
                         {"accuracy_per_k", r.accuracy_per_k}, {"lr", r.lr}, {"grad_norm", r.grad_norm},
                         {"samples_per_s", sps}};
     if (world > 1) line["comm_ms"] = r.comm_seconds * 1e3;
-    progress.update(step + 1, r.loss, r.accuracy, sps, tc.batch_size * world);
+    progress.update(step + 1, r.loss, r.accuracy, sps, tc.batch_size * world * k);
     if (validating && ((step + 1) % tc.validate_every == 0 || step + 1 == tc.steps)) {
       const EvalResult v = validate(trainer, val_x, tc.batch_size * world, comm, cfg.K);
       line["val_loss"] = v.loss, line["val_accuracy"] = v.accuracy, line["val_accuracy_per_k"] = v.accuracy_per_k;

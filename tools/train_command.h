@@ -13,7 +13,8 @@ struct TrainArgs {
   int64_t seed = -1;   // -1: the config's train.seed
   int threads = 0;     // 0: leave as is
   std::string device = "cpu";  // cpu | cuda | cuda:N
-  bool resume = false;
+  bool resume = false;       // --resume: continue the checkpoint in --out (it must exist)
+  bool resume_auto = false;  // --resume auto: continue it if there is one, else start fresh (job requeues)
   int64_t stop_after = -1;  // stop (and checkpoint) after this many steps of this invocation, as Ctrl-C would
 
   std::vector<std::string> overrides;  // "key.path=value"

@@ -7,6 +7,7 @@
 
 #include "engine/backend.h"
 #include "engine/error.h"
+#include "engine/ops.h"
 #include "engine/random.h"
 #include "engine/trace.h"
 
@@ -72,19 +73,44 @@ void Trainer::average_gradients() {
 }
 
 StepResult Trainer::step(const Tensor& x, int64_t step, int64_t t_random) {
+  return this->step([&x](int) -> const Tensor& { return x; }, step, t_random);
+}
+
+StepResult Trainer::step(const std::function<const Tensor&(int)>& micro, int64_t step, int64_t t_random) {
   TraceRange step_range("step");
   const TrainConfig& tc = config().train;
+  const int64_t k = tc.accumulate_steps;
   const double comm0 = comm_->seconds();
   TapeScope scope(tape_);
-  tape_.reset();
   model_->train(true);
   opt_->zero_grad();
   opt_->set_lr(static_cast<float>(sched_.at(step)));
-  Generator step_rng(static_cast<uint64_t>(tc.seed) * 1000003ULL + static_cast<uint64_t>(step));  // random t
-  std::optional<TraceRange> phase(std::in_place, "forward");
-  const InfoNceResult& r = model_->loss(tape_.var(on_device(x)), &step_rng, t_random);
-  phase.emplace("backward");
-  tape_.backward(r.loss);
+  std::optional<TraceRange> phase;
+  Tensor loss_value;  // the step's loss on device_ (k = 1: the tape's own)
+  double accuracy = 0;
+  std::vector<double> accuracy_per_k;
+  for (int64_t i = 0; i < k; ++i) {
+    tape_.reset();  // the parameters' gradients live outside the tape and keep accumulating
+    const uint64_t t_index = static_cast<uint64_t>(k == 1 ? step : step * k + i);
+    Generator step_rng(static_cast<uint64_t>(tc.seed) * 1000003ULL + t_index);  // random t
+    const Tensor& x = micro(static_cast<int>(i));
+    phase.emplace("forward");
+    const InfoNceResult& r = model_->loss(tape_.var(on_device(x)), &step_rng, t_random);
+    accuracy += r.accuracy / static_cast<double>(k);
+    accuracy_per_k.resize(r.accuracy_per_k.size(), 0.0);
+    for (size_t j = 0; j < r.accuracy_per_k.size(); ++j) accuracy_per_k[j] += r.accuracy_per_k[j] / k;
+    phase.emplace("backward");
+    if (k == 1) {
+      tape_.backward(r.loss);
+      loss_value = r.loss->value;
+    } else {
+      tape_.backward(ops::scale(r.loss, 1.f / static_cast<float>(k)));
+      if (!loss_sum_.defined()) loss_sum_ = Tensor::empty({}, device_);
+      if (i == 0) backend(device_).fill(loss_sum_, 0.f);
+      backend(device_).axpy(1.f / static_cast<float>(k), r.loss->value, loss_sum_);  // stays on the device
+      loss_value = loss_sum_;
+    }
+  }
   phase.emplace("allreduce");
   average_gradients();
   phase.emplace("optimizer");
@@ -97,8 +123,8 @@ StepResult Trainer::step(const Tensor& x, int64_t step, int64_t t_random) {
   const double local_stats = buffer_values_.empty() ? 0.0 : backend(device_).sum_squares_multi(buffer_values_);
   // Metrics: means over ranks (with global negatives, the global batch's loss); the
   // statistics' sum goes along, so every rank sees the same verdict below.
-  std::vector<double> m{r.loss->value.to_vector()[0], r.accuracy};
-  m.insert(m.end(), r.accuracy_per_k.begin(), r.accuracy_per_k.end());
+  std::vector<double> m{loss_value.to_vector()[0], accuracy};
+  m.insert(m.end(), accuracy_per_k.begin(), accuracy_per_k.end());
   m.push_back(local_stats);
   comm_->allreduce_host(m.data(), static_cast<int>(m.size()));
   const double stats = m.back();

@@ -4,6 +4,7 @@
 // parallel over a Communicator: every rank steps on its share of the global batch,
 // gradients are averaged (one bucket), so all ranks keep identical weights.
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -47,6 +48,12 @@ class Trainer {
   // `step` (the schedule's position; random t is drawn from (seed, step)). t_random >= 0
   // fixes t in t_mode random.
   StepResult step(const Tensor& x, int64_t step, int64_t t_random = -1);
+  // The same over train.accumulate_steps micro-batches: micro(i) returns micro-batch i
+  // (B, C, L), called for i = 0, 1, ... after the previous one's work is queued. Each
+  // micro-batch's loss is scaled by 1/k before its backward, so the gradients add up to
+  // those of the mean loss; then one allreduce, clip and AdamW step. Metrics are means
+  // over the micro-batches. Random t of micro-batch i comes from (seed, step * k + i).
+  StepResult step(const std::function<const Tensor&(int)>& micro, int64_t step, int64_t t_random = -1);
   // Mean InfoNCE loss and accuracy in eval mode (running BatchNorm statistics, no
   // gradients) over consecutive batches of `batch` windows of xs (N, C, L); t from a
   // fixed seed, so every validation sees the same problem. Local to the calling rank
@@ -69,6 +76,7 @@ class Trainer {
   Device device_;
   Tensor x_dev_;        // the batch on device_ (reused)
   Tensor grad_bucket_;  // all gradients, flat, for one allreduce
+  Tensor loss_sum_;     // accumulation: the micro-batches' scaled losses, on device_
   std::vector<std::pair<std::string, Tensor>> buffers_;  // running statistics, checked every step
   std::vector<Tensor> buffer_values_;
   void broadcast_state();

@@ -68,6 +68,45 @@ TEST_F(TrainTest, ResumedRunEqualsTheUninterruptedOne) {
   for (size_t i = 0; i < 8; ++i) EXPECT_EQ(resumed[i], full[i]) << "step " << i + 1;
 }
 
+// --resume auto: a fresh run where there is no checkpoint, a resume where there is one
+// (the one job script for a first submission and every requeue).
+TEST_F(TrainTest, ResumeAutoStartsFreshThenContinues) {
+  TrainArgs first = args("auto", 6);
+  first.resume_auto = true;
+  first.stop_after = 3;
+  ASSERT_EQ(run_train(first), 0);
+  EXPECT_EQ(losses(kDir + "/auto").size(), 3u);
+  TrainArgs again = args("auto", 6);
+  again.resume_auto = true;
+  ASSERT_EQ(run_train(again), 0);
+  const std::vector<double> resumed = losses(kDir + "/auto");
+  ASSERT_EQ(resumed.size(), 6u);
+  ASSERT_EQ(run_train(args("auto_full", 6)), 0);
+  const std::vector<double> full = losses(kDir + "/auto_full");
+  for (size_t i = 0; i < 6; ++i) EXPECT_EQ(resumed[i], full[i]) << "step " << i + 1;
+}
+
+// Gradient accumulation stays bit-exact across a stop and resume.
+TEST_F(TrainTest, AccumulationResumesExactly) {
+  auto acc = [&](const std::string& run) {
+    TrainArgs a = args(run, 6);
+    a.overrides.push_back("train.accumulate_steps=3");
+    a.overrides.push_back("train.batch_size=4");
+    return a;
+  };
+  ASSERT_EQ(run_train(acc("acc_full")), 0);
+  TrainArgs first = acc("acc_resumed");
+  first.stop_after = 2;
+  ASSERT_EQ(run_train(first), 0);
+  TrainArgs second = acc("acc_resumed");
+  second.resume = true;
+  ASSERT_EQ(run_train(second), 0);
+  const std::vector<double> full = losses(kDir + "/acc_full"), resumed = losses(kDir + "/acc_resumed");
+  ASSERT_EQ(full.size(), 6u);
+  ASSERT_EQ(resumed.size(), 6u);
+  for (size_t i = 0; i < 6; ++i) EXPECT_EQ(resumed[i], full[i]) << "step " << i + 1;
+}
+
 TEST_F(TrainTest, NeverOverwritesAnExistingRun) {
   ASSERT_EQ(run_train(args("keep", 2)), 0);
   const auto before = std::filesystem::last_write_time(kDir + "/keep/checkpoint.h5");

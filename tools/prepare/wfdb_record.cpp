@@ -110,7 +110,8 @@ WfdbHeader parse_wfdb_header(const std::string& path) {
   }
   if (f.size() >= 4) {
     const double n = number(f[3], path, ln, "number of samples");
-    CPC_CHECK(n >= 0 && n == std::floor(n), path, " line ", ln, ": number of samples '", f[3], "' is not a count");
+    CPC_CHECK(n >= 0 && n == std::floor(n) && n < 1e15, path, " line ", ln, ": number of samples '", f[3],
+              "' is not a count (0 to 10^15)");
     h.samples = n > 0 ? static_cast<int64_t>(n) : -1;  // 0: unknown, from the file size
   }
   CPC_CHECK(static_cast<int64_t>(lines.size()) >= 1 + nsig, path, ": the record line declares ", nsig,

@@ -26,6 +26,8 @@ def info_nce(c, z, weights, biases, t_mode, t_random, normalize, negatives, excl
     valid = torch.ones(R, R, dtype=torch.bool)
     if negatives == "batch":
         valid &= t_of[:, None] == t_of[None, :]
+    if negatives == "sequence":  # the other selected steps of the same sequence only
+        valid &= b_of[:, None] == b_of[None, :]
     if exclude_own:
         valid &= ~((b_of[:, None] == b_of[None, :]) & ~torch.eye(R, dtype=torch.bool))
     scale = {"dot": 1.0, "scaled_dot": 1.0 / Dz, "cosine": 1.0 / temperature}[score]
@@ -130,9 +132,11 @@ def write_info_nce_cases(w):
     weights = [w.randn(Dz, Dc, scale=0.5) for _ in range(K)]
     biases = [w.randn(Dz, scale=0.1) for _ in range(K)]
     grid = itertools.product(["last", "random", "all"], ["over_latents", "over_predictions"],
-                             [("batch", False), ("batch_time", False), ("batch_time", True)],
+                             [("batch", False), ("batch_time", False), ("batch_time", True), ("sequence", False)],
                              ["dot", "scaled_dot", "cosine"])
     for t_mode, normalize, (negatives, exclude), score in grid:
+        if negatives == "sequence" and t_mode != "all":  # one step: no negative (an error in the engine)
+            continue
         name = f"infonce_{t_mode}_{normalize}_{negatives}{'_exclown' if exclude else ''}_{score}"
         cfg = {"t_mode": t_mode, "normalize": normalize, "negatives": negatives, "exclude_own_sequence": exclude,
                "score": score, "temperature": 0.5, "t_random": 2, "K": K}
