@@ -29,31 +29,14 @@ namespace cpc::tools {
 
 namespace {
 
-// SIGINT, SIGTERM (timeout, kill, SLURM's time limit and preemption) and SIGHUP stop
-// the run at the next step boundary with a checkpoint; a second signal ends it at once
-// (the last checkpoint is intact either way: checkpoints are replaced atomically).
 std::atomic<int> g_signal{0};
 void on_stop_signal(int sig) {
-  if (g_signal.exchange(sig) != 0) {
+  if (g_signal.exchange(sig) != 0) {  // a second signal ends the process at once
     std::signal(sig, SIG_DFL);
     std::raise(sig);
   }
 }
-class StopSignals {
- public:
-  StopSignals() {
-    g_signal = 0;
-    for (int i = 0; i < 3; ++i) old_[i] = std::signal(kSignals[i], on_stop_signal);
-  }
-  ~StopSignals() {
-    for (int i = 0; i < 3; ++i) std::signal(kSignals[i], old_[i]);
-  }
-  static const char* name(int sig) { return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "SIGHUP"; }
-
- private:
-  static constexpr int kSignals[3] = {SIGINT, SIGTERM, SIGHUP};
-  void (*old_[3])(int);
-};
+const char* signal_name(int sig) { return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "SIGHUP"; }
 
 void checkpoint_run(const std::string& dir, Trainer& trainer, int64_t step, const nlohmann::json& data_info) {
   save_checkpoint(dir + "/" + kCheckpointFile, trainer.model().state_dict(), trainer.optimizer_state(), step,
@@ -113,7 +96,12 @@ EvalResult validate(Trainer& trainer, const Tensor& mine, int64_t batch, Communi
 
 }  // namespace
 
+void catch_stop_signals() {
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) std::signal(sig, on_stop_signal);
+}
+
 int run_train(const TrainArgs& a) {
+  catch_stop_signals();
   std::vector<std::string> overrides = a.overrides;
   if (a.steps >= 0) overrides.push_back("train.steps=" + std::to_string(a.steps));
   if (a.seed >= 0) overrides.push_back("train.seed=" + std::to_string(a.seed));
@@ -216,7 +204,6 @@ int run_train(const TrainArgs& a) {
   std::fflush(stdout);
   std::optional<MetricsLog> metrics;  // rank 0 writes it
   if (lead) metrics.emplace(a.out + "/metrics.jsonl", resume ? start : -1);
-  StopSignals signals;
   DataLoader loader(data, sampler, start, rank, world, /*prefetch=*/2, device, static_cast<int>(k));
   if (lead && k > 1)
     std::printf("gradient accumulation: %lld micro-batches of %lld per step (%lld windows per optimizer step); "
@@ -282,7 +269,7 @@ int run_train(const TrainArgs& a) {
                 comm_seconds * 1e3 / static_cast<double>(step - start));
   if (lead && stop_signal)
     std::printf("stopped by %s at step %lld of %lld; checkpoint %s (continue with --resume; exit status %d)\n",
-                StopSignals::name(stop_signal), static_cast<long long>(step), static_cast<long long>(tc.steps),
+                signal_name(stop_signal), static_cast<long long>(step), static_cast<long long>(tc.steps),
                 ckpt_path.c_str(), kExitStoppedBySignal);
   else if (lead)
     std::printf("%s at step %lld; checkpoint %s\n", step < tc.steps ? "stopped" : "done", static_cast<long long>(step),

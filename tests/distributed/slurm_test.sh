@@ -25,18 +25,18 @@ fails=0
 ok() { echo "ok: $*"; }
 bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
-"$B" prepare synth-ecg --out ecg.h5 --n 48 --seconds 3 > /dev/null
-CFG=(--config "$SRC/models/configs/ecg12.json" --data ecg.h5 --threads 1 --set data.window=1024
-     --set encoder.norm=batch --set loss.negatives_from=global --set train.warmup=2)
+"$B" prepare synth-ecg --out ecg.h5 --n 48 --seconds 10 > /dev/null
+# As tests/distributed/cli_data_parallel_test.sh (whose 2 x 8 == 1 x 16 bounds these are).
+CFG=(--config "$SRC/models/configs/ecg12.json" --data ecg.h5 --threads 1 --seed 7 --set loss.negatives_from=global)
 
 # ---------------------------------------------------------------- 1. srun = mpirun = one process
-srun -n 2 --mpi=pmix "$B" train "${CFG[@]}" --out srun2 --steps 4 --set train.batch_size=4 > srun2.log 2>&1 ||
+srun -n 2 --mpi=pmix "$B" train "${CFG[@]}" --out srun2 --steps 3 --set train.batch_size=8 > srun2.log 2>&1 ||
   { bad "srun -n 2 train failed: $(tail -n 3 srun2.log)"; }
 grep -q "launcher: srun\|2 ranks (srun)" srun2.log && ok "srun launched 2 ranks" || bad "srun2.log does not show 2 srun ranks"
-mpirun --allow-run-as-root --oversubscribe -np 2 "$B" train "${CFG[@]}" --out mpi2 --steps 4 --set train.batch_size=4 > mpi2.log 2>&1 ||
+mpirun --allow-run-as-root --oversubscribe -np 2 "$B" train "${CFG[@]}" --out mpi2 --steps 3 --set train.batch_size=8 > mpi2.log 2>&1 ||
   bad "mpirun -np 2 train failed: $(tail -n 3 mpi2.log)"
-"$B" train "${CFG[@]}" --out one8 --steps 4 --set train.batch_size=8 > one8.log 2>&1 || bad "1 x 8 train failed"
-"$PY" - <<'PYEOF' && ok "srun 2 x 4 == mpirun 2 x 4 (bit for bit) == 1 x 8 (1e-5)" || bad "srun / mpirun / one process differ"
+"$B" train "${CFG[@]}" --out one16 --steps 3 --set train.batch_size=16 > one16.log 2>&1 || bad "1 x 16 train failed"
+"$PY" - <<'PYEOF' && ok "srun 2 x 8 == mpirun 2 x 8 (bit for bit) == 1 x 16 (losses 1e-5, weights 1e-6)" || bad "srun / mpirun / one process differ"
 import json, h5py, numpy as np
 def rec(run):
     out = []
@@ -45,18 +45,17 @@ def rec(run):
         for k in ("samples_per_s", "comm_ms"): j.pop(k, None)
         out.append(j)
     return out
-s, m, o = rec("srun2"), rec("mpi2"), rec("one8")
-assert len(s) == len(m) == len(o) == 4, (len(s), len(m), len(o))
+s, m, o = rec("srun2"), rec("mpi2"), rec("one16")
+assert len(s) == len(m) == len(o) == 3, (len(s), len(m), len(o))
 assert s == m, "srun and mpirun differ"
 for a, b in zip(s, o):
     assert abs(a["loss"] - b["loss"]) <= 1e-5 * abs(b["loss"]), (a["loss"], b["loss"])
-fs, fm, fo = (h5py.File(f"{r}/checkpoint.h5", "r") for r in ("srun2", "mpi2", "one8"))
+fs, fm, fo = (h5py.File(f"{r}/checkpoint.h5", "r") for r in ("srun2", "mpi2", "one16"))
 names = []
 fs.visit(lambda n: names.append(n) if isinstance(fs[n], h5py.Dataset) and n.startswith("model/") else None)
 for n in names:
     assert np.array_equal(fs[n][()], fm[n][()]), n
-    # AdamW turns rounding in tiny gradients into lr-sized steps (see the data-parallel test's bound)
-    assert np.abs(fs[n][()] - fo[n][()]).max() <= 1e-5 + 1e-5 * np.abs(fo[n][()]).max(), n
+    assert np.abs(fs[n][()] - fo[n][()]).max() <= 1e-6, n
 print(f"losses {[round(r['loss'], 6) for r in s]}; {len(names)} model tensors compared")
 PYEOF
 
@@ -87,9 +86,15 @@ for _ in $(seq 600); do  # until it has trained a few steps
 done
 scancel --signal=TERM "$id"
 state=""
+released=0
 for _ in $(seq 900); do  # stopped, requeued, restarted, finished
-  state=$(scontrol show job "$id" 2> /dev/null | grep -o 'JobState=[A-Z_]*' | cut -d= -f2)
+  info=$(scontrol show job "$id" 2> /dev/null)
+  state=$(grep -o 'JobState=[A-Z_]*' <<<"$info" | cut -d= -f2)
   [ "$state" = COMPLETED ] || [ "$state" = FAILED ] || [ "$state" = CANCELLED ] && break
+  # A requeued job waits about two minutes before it may start again; a test need not.
+  if [ $released = 0 ] && [ "$state" = PENDING ] && grep -q 'Restarts=[1-9]' <<<"$info"; then
+    scontrol update JobId="$id" StartTime=now && released=1
+  fi
   sleep 0.2
 done
 out=$(cat job_"$id".out 2> /dev/null)
