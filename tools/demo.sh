@@ -26,7 +26,7 @@ mkdir -p "$OUT"
 
 [ -f "$OUT/ecg.h5" ] || "$B" prepare synth-ecg --out "$OUT/ecg.h5" --n "$N"
 RESUME=()
-[ -f "$OUT/run/checkpoint.h5" ] && RESUME=(--resume)
+RESUME=(--resume auto)  # continues an existing run
 "$B" train --config models/configs/ecg12.json --data "$OUT/ecg.h5" --out "$OUT/run" --steps "$STEPS" \
   --threads "$THREADS" --set encoder.norm=batch "${RESUME[@]}"
 "$B" export --ckpt "$OUT/run" --out "$OUT/encoder.safetensors"
@@ -43,3 +43,7 @@ for feature in c_mean z_mean context; do
     --feature "$feature" | head -1 | awk '{print $NF}')
   printf "  %-8s  CPC-trained %s   random-init %s\n" "$feature" "$trained" "$random"
 done
+"$B" report "$OUT/run" --probe "$OUT/probe_c_mean.json" --probe "$OUT/probe_z_mean.json" \
+  --probe "$OUT/probe_context.json" > /dev/null
+echo
+echo "training report (open in a browser): $OUT/run/report.html"

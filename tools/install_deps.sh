@@ -8,6 +8,7 @@ PACKAGES=(
   libhdf5-dev nlohmann-json3-dev libcli11-dev                       # data, config, command line
   libopenmpi-dev openmpi-bin                                        # multi-process training
   slurm-wlm munge                                                   # a one-node SLURM in the tests
+  chromium                                                          # the report page in a headless browser (tests)
   libgtest-dev libgmock-dev libbenchmark-dev                        # tests and benchmarks
   clang libclang-rt-14-dev                                          # sanitizer build and libFuzzer (tools/sanitizers.sh)
   python3-torch python3-numpy python3-h5py libjemalloc2             # the PyTorch reference (/usr/bin/python3)

@@ -14,6 +14,7 @@
 #include "tools/prepare/prepare_wfdb.h"
 #include "tools/prepare/synth_ecg.h"
 #include "tools/probe_command.h"
+#include "tools/report_command.h"
 #include "tools/train_command.h"
 
 namespace {
@@ -88,6 +89,12 @@ int main(int argc, char** argv) {
   probe->add_option("--feature", probe_args.feature, "context, z_mean or c_mean");
   probe->add_option("--json", probe_args.json, "write the results as JSON");
   probe->add_option("--l2", probe_args.l2, "L2 penalty on the weights (standardised features)");
+
+  cpc::tools::ReportArgs report_args;
+  CLI::App* report = app.add_subcommand("report", "one self-contained HTML page of a run: curves, config, probes");
+  report->add_option("run", report_args.run, "run directory (metrics.jsonl, checkpoint.h5)")->required();
+  report->add_option("--out", report_args.out, "output HTML file (default RUN/report.html)");
+  report->add_option("--probe", report_args.probes, "a probe --json file to include (repeatable)");
 
   cpc::tools::BenchArgs bench_args;
   CLI::App* bench = app.add_subcommand("bench", "ms per training step and samples/s; --torch: PyTorch alongside");
@@ -186,6 +193,7 @@ int main(int argc, char** argv) {
     if (embed->parsed()) return cpc::tools::run_embed(embed_args);
     if (exp->parsed()) return cpc::tools::run_export(export_args);
     if (probe->parsed()) return cpc::tools::run_probe(probe_args);
+    if (report->parsed()) return cpc::tools::run_report(report_args);
     if (bench->parsed()) return cpc::tools::run_bench(bench_args);
     if (wav->parsed()) return cpc::tools::run_prepare_wav(wav_args);
     if (wfdb->parsed()) return cpc::tools::run_prepare_wfdb(wfdb_args);
