@@ -25,7 +25,6 @@ B=build/tools/cpc-engine
 mkdir -p "$OUT"
 
 [ -f "$OUT/ecg.h5" ] || "$B" prepare synth-ecg --out "$OUT/ecg.h5" --n "$N"
-RESUME=()
 RESUME=(--resume auto)  # continues an existing run
 "$B" train --config models/configs/ecg12.json --data "$OUT/ecg.h5" --out "$OUT/run" --steps "$STEPS" \
   --threads "$THREADS" --set encoder.norm=batch "${RESUME[@]}"
