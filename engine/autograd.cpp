@@ -1,5 +1,7 @@
 #include "engine/autograd.h"
 
+#include "engine/profiler.h"
+
 #include "engine/backend.h"
 #include "engine/error.h"
 
@@ -77,7 +79,11 @@ void Tape::backward(const std::pair<Var*, Tensor>* seeds, size_t count) {
     check_same_shape(v->value, g, "backward seed");
     backend(g.device()).axpy(1.f, g, grad(v));
   }
-  for (auto it = nodes_.rbegin(); it != nodes_.rend(); ++it) (*it)->backward(*this);
+  const Device dev = count ? seeds[0].first->value.device() : Device::cpu();  // the graph's device, for --profile
+  for (auto it = nodes_.rbegin(); it != nodes_.rend(); ++it) {
+    profiler::ProfileScope prof((*it)->name(), /*backward=*/true, dev);
+    (*it)->backward(*this);
+  }
 }
 
 void Tape::reset() {

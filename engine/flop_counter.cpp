@@ -1,5 +1,7 @@
 #include "engine/flop_counter.h"
 
+#include "engine/profiler.h"
+
 namespace cpc {
 
 namespace {
@@ -11,6 +13,7 @@ FlopCount::~FlopCount() { g_current = prev_; }
 
 void FlopCount::add(double flops) {
   if (g_current) g_current->flops_ += flops;
+  profiler::add_flops(flops);
 }
 
 }  // namespace cpc

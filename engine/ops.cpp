@@ -6,11 +6,13 @@
 #include <vector>
 
 #include "engine/error.h"
+#include "engine/profiler.h"
 #include "engine/flop_counter.h"
 
 namespace cpc::ops {
 
 namespace {
+double bytes_of(const Tensor& t) { return static_cast<double>(t.nbytes()); }  // for the profile's GB/s
 
 Backend& be(const Var* v) { return backend(v->value.device()); }
 
@@ -401,6 +403,7 @@ struct SumNode final : Node {
 
 Var* linear(Var* x, Var* w, Var* b) {
   check_var(x, "linear", "input");
+  profiler::ProfileScope prof("linear", false, x->value.device());
   check_var(w, "linear", "weight");
   check_same_device(x, w, "linear");
   check_rank(w->value, 2, "linear weight", "(Dout, Din)");
@@ -430,6 +433,7 @@ Var* linear(Var* x, Var* w, Var* b) {
 
 Var* conv1d(Var* x, Var* w, Var* b, const Conv1dGeometry& g) {
   check_var(x, "conv1d", "input");
+  profiler::ProfileScope prof("conv1d", false, x->value.device());
   check_var(w, "conv1d", "weight");
   check_same_device(x, w, "conv1d");
   check_rank(x->value, 3, "conv1d input", "(B, Cin, L)");
@@ -507,6 +511,7 @@ static Var* sync_batch_norm(Var* x, Var* gamma, Var* beta, const Tensor& running
 
 Var* all_gather(Var* x, Communicator& comm) {
   check_var(x, "all_gather", "input");
+  profiler::ProfileScope prof("all_gather", false, x->value.device());
   CPC_CHECK(x->value.rank() >= 1, "all_gather: input ", x->value.shape(), " needs a leading dimension");
   Shape ys = x->value.shape();
   ys[0] *= comm.world();
@@ -521,6 +526,7 @@ Var* all_gather(Var* x, Communicator& comm) {
 Var* batch_norm(Var* x, Var* gamma, Var* beta, const Tensor& running_mean, const Tensor& running_var, bool training,
                 float momentum, float eps, Communicator* sync) {
   check_norm_args(x, gamma, beta, "batch_norm");
+  profiler::ProfileScope prof("batch_norm", false, x->value.device(), 3 * bytes_of(x->value));
   const int64_t c = x->value.size(1);
   CPC_CHECK(running_mean.numel() == c && running_var.numel() == c, "batch_norm: running stats have ",
             running_mean.numel(), " channels, input has ", c);
@@ -548,6 +554,7 @@ Var* batch_norm(Var* x, Var* gamma, Var* beta, const Tensor& running_mean, const
 
 Var* channel_norm(Var* x, Var* gamma, Var* beta, float eps) {
   check_norm_args(x, gamma, beta, "channel_norm");
+  profiler::ProfileScope prof("channel_norm", false, x->value.device(), 3 * bytes_of(x->value));
   Tape& tape = Tape::current();
   const Device dev = x->value.device();
   const int64_t B = x->value.size(0), L = x->value.size(2);
@@ -561,6 +568,7 @@ Var* channel_norm(Var* x, Var* gamma, Var* beta, float eps) {
 
 Var* relu(Var* x) {
   check_var(x, "relu", "input");
+  profiler::ProfileScope prof("relu", false, x->value.device(), 2 * bytes_of(x->value));
   Tape& tape = Tape::current();
   Tensor y = tape.alloc(x->value.shape(), x->value.device());
   be(x).relu_forward(x->value, y);
@@ -571,6 +579,7 @@ Var* relu(Var* x) {
 
 Var* gelu(Var* x) {
   check_var(x, "gelu", "input");
+  profiler::ProfileScope prof("gelu", false, x->value.device(), 2 * bytes_of(x->value));
   Tape& tape = Tape::current();
   Tensor y = tape.alloc(x->value.shape(), x->value.device());
   be(x).gelu_forward(x->value, y);
@@ -581,6 +590,7 @@ Var* gelu(Var* x) {
 
 Var* add(Var* a, Var* b) {
   check_var(a, "add", "first input");
+  profiler::ProfileScope prof("add", false, a->value.device(), 3 * bytes_of(a->value));
   check_var(b, "add", "second input");
   check_same_device(a, b, "add");
   check_same_shape(a->value, b->value, "add");
@@ -594,6 +604,7 @@ Var* add(Var* a, Var* b) {
 
 Var* dropout(Var* x, float p, uint64_t seed) {
   check_var(x, "dropout", "input");
+  profiler::ProfileScope prof("dropout", false, x->value.device(), 2 * bytes_of(x->value));
   CPC_CHECK(p >= 0.f && p < 1.f, "dropout: probability ", p, " must be in [0, 1)");
   if (p == 0.f) return x;
   Tape& tape = Tape::current();
@@ -606,6 +617,7 @@ Var* dropout(Var* x, float p, uint64_t seed) {
 
 Var* transpose_last2(Var* x) {
   check_var(x, "transpose", "input");
+  profiler::ProfileScope prof("transpose", false, x->value.device(), 2 * bytes_of(x->value));
   const Shape& s = x->value.shape();
   const int r = s.rank();
   CPC_CHECK(r >= 2, "transpose: needs at least 2 dims, found ", s);
@@ -624,6 +636,7 @@ Var* transpose_last2(Var* x) {
 
 Var* narrow(Var* x, int dim, int64_t start, int64_t length) {
   check_var(x, "narrow", "input");
+  profiler::ProfileScope prof("narrow", false, x->value.device());
   dim = normalize_dim(dim, x->value.rank(), "narrow");
   CPC_CHECK(start >= 0 && length >= 1 && start + length <= x->value.size(dim), "narrow: [", start, ", ", start + length,
             ") out of range for dim ", dim, " of ", x->value.shape());
@@ -644,6 +657,7 @@ Var* narrow(Var* x, int dim, int64_t start, int64_t length) {
 
 Var* reshape(Var* x, const Shape& shape) {
   check_var(x, "reshape", "input");
+  profiler::ProfileScope prof("reshape", false, x->value.device());
   CPC_CHECK(shape.numel() == x->value.numel(), "reshape: cannot view ", x->value.shape(), " as ", shape);
   Tape& tape = Tape::current();
   Var* out = tape.output(x->value.reshape(shape), {x});
@@ -653,6 +667,7 @@ Var* reshape(Var* x, const Shape& shape) {
 
 Var* select(Var* x, int dim, int64_t index) {
   check_var(x, "select", "input");
+  profiler::ProfileScope prof("slice", false, x->value.device());
   dim = normalize_dim(dim, x->value.rank(), "select");
   CPC_CHECK(0 <= index && index < x->value.size(dim), "select: index ", index, " out of range for dim ", dim, " of ",
             x->value.shape());
@@ -677,6 +692,7 @@ Var* select(Var* x, int dim, int64_t index) {
 static Var* pool(Var* x, int dim, bool max) {
   const char* op = max ? "max_pool" : "mean_pool";
   check_var(x, op, "input");
+  profiler::ProfileScope prof(op, false, x->value.device(), bytes_of(x->value));
   check_rank(x->value, 3, op, "(B, T, D) or (B, C, L)");
   dim = normalize_dim(dim, 3, op);
   CPC_CHECK(dim != 0, op, ": pooling over the batch dim is not supported");
@@ -701,6 +717,7 @@ Var* max_pool(Var* x, int dim) { return pool(x, dim, true); }
 
 GruOutput gru(Var* x, Var* h0, const std::vector<GruLayerParams>& layers) {
   check_var(x, "gru", "input");
+  profiler::ProfileScope prof("gru", false, x->value.device());
   check_rank(x->value, 3, "gru input", "(B, T, Din)");
   const int n = static_cast<int>(layers.size());
   CPC_CHECK(n >= 1 && n <= kMaxGruLayers, "gru: ", n, " layers, expected 1..", kMaxGruLayers);
@@ -754,6 +771,7 @@ GruOutput gru(Var* x, Var* h0, const std::vector<GruLayerParams>& layers) {
 
 Var* swap01(Var* x) {
   check_var(x, "swap01", "input");
+  profiler::ProfileScope prof("swap01", false, x->value.device(), 2 * bytes_of(x->value));
   check_rank(x->value, 3, "swap01 input", "(A, B, D)");
   const Shape& s = x->value.shape();
   Tape& tape = Tape::current();
@@ -766,6 +784,7 @@ Var* swap01(Var* x) {
 
 Var* l2_normalize(Var* x, float eps) {
   check_var(x, "l2_normalize", "input");
+  profiler::ProfileScope prof("l2_normalize", false, x->value.device(), 2 * bytes_of(x->value));
   check_rank(x->value, 2, "l2_normalize input", "(N, D)");
   CPC_CHECK(eps > 0.f, "l2_normalize: eps must be > 0, found ", eps);
   Tape& tape = Tape::current();
@@ -778,6 +797,7 @@ Var* l2_normalize(Var* x, float eps) {
 
 Var* contrastive_loss(Var* a, Var* c, const ContrastiveSpec& spec, ContrastiveStats* stats) {
   check_var(a, "contrastive_loss", "anchors");
+  profiler::ProfileScope prof("contrastive_loss", false, a->value.device());
   check_var(c, "contrastive_loss", "candidates");
   check_same_device(a, c, "contrastive_loss");
   check_rank(a->value, 2, "contrastive_loss anchors", "(R, D)");
@@ -813,6 +833,7 @@ Var* contrastive_loss(Var* a, Var* c, const ContrastiveSpec& spec, ContrastiveSt
 
 Var* mse_loss(Var* y, const Tensor& target) {
   check_var(y, "mse_loss", "input");
+  profiler::ProfileScope prof("mse_loss", false, y->value.device(), 2 * bytes_of(y->value));
   check_same_shape(y->value, target, "mse_loss");
   Tape& tape = Tape::current();
   Tensor diff = tape.alloc(y->value.shape(), y->value.device());
@@ -828,6 +849,7 @@ Var* mse_loss(Var* y, const Tensor& target) {
 
 Var* scale(Var* x, float alpha) {
   check_var(x, "scale", "input");
+  profiler::ProfileScope prof("scale", false, x->value.device(), 2 * bytes_of(x->value));
   Tape& tape = Tape::current();
   Tensor y = tape.zeros(x->value.shape(), x->value.device());
   be(x).axpy(alpha, x->value, y);
@@ -838,6 +860,7 @@ Var* scale(Var* x, float alpha) {
 
 Var* sum(Var* x) {
   check_var(x, "sum", "input");
+  profiler::ProfileScope prof("sum", false, x->value.device(), bytes_of(x->value));
   Tape& tape = Tape::current();
   Tensor s = tape.alloc({}, x->value.device());
   be(x).fill(s, static_cast<float>(be(x).sum(x->value)));

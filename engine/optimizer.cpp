@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "engine/error.h"
+#include "engine/profiler.h"
 
 namespace cpc {
 
@@ -66,6 +67,8 @@ Adam::Adam(std::vector<Parameter*> params, const AdamOptions& o, bool decoupled)
 }
 
 void Adam::step() {
+  profiler::ProfileScope prof(decoupled_ ? "adamw_update" : "adam_update", false,
+                             params_.empty() ? Device::cpu() : params_.front()->value.device());
   ++steps_;
   AdamHyper h;
   h.lr = lr_, h.beta1 = o_.beta1, h.beta2 = o_.beta2, h.eps = o_.eps, h.weight_decay = o_.weight_decay;
@@ -109,6 +112,7 @@ void Adam::load_state(const std::map<std::string, Tensor>& s) {
 
 double grad_norm(const std::vector<Parameter*>& params) {
   if (params.empty()) return 0.0;
+  profiler::ProfileScope prof("grad_norm", false, params.front()->grad.device());
   // One host read when all gradients share a device; the list keeps its capacity
   // between steps, so the steady state allocates nothing.
   const Device dev = params.front()->grad.device();
@@ -128,6 +132,7 @@ double grad_norm(const std::vector<Parameter*>& params) {
 }
 
 void clip_gradients(const std::vector<Parameter*>& params, double max_norm, double norm) {
+  profiler::ProfileScope prof("clip_gradients", false, params.empty() ? Device::cpu() : params.front()->grad.device());
   CPC_CHECK(max_norm > 0, "clip_grad_norm: max_norm must be > 0, found ", max_norm);
   const double coef = max_norm / (norm + 1e-6);
   if (coef < 1.0) {

@@ -1,5 +1,7 @@
 #include "engine/trace.h"
 
+#include "engine/profiler.h"
+
 namespace cpc {
 
 namespace {
@@ -8,11 +10,13 @@ TraceHooks g_hooks;
 
 void set_trace_hooks(TraceHooks hooks) { g_hooks = hooks; }
 
-TraceRange::TraceRange(const char* name) {
+TraceRange::TraceRange(const char* name) : profiled_(profiler::enabled()) {
   if (g_hooks.push) g_hooks.push(name);
+  if (profiled_) profiler::phase_begin(name);
 }
 
 TraceRange::~TraceRange() {
+  if (profiled_) profiler::phase_end();
   if (g_hooks.pop) g_hooks.pop();
 }
 

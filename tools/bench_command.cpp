@@ -14,9 +14,11 @@
 #include "engine/backend.h"
 #include "engine/error.h"
 #include "engine/flop_counter.h"
+#include "engine/profiler.h"
 #include "engine/random.h"
 #include "engine/safetensors_file.h"
 #include "tools/device_option.h"
+#include "tools/output_path.h"
 #include "tools/source_dir.h"
 #include "tools/torch_process.h"
 #include "tools/trainer.h"
@@ -154,8 +156,12 @@ int run_bench(const BenchArgs& a) {
 
   std::vector<Variant> variants;
   int64_t step = 1;
+  const bool profiling = a.profile || !a.trace.empty();
+  if (!a.trace.empty()) check_output_path(a.trace);
+  bool warm = false;  // the warm-up round is not profiled
   auto ours = [&](std::string gemm, size_t v) {
     return [&, gemm, v](int n) {
+      if (profiling && v == 0 && warm) profiler::resume();
       if (!cuda) be.set_option("gemm", gemm);
       for (int i = 0; i < n; ++i) {
         const auto t0 = Clock::now();
@@ -164,6 +170,7 @@ int run_bench(const BenchArgs& a) {
         variants[v].ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
       }
       if (!cuda) be.set_option("gemm", "onednn");
+      if (profiling) profiler::stop();
     };
   };
   size_t first_torch = 2;
@@ -190,6 +197,11 @@ int run_bench(const BenchArgs& a) {
     v.run(1);
     v.ms.clear();
   }
+  if (profiling) {  // collected during variant 0's timed steps only
+    profiler::start(a.trace.empty() ? 0 : 5);
+    profiler::stop();
+    warm = true;
+  }
   for (int r = 0; r < a.rounds; ++r) {
     for (Variant& v : variants) v.run(a.steps);
     std::printf("round %d/%d done\n", r + 1, a.rounds);
@@ -210,6 +222,13 @@ int run_bench(const BenchArgs& a) {
   }
   std::printf("(medians of %d rounds x %d steps; 'vs torch' = %s PyTorch's ms / this row's ms; %%peak against %s)\n",
               a.rounds, a.steps, cuda ? "the" : "the tuned", cuda ? "cuBLAS's GEMM" : "the faster GEMM");
+  if (profiling) {
+    std::printf("\nprofile of '%s':%s", variants.front().name.c_str(), profiler::table().c_str());
+    if (!a.trace.empty()) {
+      profiler::write_chrome_trace(a.trace);
+      std::printf("trace: %s (open in https://ui.perfetto.dev or chrome://tracing)\n", a.trace.c_str());
+    }
+  }
   torch.clear();
   std::filesystem::remove_all(tmp);
   return 0;

@@ -20,6 +20,8 @@ struct BenchArgs {
   std::string device = "cpu";  // cpu | cuda | cuda:N
   std::string tf32 = "off";     // CUDA: TF32 for GEMMs and convolutions, set on both sides
   std::vector<std::string> overrides;
+  bool profile = false;  // per-op table of our default variant's timed steps
+  std::string trace;     // Chrome trace JSON of 5 of them (implies profile)
 };
 
 int run_bench(const BenchArgs& args);

@@ -62,6 +62,8 @@ int main(int argc, char** argv) {
                     "stop and checkpoint after this many steps of this invocation (the schedule keeps --steps)")
       ->check(at_least(1));
   train->add_option("--set", train_args.overrides, "override a config key: --set train.batch_size=8");
+  train->add_flag("--profile", train_args.profile, "print a per-op time table after the run (steps after the first)");
+  train->add_option("--trace", train_args.trace, "write a Chrome trace JSON (Perfetto) of 5 steps; implies --profile");
 
   cpc::tools::EmbedArgs embed_args;
   CLI::App* embed = app.add_subcommand("embed", "encoder features per window (context, z_mean, c_mean) to HDF5");
@@ -107,6 +109,8 @@ int main(int argc, char** argv) {
   bench->add_option("--steps", bench_args.steps, "timed steps per round and variant")->check(at_least(1));
   bench->add_flag("--torch", bench_args.torch, "run the same model and step in PyTorch (python3-torch), alternating");
   bench->add_option("--set", bench_args.overrides, "override a config key: --set data.window=8192");
+  bench->add_flag("--profile", bench_args.profile, "per-op time table of cpc-engine's timed steps");
+  bench->add_option("--trace", bench_args.trace, "write a Chrome trace JSON (Perfetto) of 5 steps; implies --profile");
   bench->add_option("--device", bench_args.device, "cpu (default), cuda or cuda:N");
   bench->add_option("--tf32", bench_args.tf32, "CUDA: TF32 tensor cores for fp32 GEMMs and convolutions, on both sides")
       ->check(CLI::IsMember({"on", "off"}));

@@ -18,10 +18,12 @@
 #include "engine/data_loader.h"
 #include "engine/error.h"
 #include "engine/h5_file.h"
+#include "engine/profiler.h"
 #include "engine/trace.h"
 #include "tools/checkpoint.h"
 #include "tools/device_option.h"
 #include "tools/metrics_log.h"
+#include "tools/output_path.h"
 #include "tools/progress_bar.h"
 #include "tools/trainer.h"
 
@@ -214,6 +216,8 @@ int run_train(const TrainArgs& a) {
   const auto t0 = std::chrono::steady_clock::now();
   int64_t step = start;
   const int64_t last = a.stop_after >= 0 ? std::min(tc.steps, start + a.stop_after) : tc.steps;
+  const bool profiling = a.profile || !a.trace.empty();
+  if (!a.trace.empty()) check_output_path(a.trace);
   double comm_seconds = 0;
   int stop_signal = 0;
   int64_t last_checkpoint = start;
@@ -224,6 +228,10 @@ int run_train(const TrainArgs& a) {
       stop_signal = g_signal.load() ? g_signal.load() : SIGTERM;
       break;
     }
+    // The profile leaves out the first step (one-time set-up: kernels, arenas), unless
+    // there is only one.
+    if (profiling && (step == start + 1 || (step == start && last - start == 1)))
+      profiler::start(a.trace.empty() ? 0 : 5);
     const StepResult r = trainer.step(
         [&](int) -> const Tensor& {
           TraceRange load("load batch");  // waiting for the prefetch thread shows up here
@@ -248,7 +256,10 @@ int run_train(const TrainArgs& a) {
     if (world > 1) line["comm_ms"] = r.comm_seconds * 1e3;
     progress.update(step + 1, r.loss, r.accuracy, sps, tc.batch_size * world * k);
     if (validating && ((step + 1) % tc.validate_every == 0 || step + 1 == tc.steps)) {
+      const bool was_profiling = profiler::enabled();  // the profile is of training steps
+      profiler::stop();
       const EvalResult v = validate(trainer, val_x, tc.batch_size * world, comm, cfg.K);
+      if (was_profiling) profiler::resume();
       line["val_loss"] = v.loss, line["val_accuracy"] = v.accuracy, line["val_accuracy_per_k"] = v.accuracy_per_k;
       char buf[160];
       std::snprintf(buf, sizeof buf, "step %lld: validation loss %.4f, accuracy %.3f (%lld windows)",
@@ -262,6 +273,14 @@ int run_train(const TrainArgs& a) {
     }
   }
   progress.finish();
+  if (profiling) {
+    profiler::stop();
+    if (lead) std::printf("%s", profiler::table().c_str());
+    if (lead && !a.trace.empty()) {
+      profiler::write_chrome_trace(a.trace);
+      std::printf("trace: %s (open in https://ui.perfetto.dev or chrome://tracing)\n", a.trace.c_str());
+    }
+  }
   if (lead) checkpoint_run(a.out, trainer, step, data_info);
   comm.barrier();  // the checkpoint exists before any rank reports success
   if (lead && world > 1 && step > start)

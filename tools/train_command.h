@@ -19,6 +19,8 @@ struct TrainArgs {
 
   std::vector<std::string> overrides;  // "key.path=value"
   bool quiet = false;                  // no progress lines (tests)
+  bool profile = false;                // per-op table after the run (steps after the first)
+  std::string trace;                   // Chrome trace JSON of 5 steps (implies profile)
 };
 
 // Exit status of a run stopped by SIGINT, SIGTERM or SIGHUP after writing its checkpoint
