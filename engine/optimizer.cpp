@@ -10,6 +10,22 @@ namespace cpc {
 namespace {
 Backend& be(const Parameter* p) { return backend(p->value.device()); }
 
+// The step count as float tensors that hold it exactly: "step" (PyTorch's name; a float
+// is exact to 2^24 steps) and "step_high" * 2^24 + "step_low" (exact to 2^48).
+constexpr int64_t kStepSplit = int64_t{1} << 24;
+void save_step(std::map<std::string, Tensor>& s, int64_t steps) {
+  s["step"] = Tensor::from_vector({}, {static_cast<float>(steps)});
+  s["step_high"] = Tensor::from_vector({}, {static_cast<float>(steps / kStepSplit)});
+  s["step_low"] = Tensor::from_vector({}, {static_cast<float>(steps % kStepSplit)});
+}
+int64_t load_step(const std::map<std::string, Tensor>& s) {
+  auto it = s.find("step");
+  CPC_CHECK(it != s.end(), "optimizer state: missing 'step'");
+  auto hi = s.find("step_high"), lo = s.find("step_low");
+  if (hi == s.end() || lo == s.end()) return static_cast<int64_t>(it->second.to_vector()[0]);  // older checkpoints
+  return static_cast<int64_t>(hi->second.to_vector()[0]) * kStepSplit + static_cast<int64_t>(lo->second.to_vector()[0]);
+}
+
 void restore(std::vector<Tensor>& dst, const std::map<std::string, Tensor>& s, const std::string& key) {
   for (size_t i = 0; i < dst.size(); ++i) {
     if (!dst[i].defined()) continue;
@@ -43,16 +59,14 @@ void Sgd::step() {
 
 std::map<std::string, Tensor> Sgd::state() const {
   std::map<std::string, Tensor> s;
-  s["step"] = Tensor::from_vector({}, {static_cast<float>(steps_)});
+  save_step(s, steps_);
   for (size_t i = 0; i < buf_.size(); ++i)
     if (buf_[i].defined()) s["momentum_buffer." + std::to_string(i)] = buf_[i];
   return s;
 }
 
 void Sgd::load_state(const std::map<std::string, Tensor>& s) {
-  auto it = s.find("step");
-  CPC_CHECK(it != s.end(), "optimizer state: missing 'step'");
-  steps_ = static_cast<int64_t>(it->second.to_vector()[0]);
+  steps_ = load_step(s);
   restore(buf_, s, "momentum_buffer");
 }
 
@@ -92,7 +106,7 @@ void Adam::step() {
 
 std::map<std::string, Tensor> Adam::state() const {
   std::map<std::string, Tensor> s;
-  s["step"] = Tensor::from_vector({}, {static_cast<float>(steps_)});
+  save_step(s, steps_);
   for (size_t i = 0; i < m_.size(); ++i) {
     s["exp_avg." + std::to_string(i)] = m_[i];
     s["exp_avg_sq." + std::to_string(i)] = v_[i];
@@ -102,9 +116,7 @@ std::map<std::string, Tensor> Adam::state() const {
 }
 
 void Adam::load_state(const std::map<std::string, Tensor>& s) {
-  auto it = s.find("step");
-  CPC_CHECK(it != s.end(), "optimizer state: missing 'step'");
-  steps_ = static_cast<int64_t>(it->second.to_vector()[0]);
+  steps_ = load_step(s);
   restore(m_, s, "exp_avg");
   restore(v_, s, "exp_avg_sq");
   restore(vmax_, s, "max_exp_avg_sq");

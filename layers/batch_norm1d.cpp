@@ -2,6 +2,7 @@
 
 #include <vector>
 
+#include "engine/backend.h"
 #include "engine/ops.h"
 
 namespace cpc {
@@ -16,7 +17,11 @@ BatchNorm1d::BatchNorm1d(int64_t c, float eps_, float momentum_) : eps(eps_), mo
 
 Var* BatchNorm1d::forward(Var* x) {
   const bool update = is_training();
-  if (update && num_batches_tracked->device().kind == DeviceKind::cpu) num_batches_tracked->f32()[0] += 1.f;
+  if (update) {  // on the tensor's device, without a host round trip
+    if (!one_.defined() || one_.device() != num_batches_tracked->device())
+      one_ = Tensor::from_vector({}, {1.f}).to(num_batches_tracked->device());
+    backend(num_batches_tracked->device()).axpy(1.f, one_, *num_batches_tracked);
+  }
   return ops::batch_norm(x, weight, bias, *running_mean, *running_var, update, momentum, eps, sync);
 }
 

@@ -17,6 +17,9 @@ class BatchNorm1d : public Layer {
   Tensor* running_var;
   Tensor* num_batches_tracked;  // kept for state-dict compatibility with PyTorch
   Communicator* sync = nullptr;  // data parallel: statistics over every rank's batch
+
+ private:
+  Tensor one_;  // 1 on num_batches_tracked's device, for its increment
 };
 
 }  // namespace cpc

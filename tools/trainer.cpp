@@ -10,6 +10,7 @@
 #include "engine/ops.h"
 #include "engine/random.h"
 #include "engine/trace.h"
+#include "layers/activations.h"
 
 namespace cpc::tools {
 
@@ -51,8 +52,8 @@ Trainer::~Trainer() { backend(device_).set_option("precision", "fp32"); }
 void Trainer::broadcast_state() {
   if (comm_->world() == 1) return;
   for (const auto& [name, t] : model_->state_dict()) comm_->broadcast(t, 0);
-  for (const auto& [name, t] : opt_->state())  // "step" is a copy; the moments are the live buffers
-    if (name != "step" && t.defined() && t.numel() > 0) comm_->broadcast(t, 0);
+  for (const auto& [name, t] : opt_->state())  // "step*" are copies; the moments are the live buffers
+    if (name.rfind("step", 0) != 0 && t.defined() && t.numel() > 0) comm_->broadcast(t, 0);
 }
 
 void Trainer::average_gradients() {
@@ -85,6 +86,9 @@ StepResult Trainer::step(const std::function<const Tensor&(int)>& micro, int64_t
   model_->train(true);
   opt_->zero_grad();
   opt_->set_lr(static_cast<float>(sched_.at(step)));
+  model_->apply([step](Module& m) {  // dropout masks are a function of the step
+    if (auto* d = dynamic_cast<Dropout*>(&m)) d->set_step(step);
+  });
   std::optional<TraceRange> phase;
   Tensor loss_value;  // the step's loss on device_ (k = 1: the tape's own)
   double accuracy = 0;
@@ -161,6 +165,16 @@ EvalResult Trainer::evaluate(const Tensor& xs, int64_t batch) {
   out.accuracy_per_k.assign(static_cast<size_t>(config().K), 0.0);
   TapeScope scope(tape_);
   NoGradGuard no_grad;
+  // Training mode and the communicator come back however this returns (an error
+  // mid-loop must not leave the model in eval mode for the next step).
+  struct Restore {
+    Trainer* t;
+    ~Restore() {
+      t->tape_.reset();
+      t->model_->train(true);
+      t->model_->set_communicator(t->comm_);
+    }
+  } restore{this};
   model_->train(false);
   model_->set_communicator(nullptr);  // rank-local: no collectives
   Generator rng(0x5eed'7a11ULL);  // the same t for every validation
@@ -176,9 +190,6 @@ EvalResult Trainer::evaluate(const Tensor& xs, int64_t batch) {
   out.windows = n;
   out.loss /= static_cast<double>(n), out.accuracy /= static_cast<double>(n);
   for (double& a : out.accuracy_per_k) a /= static_cast<double>(n);
-  tape_.reset();
-  model_->train(true);
-  model_->set_communicator(comm_);
   return out;
 }
 

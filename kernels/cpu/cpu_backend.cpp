@@ -1,5 +1,7 @@
-// The CPU backend: OpenBLAS GEMMs, im2col convolution, BLAS-based GRU and plain
-// (OpenMP) loops for the rest. Registered for DeviceKind::cpu at start-up.
+// The CPU backend: oneDNN convolutions (or im2col + GEMM), oneDNN or OpenBLAS GEMMs
+// (cpu_options.h), a GRU on those GEMMs, the fused contrastive kernel and plain (OpenMP)
+// loops for the rest. Registered for DeviceKind::cpu at start-up. Scratch memory and the
+// oneDNN primitive cache are per thread: threads running their own tapes do not share them.
 #include <omp.h>
 #include <oneapi/dnnl/dnnl.h>
 
@@ -72,7 +74,7 @@ class CpuBackend final : public Backend {
     omp_set_num_threads(n);
   }
   int threads() const override { return omp_get_max_threads(); }
-  size_t workspace_bytes() const override { return ws_.capacity() * sizeof(float); }
+  size_t workspace_bytes() const override { return scratch().ws.capacity() * sizeof(float); }
 
   void* allocate(size_t bytes) override {
     void* p = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
@@ -189,14 +191,14 @@ class CpuBackend final : public Backend {
     check_cpu(x, "conv1d");
     const cpu::Conv1dDims d = dims(x, w, g, y);
     if (cpu::cpu_options().conv == cpu::ConvAlgorithm::onednn)
-      onednn_.forward(x.f32(), w.f32(), bias ? bias->f32() : nullptr, d, y.f32());
+      scratch().onednn.forward(x.f32(), w.f32(), bias ? bias->f32() : nullptr, d, y.f32());
     else
       cpu::conv1d_forward(x.f32(), w.f32(), bias ? bias->f32() : nullptr, d, y.f32(), workspace(d.col_size()));
   }
   void conv1d_backward_data(const Tensor& dy, const Tensor& w, const Conv1dGeometry& g, const Tensor& dx) override {
     const cpu::Conv1dDims d = dims(dx, w, g, dy);
     if (cpu::cpu_options().conv == cpu::ConvAlgorithm::onednn)
-      onednn_.backward_data(dy.f32(), w.f32(), d, dx.f32());
+      scratch().onednn.backward_data(dy.f32(), w.f32(), d, dx.f32());
     else
       cpu::conv1d_backward_data(dy.f32(), w.f32(), d, dx.f32(), workspace(d.col_size()));
   }
@@ -204,7 +206,7 @@ class CpuBackend final : public Backend {
                                const Tensor* dbias) override {
     const cpu::Conv1dDims d = dims(x, dw, g, dy);
     if (cpu::cpu_options().conv == cpu::ConvAlgorithm::onednn) {
-      onednn_.backward_weights(x.f32(), dy.f32(), d, dw.f32(), dbias ? dbias->f32() : nullptr);
+      scratch().onednn.backward_weights(x.f32(), dy.f32(), d, dw.f32(), dbias ? dbias->f32() : nullptr);
       return;
     }
     cpu::conv1d_backward_weights(x.f32(), dy.f32(), d, dw.f32(), dbias ? dbias->f32() : nullptr,
@@ -311,12 +313,19 @@ class CpuBackend final : public Backend {
 
  private:
   // Scratch memory reused across calls: grows to the largest request, then stays,
-  // so steady-state steps allocate nothing.
-  std::vector<float> ws_;
-  cpu::OneDnnConv1d onednn_;
-  float* workspace(int64_t n) {
-    if (static_cast<int64_t>(ws_.size()) < n) ws_.resize(static_cast<size_t>(n));
-    return ws_.data();
+  // so steady-state steps allocate nothing. One per thread.
+  struct Scratch {
+    std::vector<float> ws;
+    cpu::OneDnnConv1d onednn;
+  };
+  static Scratch& scratch() {
+    static thread_local Scratch s;
+    return s;
+  }
+  static float* workspace(int64_t n) {
+    std::vector<float>& ws = scratch().ws;
+    if (static_cast<int64_t>(ws.size()) < n) ws.resize(static_cast<size_t>(n));
+    return ws.data();
   }
   static cpu::Conv1dDims dims(const Tensor& x, const Tensor& w, const Conv1dGeometry& g, const Tensor& y) {
     return {x.size(0), x.size(1), x.size(2), w.size(0), w.size(2), y.size(2), g.stride, g.padding, g.dilation};

@@ -1,14 +1,15 @@
 #pragma once
 // A caching device allocator: freed blocks go to a free list per size class and are
 // handed out again without cudaMalloc/cudaFree (both synchronise the device and cost
-// 10-1000 us). All our work runs on one compute stream, so a block freed by the host
-// while kernels that use it are still queued may be reused at once: the next user's
-// kernels are queued behind them on the same stream.
+// 10-1000 us). Every op runs on one compute stream, so a block freed by the host while
+// kernels that use it are still queued may be reused at once: the next user's kernels
+// are queued behind them on the same stream. (The data loader's copy stream writes only
+// into the loader's own long-lived buffers, whose release waits for its copies.)
 //
 // Size classes: 512-byte granularity up to 1 MiB, then four classes per power of two
 // (at most 25% slack). A miss calls cudaMalloc; when that fails the cache is emptied
 // and the allocation retried once. CPC_CUDA_CACHE=0 turns caching off (every free is a
-// stream synchronisation + cudaFree, as the skeleton did): for compute-sanitizer runs.
+// stream synchronisation + cudaFree): for compute-sanitizer runs.
 #include <cuda_runtime_api.h>
 
 #include <cstddef>

@@ -9,6 +9,7 @@
 #include "engine/error.h"
 #include "engine/ops.h"
 #include "engine/random.h"
+#include "layers/activations.h"
 #include "layers/batch_norm1d.h"
 #include "layers/linear.h"
 #include "layers/residual_block1d.h"
@@ -88,6 +89,28 @@ TEST(Autograd, DropoutKeepsAboutOneMinusPAndScales) {
   EXPECT_EQ(ops::dropout(x, 0.25f, 7)->value.to_vector(), y);  // same seed, same mask
   EXPECT_NE(ops::dropout(x, 0.25f, 8)->value.to_vector(), y);
   EXPECT_EQ(ops::dropout(x, 0.f, 7), x);
+}
+
+// A resumed run draws the dropout masks of the uninterrupted one: they are a function of
+// (seed, step, call within the step), not of a counter that a checkpoint would lose.
+TEST(Autograd, DropoutMasksDependOnTheStepNotOnHistory) {
+  Tape tape;
+  TapeScope s(tape);
+  Var* x = tape.var(Tensor::from_vector({64}, std::vector<float>(64, 1.f)));
+  auto masks = [&](Dropout& d, int64_t first, int64_t last) {
+    std::vector<std::vector<float>> out;
+    for (int64_t step = first; step < last; ++step) {
+      d.set_step(step);
+      for (int call = 0; call < 2; ++call) out.push_back(d.forward(x)->value.to_vector());
+    }
+    return out;
+  };
+  Dropout full(0.5f, 9), resumed(0.5f, 9);
+  const auto a = masks(full, 0, 4), b = masks(resumed, 2, 4);
+  ASSERT_EQ(b.size(), 4u);
+  for (size_t i = 0; i < 4; ++i) EXPECT_EQ(b[i], a[4 + i]) << "mask " << i;
+  EXPECT_NE(a[0], a[1]);  // two calls in a step differ
+  EXPECT_NE(a[0], a[2]);  // and steps differ
 }
 
 TEST(OpErrors, ConvChannelMismatchSaysExpectedAndFound) {
@@ -193,6 +216,49 @@ TEST(TapeGradcheck, ResidualBlockWithDownsample) {
   std::vector<Parameter*> ps{&x};
   for (Parameter* p : blk.parameters()) ps.push_back(p);
   fd_check_tape("resblock", f, ps);
+}
+
+}  // namespace
+}  // namespace cpc
+
+// Threads with their own tapes may run CPU ops at the same time: scratch memory and the
+// oneDNN primitive cache are per thread (they were shared: a second thread's larger
+// request reallocated the first one's workspace mid-op).
+#include <thread>
+
+#include "layers/conv1d.h"
+#include "layers/gru.h"
+
+namespace cpc {
+namespace {
+
+std::vector<float> conv_gru_grads(int64_t B, int64_t L, uint64_t seed) {
+  Generator gen(seed);
+  Conv1d conv(8, 16, 5, Conv1dGeometry{1, 2, 1}, false, gen);
+  GRU gru(16, 12, 1, gen);
+  Tape tape;
+  TapeScope scope(tape);
+  Var* x = tape.var(gen.normal_tensor({B, 8, L}, 0, 1), true);
+  Var* y = ops::transpose_last2(conv.forward(x));  // (B, L, 16)
+  Var* loss = ops::sum(ops::scale(gru.forward(y).output, 0.5f));
+  tape.backward(loss);
+  std::vector<float> out = x->grad.to_vector();
+  const std::vector<float> w = conv.weight->grad.to_vector();
+  out.insert(out.end(), w.begin(), w.end());
+  return out;
+}
+
+TEST(Threads, TapesOnSeveralThreadsComputeWhatOneThreadComputes) {
+  const std::vector<float> a = conv_gru_grads(2, 300, 1), b = conv_gru_grads(6, 900, 2);
+  for (int round = 0; round < 3; ++round) {
+    std::vector<float> ta, tb;
+    std::thread t1([&] { ta = conv_gru_grads(2, 300, 1); });
+    std::thread t2([&] { tb = conv_gru_grads(6, 900, 2); });
+    t1.join();
+    t2.join();
+    EXPECT_EQ(ta, a) << "round " << round;
+    EXPECT_EQ(tb, b) << "round " << round;
+  }
 }
 
 }  // namespace

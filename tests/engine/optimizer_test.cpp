@@ -147,5 +147,25 @@ TEST(OptimizerState, RoundTripsExactly) {
   EXPECT_EQ(p.value.to_vector(), after_a);
 }
 
+// The step count survives a checkpoint exactly past 2^24 (where a float's integers end):
+// Adam's bias correction depends on it.
+TEST(OptimizerState, StepCountIsExactBeyondFloat) {
+  Generator gen(4);
+  Parameter p(gen.uniform_tensor({3}, -1, 1));
+  Adam a(std::vector<Parameter*>{&p}, AdamOptions{}, true), b(std::vector<Parameter*>{&p}, AdamOptions{}, true);
+  std::map<std::string, Tensor> s = a.state();
+  const int64_t big = (int64_t{1} << 24) + 3;  // 16777219: a float rounds it to 16777220
+  s["step_high"] = Tensor::from_vector({}, {1.f});
+  s["step_low"] = Tensor::from_vector({}, {3.f});
+  a.load_state(s);
+  EXPECT_EQ(a.steps(), big);
+  b.load_state(a.state());
+  EXPECT_EQ(b.steps(), big);
+  std::map<std::string, Tensor> old = a.state();  // a checkpoint from before the split: "step" alone
+  old.erase("step_high"), old.erase("step_low");
+  b.load_state(old);
+  EXPECT_EQ(b.steps(), int64_t{16777220});  // what a float could hold
+}
+
 }  // namespace
 }  // namespace cpc::test

@@ -6,6 +6,8 @@
 
 #include <ostream>
 
+#include "engine/autograd.h"
+#include "layers/batch_norm1d.h"
 #include "tests/gpu/cuda_test_util.h"
 
 namespace cpc {
@@ -186,6 +188,20 @@ TEST(CudaChannelNorm, ForwardAndBackwardMatchCpu) {
     EXPECT_TRUE(close_scaled(dg.gpu.to_vector(), dg.cpu.to_vector(), "dgamma"));
     EXPECT_TRUE(close_scaled(db.gpu.to_vector(), db.cpu.to_vector(), "dbeta"));
   }
+}
+
+// The layer counts its training batches on the device too (it counted on the CPU only).
+TEST(CudaBatchNorm, LayerCountsBatchesOnTheDevice) {
+  SKIP_WITHOUT_CUDA();
+  BatchNorm1d bn(4);
+  bn.to(Device::cuda());
+  bn.train(true);
+  for (int i = 0; i < 3; ++i) {
+    Tape tape;
+    TapeScope scope(tape);
+    bn.forward(tape.var(Tensor::from_vector({2, 4, 3}, random_values(24, 40 + i)).to(Device::cuda())));
+  }
+  EXPECT_EQ(bn.num_batches_tracked->to_vector(), std::vector<float>{3.f});
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include "engine/error.h"
 #include "tools/prepare/synth_ecg.h"
 #include "tools/train_command.h"
+#include "tools/trainer.h"
 
 namespace cpc::tools {
 namespace {
@@ -105,6 +106,20 @@ TEST_F(TrainTest, AccumulationResumesExactly) {
   ASSERT_EQ(full.size(), 6u);
   ASSERT_EQ(resumed.size(), 6u);
   for (size_t i = 0; i < 6; ++i) EXPECT_EQ(resumed[i], full[i]) << "step " << i + 1;
+}
+
+// An error in the middle of validation leaves the model in training mode with its
+// communicator (the next training step must not run BatchNorm in eval mode).
+TEST_F(TrainTest, EvaluateRestoresTrainingModeAfterAnError) {
+  const CpcConfig cfg = CpcConfig::load(CPC_SOURCE_DIR "/models/configs/ecg12.json",
+                                        {"data.window=1024", "encoder.norm=batch"});
+  Trainer t(cfg);
+  const Tensor wrong = Tensor::zeros({2, 5, 1024});  // 5 channels for a 12-lead model
+  EXPECT_THROW(t.evaluate(wrong, 2), Error);
+  EXPECT_TRUE(t.model().is_training());
+  const EvalResult ok = t.evaluate(Tensor::zeros({2, 12, 1024}), 2);
+  EXPECT_EQ(ok.windows, 2);
+  EXPECT_TRUE(t.model().is_training());
 }
 
 TEST_F(TrainTest, NeverOverwritesAnExistingRun) {

@@ -25,6 +25,7 @@ char detect_delimiter(const std::string& header) {
 }  // namespace
 
 CsvRecording read_csv_recording(const std::string& path, const PrepareCsvArgs& a) {
+  CPC_CHECK(std::filesystem::is_regular_file(path), path, ": not a file (expected a CSV file)");
   std::ifstream f(path);
   CPC_CHECK(f, path, ": cannot open the CSV file");
   CsvRecording rec;

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 
@@ -81,6 +82,7 @@ void put_id(std::vector<uint8_t>& b, const char* id) { b.insert(b.end(), id, id 
 }  // namespace
 
 WavAudio read_wav(const std::string& path) {
+  CPC_CHECK(std::filesystem::is_regular_file(path), path, ": not a file (expected a WAV file)");
   std::ifstream f(path, std::ios::binary);
   CPC_CHECK(f, path, ": cannot open the WAV file");
   const std::vector<uint8_t> b((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
