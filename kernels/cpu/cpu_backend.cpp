@@ -250,7 +250,7 @@ class CpuBackend final : public Backend {
                              const Tensor& dbeta) override {
     const cpu::NormDims d = ndims(x);
     cpu::channel_norm_backward(x.f32(), dy.f32(), gamma.f32(), mean.f32(), invstd.f32(), d, f(dx), f(dgamma), f(dbeta),
-                               workspace(2 * d.B * d.L));
+                               workspace(cpu::channel_norm_backward_workspace(d)));
   }
 
   void gru_layer_forward(const Tensor& x, const Tensor& h0, const Tensor& w_ih, const Tensor& w_hh, const Tensor& b_ih,

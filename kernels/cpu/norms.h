@@ -153,46 +153,74 @@ void channel_norm_forward(const T* x, const T* gamma, const T* beta, T eps, cons
   });
 }
 
-// ws: 2 * B * L elements.
+// ws: channel_norm_backward_workspace(d) elements. One parallel pass per sample b:
+// the sums over C that dx needs (s1, s2 per l) and this sample's share of dgamma and
+// dbeta per channel (reduced over l with 8 independent partial sums: a single running
+// sum is bound by the add latency), then dx; the shares are summed over b in order, in
+// double, so the result does not depend on the thread count.
+inline int64_t channel_norm_backward_workspace(const NormDims& d) { return 2 * d.B * d.L + 2 * d.B * d.C; }
+
 template <class T>
 void channel_norm_backward(const T* x, const T* dy, const T* gamma, const T* mean, const T* invstd, const NormDims& d,
                            T* dx, T* dgamma, T* dbeta, T* ws) {
-  // Parameter gradients: reduce over (b, l) per channel.
-  if (dgamma || dbeta) {
-    parallel_for(d.C, true, [&](int64_t c) {
-      double sg = 0, sb = 0;
-      for (int64_t b = 0; b < d.B; ++b)
-        for (int64_t l = 0; l < d.L; ++l) {
-          const int64_t i = (b * d.C + c) * d.L + l;
-          sg += dy[i] * ((x[i] - mean[b * d.L + l]) * invstd[b * d.L + l]);
-          sb += dy[i];
-        }
-      if (dgamma) dgamma[c] += static_cast<T>(sg);
-      if (dbeta) dbeta[c] += static_cast<T>(sb);
-    });
-  }
-  if (!dx) return;
+  const bool params = dgamma || dbeta;
+  T* share = ws + 2 * d.B * d.L;  // (B, 2, C): this sample's dgamma and dbeta
   parallel_for(d.B, true, [&](int64_t b) {
     T* s1 = ws + 2 * b * d.L;  // mean over C of g = dy * gamma
     T* s2 = s1 + d.L;          // mean over C of g * xhat
     const T* mb = mean + b * d.L;
     const T* ib = invstd + b * d.L;
     for (int64_t l = 0; l < d.L; ++l) s1[l] = 0, s2[l] = 0;
-    for (int64_t c = 0; c < d.C; ++c)
-      for (int64_t l = 0; l < d.L; ++l) {
-        const int64_t i = (b * d.C + c) * d.L + l;
-        const T g = dy[i] * gamma[c];
+    for (int64_t c = 0; c < d.C; ++c) {
+      const T* xr = x + (b * d.C + c) * d.L;
+      const T* dyr = dy + (b * d.C + c) * d.L;
+      const T gc = gamma[c];
+      double pg[8] = {}, pb[8] = {};
+      int64_t l = 0;
+      for (; l + 8 <= d.L; l += 8)
+        for (int j = 0; j < 8; ++j) {
+          const T xhat = (xr[l + j] - mb[l + j]) * ib[l + j];
+          const T g = dyr[l + j] * gc;
+          s1[l + j] += g;
+          s2[l + j] += g * xhat;
+          pg[j] += dyr[l + j] * xhat;
+          pb[j] += dyr[l + j];
+        }
+      for (; l < d.L; ++l) {
+        const T xhat = (xr[l] - mb[l]) * ib[l];
+        const T g = dyr[l] * gc;
         s1[l] += g;
-        s2[l] += g * (x[i] - mb[l]) * ib[l];
+        s2[l] += g * xhat;
+        pg[0] += dyr[l] * xhat;
+        pb[0] += dyr[l];
       }
+      if (params) {
+        double sg = 0, sb = 0;
+        for (int j = 0; j < 8; ++j) sg += pg[j], sb += pb[j];
+        share[(b * 2) * d.C + c] = static_cast<T>(sg);
+        share[(b * 2 + 1) * d.C + c] = static_cast<T>(sb);
+      }
+    }
+    if (!dx) return;
     for (int64_t l = 0; l < d.L; ++l) s1[l] /= static_cast<T>(d.C), s2[l] /= static_cast<T>(d.C);
-    for (int64_t c = 0; c < d.C; ++c)
+    for (int64_t c = 0; c < d.C; ++c) {
+      const T* xr = x + (b * d.C + c) * d.L;
+      const T* dyr = dy + (b * d.C + c) * d.L;
+      T* dxr = dx + (b * d.C + c) * d.L;
+      const T gc = gamma[c];
       for (int64_t l = 0; l < d.L; ++l) {
-        const int64_t i = (b * d.C + c) * d.L + l;
-        const T xhat = (x[i] - mb[l]) * ib[l];
-        dx[i] += ib[l] * (dy[i] * gamma[c] - s1[l] - xhat * s2[l]);
+        const T xhat = (xr[l] - mb[l]) * ib[l];
+        dxr[l] += ib[l] * (dyr[l] * gc - s1[l] - xhat * s2[l]);
       }
+    }
   });
+  if (!params) return;
+  for (int64_t c = 0; c < d.C; ++c) {
+    double sg = 0, sb = 0;
+    for (int64_t b = 0; b < d.B; ++b) sg += share[(b * 2) * d.C + c], sb += share[(b * 2 + 1) * d.C + c];
+    if (dgamma) dgamma[c] += static_cast<T>(sg);
+    if (dbeta) dbeta[c] += static_cast<T>(sb);
+  }
 }
 
 }  // namespace cpc::cpu

@@ -151,7 +151,7 @@ TEST(ChannelNormGradcheck, InputWeightAndBias) {
   std::mt19937 rng(4);
   Vec x = random_vec(d.B * d.C * d.L, rng, 2.0), gamma = random_vec(d.C, rng), beta = random_vec(d.C, rng),
       dy = random_vec(x.size(), rng);
-  Vec y(x.size()), mean(d.B * d.L), invstd(d.B * d.L), ws(2 * d.B * d.L);
+  Vec y(x.size()), mean(d.B * d.L), invstd(d.B * d.L), ws(cpu::channel_norm_backward_workspace(d));
   auto loss = [&] {
     cpu::channel_norm_forward<double>(x.data(), gamma.data(), beta.data(), 1e-5, d, mean.data(), invstd.data(),
                                       y.data());
