@@ -17,6 +17,7 @@
 
 #include "kernels/common/contrastive_row.h"
 #include "kernels/cpu/blas.h"
+#include "kernels/cpu/cpu_options.h"
 #include "kernels/cpu/parallel.h"
 
 namespace cpc::cpu {
@@ -52,10 +53,21 @@ struct ContrastiveProblem {
     return std::max<int64_t>(
         16, std::min<int64_t>(rows_per_block(), (int64_t{1} << 20) / std::max<int64_t>(cols_per_block(), 1)));
   }
+  // Many small blocks (InfoNCE with batch negatives: one block of B x B scores per
+  // selected step) are processed in parallel, one block per thread, each with its own
+  // tile: a block's row passes are too small to share between threads, and its GEMMs
+  // then run single-threaded (oneDNN's sgemm inside a parallel region). Blocks write
+  // disjoint rows of dA and columns of dC.
+  int tile_threads() const {
+    const bool small_blocks = blocks >= 2 && tile_rows() >= rows_per_block() && rows_per_block() * cols_per_block() <= 16384;
+    const bool parallel = small_blocks && !neg_l2 && !column_argmax && cpu_options().gemm == GemmLibrary::onednn;
+    return parallel ? std::max(1, omp_get_max_threads()) : 1;
+  }
   int64_t workspace() const {  // elements of T
     const int64_t tile = tile_rows() * cols_per_block();
     const int64_t factors = tile_rows() * 8;  // RowGradFactors per tile row (<= 8 T each)
-    return tile * (neg_l2 ? 2 : 1) + 2 * R + (neg_l2 ? R + 2 * M : 0) + (column_argmax ? 2 * M : 0) + factors;
+    return tile * (neg_l2 ? 2 : 1) + 2 * R + (neg_l2 ? R + 2 * M : 0) + (column_argmax ? 2 * M : 0) + factors +
+           (tile_threads() - 1) * (tile + factors);  // the other threads' tiles and factors
   }
 };
 
@@ -147,7 +159,10 @@ ContrastiveResult contrastive_forward(const T* A, const T* C, const ContrastiveP
   ContrastiveResult res;
   if (dA) std::fill(dA, dA + p.R * p.D, T(0));
   if (dC) std::fill(dC, dC + p.M * p.D, T(0));
-  for (int64_t g = 0; g < p.blocks; ++g) {
+  const int threads = p.tile_threads();
+  T* extra = reinterpret_cast<T*>(factors + tr);  // threads 1.. : (tile, factors) each
+  // One block: its row tiles, with the tile and factors of the thread running it.
+  auto run_block = [&](int64_t g, T* tile, math::RowGradFactors<T>* factors) {
     const int64_t c0 = g * Mg;
     if (p.column_argmax)
       for (int64_t j = 0; j < Mg; ++j) col_best[c0 + j] = -1, col_best_row[c0 + j] = -1;
@@ -275,6 +290,16 @@ ContrastiveResult contrastive_forward(const T* A, const T* C, const ContrastiveP
         const int64_t i = static_cast<int64_t>(col_best_row[c0 + j]);
         if (i >= 0 && p.row_label[i] == p.col_label[c0 + j]) ++res.column_correct;
       }
+  };
+  if (threads > 1) {
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (int64_t g = 0; g < p.blocks; ++g) {
+      const int t = omp_get_thread_num();
+      T* mine = t == 0 ? tile : extra + (t - 1) * (tr * Mg + tr * 8);
+      run_block(g, mine, t == 0 ? factors : reinterpret_cast<math::RowGradFactors<T>*>(mine + tr * Mg));
+    }
+  } else {
+    for (int64_t g = 0; g < p.blocks; ++g) run_block(g, tile, factors);
   }
   double total = 0;  // summed in row order: deterministic for any thread count
   for (int64_t i = 0; i < p.R; ++i) {
