@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <system_error>
 #include <mutex>
 
 #include "engine/atomic_file.h"
@@ -73,7 +74,8 @@ H5File::H5File(const std::string& path, Mode mode, const std::string& expected) 
   quiet();
   if (mode == Mode::read) {
     CPC_CHECK(std::filesystem::exists(path), path, ": no such file");
-    CPC_CHECK(!std::filesystem::is_directory(path), path, ": is a directory, not a file");
+    std::error_code fs_ec;  // a path that cannot even be stat'ed (too long, no access) is not a file
+    CPC_CHECK(!std::filesystem::is_directory(path, fs_ec), path, ": is a directory, not a file");
     CPC_CHECK(H5Fis_hdf5(path.c_str()) > 0, path, ": not an HDF5 file",
               expected.empty() ? "" : " (expected " + expected + ")");
     id_ = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <system_error>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <vector>
@@ -41,8 +42,10 @@ void save_safetensors(const std::string& path, const std::map<std::string, Tenso
 std::map<std::string, Tensor> load_safetensors(const std::string& path, std::map<std::string, std::string>* metadata) {
   using json = nlohmann::json;
   std::ifstream f(path, std::ios::binary);
-  CPC_CHECK(f.good() && !std::filesystem::is_directory(path), path, ": cannot open");
-  const uint64_t file_size = std::filesystem::file_size(path);
+  std::error_code fs_ec;  // a path that cannot even be stat'ed (too long, no access) is not a file
+  CPC_CHECK(f.good() && !std::filesystem::is_directory(path, fs_ec), path, ": cannot open");
+  const uint64_t file_size = std::filesystem::file_size(path, fs_ec);
+  CPC_CHECK(!fs_ec, path, ": cannot read its size (", fs_ec.message(), ")");
   unsigned char len[8];
   f.read(reinterpret_cast<char*>(len), 8);
   uint64_t n = 0;

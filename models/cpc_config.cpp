@@ -1,6 +1,7 @@
 #include "models/cpc_config.h"
 
 #include <filesystem>
+#include <system_error>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -187,7 +188,8 @@ CpcConfig CpcConfig::from_json(const json& j, const std::string& where) {
 }
 
 CpcConfig CpcConfig::load(const std::string& path, const std::vector<std::string>& overrides) {
-  CPC_CHECK(!std::filesystem::is_directory(path), path, ": is a directory; expected a JSON config file");
+  std::error_code fs_ec;  // a path that cannot even be stat'ed (too long, no access) is not a file
+  CPC_CHECK(!std::filesystem::is_directory(path, fs_ec), path, ": is a directory; expected a JSON config file");
   std::ifstream f(path);
   CPC_CHECK(f.good(), path, ": cannot open the config file");
   json j;

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <system_error>
 
 #include "engine/error.h"
 #include "engine/h5_file.h"
@@ -35,7 +36,8 @@ void save_checkpoint(const std::string& path, const std::map<std::string, Tensor
 
 Checkpoint read_checkpoint(const std::string& path, bool with_optimizer) {
   Checkpoint c;
-  c.path = std::filesystem::is_directory(path) ? path + "/" + kCheckpointFile : path;
+  std::error_code fs_ec;  // a path that cannot even be stat'ed (too long, no access) is not a file
+  c.path = std::filesystem::is_directory(path, fs_ec) ? path + "/" + kCheckpointFile : path;
   const std::string kind = "a checkpoint written by cpc-engine train";
   H5File f(c.path, H5File::Mode::read, kind);
   try {

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <system_error>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -146,7 +147,8 @@ std::string probe_section(const std::string& path) {
 
 int run_report(const ReportArgs& a) {
   const std::string metrics_path = a.run + "/metrics.jsonl";
-  CPC_CHECK(std::filesystem::is_directory(a.run), a.run, ": not a run directory");
+  std::error_code fs_ec;  // a path that cannot even be stat'ed (too long, no access) is not a file
+  CPC_CHECK(std::filesystem::is_directory(a.run, fs_ec), a.run, ": not a run directory");
   std::ifstream mf(metrics_path);
   CPC_CHECK(mf.good(), metrics_path, ": cannot open (is ", a.run, " a run directory of cpc-engine train?)");
   const std::string out = a.out.empty() ? a.run + "/report.html" : a.out;

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <system_error>
 #include <fstream>
 
 #include "engine/error.h"
@@ -25,7 +26,8 @@ char detect_delimiter(const std::string& header) {
 }  // namespace
 
 CsvRecording read_csv_recording(const std::string& path, const PrepareCsvArgs& a) {
-  CPC_CHECK(std::filesystem::is_regular_file(path), path, ": not a file (expected a CSV file)");
+  std::error_code fs_ec;  // a path that cannot even be stat'ed (too long, no access) is not a file
+  CPC_CHECK(std::filesystem::is_regular_file(path, fs_ec), path, ": not a file (expected a CSV file)");
   std::ifstream f(path);
   CPC_CHECK(f, path, ": cannot open the CSV file");
   CsvRecording rec;

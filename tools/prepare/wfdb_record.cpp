@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <system_error>
 #include <fstream>
 #include <iterator>
 #include <sstream>
@@ -23,7 +24,8 @@ struct Line {
 // Header lines without comment lines (first non-blank character '#') and blank lines;
 // a '#' later in a line is kept: descriptions may contain one.
 std::vector<Line> header_lines(const std::string& path) {
-  CPC_CHECK(std::filesystem::is_regular_file(path), path, ": not a file (expected a WFDB header)");
+  std::error_code fs_ec;  // a path that cannot even be stat'ed (too long, no access) is not a file
+  CPC_CHECK(std::filesystem::is_regular_file(path, fs_ec), path, ": not a file (expected a WFDB header)");
   std::ifstream f(path);
   CPC_CHECK(f, path, ": cannot open the WFDB header");
   std::vector<Line> out;
@@ -181,7 +183,8 @@ WfdbRecord read_wfdb_record(const std::string& hea_path) {
       CPC_CHECK(h.signals[s].format == first.format && h.signals[s].byte_offset == first.byte_offset, rec,
                 ": signals in file ", first.file, " disagree on format or byte offset");
     const std::string file = (dir / first.file).string();
-    CPC_CHECK(std::filesystem::is_regular_file(file), rec, ": signal file ", file, " is not a file");
+    std::error_code fs_ec;  // a path that cannot even be stat'ed (too long, no access) is not a file
+    CPC_CHECK(std::filesystem::is_regular_file(file, fs_ec), rec, ": signal file ", file, " is not a file");
     std::ifstream in(file, std::ios::binary);
     CPC_CHECK(in, rec, ": cannot open signal file ", file);
     std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
