@@ -52,6 +52,8 @@ ConvLayerSpec conv_layer(const json& j, const std::string& where) {
 EncoderConfig encoder_config(const json& j, const std::string& where) {
   only_keys(j, where, {"type", "norm", "layers", "stem", "blocks", "latent"});
   EncoderConfig e;
+  CPC_CHECK(!j.contains("type") || j["type"].is_string(), where, ".type: expected \"conv\" or \"resnet\", found ",
+            j.contains("type") ? j["type"].dump() : "");
   const std::string type = j.value("type", "conv");
   CPC_CHECK(type == "conv" || type == "resnet", where, ".type: '", type, "' is not one of conv, resnet");
   e.type = type == "conv" ? EncoderConfig::Type::conv : EncoderConfig::Type::resnet;
@@ -199,7 +201,11 @@ CpcConfig CpcConfig::load(const std::string& path, const std::vector<std::string
     fail(path, ": not valid JSON (", e.what(), ")");
   }
   for (const std::string& o : overrides) apply_override(j, o);
-  return from_json(j, path + ":");
+  try {
+    return from_json(j, path + ":");
+  } catch (const json::exception& e) {  // a value of the wrong JSON type that a check missed
+    fail(path, ": a value has the wrong type (", e.what(), ")");
+  }
 }
 
 void apply_override(json& j, const std::string& assignment) {

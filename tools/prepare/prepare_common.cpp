@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cmath>
 #include <filesystem>
+#include <system_error>
 #include <fstream>
 #include <random>
 #include <set>
@@ -12,6 +13,14 @@
 #include "engine/h5_file.h"
 
 namespace cpc::tools {
+
+void check_regular_file(const std::string& path, const std::string& what) {
+  std::error_code ec;
+  const auto st = std::filesystem::status(path, ec);
+  CPC_CHECK(st.type() != std::filesystem::file_type::not_found, path, ": no such file (expected ", what, ")");
+  CPC_CHECK(!ec && st.type() == std::filesystem::file_type::regular, path, ": not a file (expected ", what, ")",
+            ec ? " (" + ec.message() + ")" : "");
+}
 
 namespace fs = std::filesystem;
 

@@ -18,6 +18,10 @@ namespace cpc::tools {
 // relative to dir, sorted. Throws cpc::Error naming `what` (e.g. "--in") when dir is
 // not a directory.
 std::vector<std::string> find_files(const std::string& dir, const std::string& extension, const std::string& what);
+// Fails unless path is a regular file: "no such file", or "not a file (expected WHAT)"
+// for a directory or a path that cannot be examined (too long, no access); never throws
+// anything but cpc::Error.
+void check_regular_file(const std::string& path, const std::string& what);
 
 // One parsed line of a CSV file: fields (trimmed, double quotes removed) and its
 // 1-based line number. Blank lines are skipped.

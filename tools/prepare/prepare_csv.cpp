@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "engine/error.h"
+#include "tools/prepare/prepare_common.h"
 
 namespace cpc::tools {
 
@@ -26,8 +27,7 @@ char detect_delimiter(const std::string& header) {
 }  // namespace
 
 CsvRecording read_csv_recording(const std::string& path, const PrepareCsvArgs& a) {
-  std::error_code fs_ec;  // a path that cannot even be stat'ed (too long, no access) is not a file
-  CPC_CHECK(std::filesystem::is_regular_file(path, fs_ec), path, ": not a file (expected a CSV file)");
+  check_regular_file(path, "a CSV file");
   std::ifstream f(path);
   CPC_CHECK(f, path, ": cannot open the CSV file");
   CsvRecording rec;

@@ -10,6 +10,7 @@
 #include <iterator>
 
 #include "engine/error.h"
+#include "tools/prepare/prepare_common.h"
 
 namespace cpc::tools {
 
@@ -83,8 +84,7 @@ void put_id(std::vector<uint8_t>& b, const char* id) { b.insert(b.end(), id, id 
 }  // namespace
 
 WavAudio read_wav(const std::string& path) {
-  std::error_code fs_ec;  // a path that cannot even be stat'ed (too long, no access) is not a file
-  CPC_CHECK(std::filesystem::is_regular_file(path, fs_ec), path, ": not a file (expected a WAV file)");
+  check_regular_file(path, "a WAV file");
   std::ifstream f(path, std::ios::binary);
   CPC_CHECK(f, path, ": cannot open the WAV file");
   const std::vector<uint8_t> b((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "engine/error.h"
+#include "tools/prepare/prepare_common.h"
 
 namespace cpc::tools {
 
@@ -24,8 +25,7 @@ struct Line {
 // Header lines without comment lines (first non-blank character '#') and blank lines;
 // a '#' later in a line is kept: descriptions may contain one.
 std::vector<Line> header_lines(const std::string& path) {
-  std::error_code fs_ec;  // a path that cannot even be stat'ed (too long, no access) is not a file
-  CPC_CHECK(std::filesystem::is_regular_file(path, fs_ec), path, ": not a file (expected a WFDB header)");
+  check_regular_file(path, "a WFDB header");
   std::ifstream f(path);
   CPC_CHECK(f, path, ": cannot open the WFDB header");
   std::vector<Line> out;
@@ -68,6 +68,8 @@ void parse_format(const std::string& s, WfdbSignal& sig, const std::string& path
     if (tag == '+') sig.byte_offset = integer(v, path, line, "byte offset");
     pos = next;
   }
+  CPC_CHECK(sig.byte_offset >= 0 && sig.skew >= 0 && sig.samples_per_frame >= 1, path, " line ", line, ": format '", s,
+            "': byte offset and skew must be >= 0 and samples per frame >= 1");
 }
 
 // "200", "200(0)", "200/mV", "1000.0(-5)/uV": gain, baseline (if given), units.
@@ -183,8 +185,7 @@ WfdbRecord read_wfdb_record(const std::string& hea_path) {
       CPC_CHECK(h.signals[s].format == first.format && h.signals[s].byte_offset == first.byte_offset, rec,
                 ": signals in file ", first.file, " disagree on format or byte offset");
     const std::string file = (dir / first.file).string();
-    std::error_code fs_ec;  // a path that cannot even be stat'ed (too long, no access) is not a file
-    CPC_CHECK(std::filesystem::is_regular_file(file, fs_ec), rec, ": signal file ", file, " is not a file");
+    check_regular_file(file, "the signal file of " + rec);
     std::ifstream in(file, std::ios::binary);
     CPC_CHECK(in, rec, ": cannot open signal file ", file);
     std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
