@@ -153,18 +153,24 @@ void channel_norm_forward(const T* x, const T* gamma, const T* beta, T eps, cons
   });
 }
 
+// s2 keeps the earlier kernel's rounding, (g (x - mean)) invstd: AdamW turns rounding in
+// near-zero gradients into lr-sized weight steps, and the data-parallel test's bound on
+// 2 ranks x 8 against 1 x 16 after 3 steps (1e-6) holds with it (6.7e-8), not with
+// g ((x - mean) invstd) (3.6e-6).
 // ws: channel_norm_backward_workspace(d) elements. One parallel pass per sample b:
 // the sums over C that dx needs (s1, s2 per l) and this sample's share of dgamma and
 // dbeta per channel (reduced over l with 8 independent partial sums: a single running
 // sum is bound by the add latency), then dx; the shares are summed over b in order, in
 // double, so the result does not depend on the thread count.
-inline int64_t channel_norm_backward_workspace(const NormDims& d) { return 2 * d.B * d.L + 2 * d.B * d.C; }
+// (T elements: s1, s2 per sample, then the shares as doubles: 4 floats per channel.)
+inline int64_t channel_norm_backward_workspace(const NormDims& d) { return 2 * d.B * d.L + 4 * d.B * d.C; }
 
 template <class T>
 void channel_norm_backward(const T* x, const T* dy, const T* gamma, const T* mean, const T* invstd, const NormDims& d,
                            T* dx, T* dgamma, T* dbeta, T* ws) {
   const bool params = dgamma || dbeta;
-  T* share = ws + 2 * d.B * d.L;  // (B, 2, C): this sample's dgamma and dbeta
+  // (B, 2, C) doubles: this sample's dgamma and dbeta (8-byte aligned: 2 * B * L floats before)
+  double* share = reinterpret_cast<double*>(ws + 2 * d.B * d.L);
   parallel_for(d.B, true, [&](int64_t b) {
     T* s1 = ws + 2 * b * d.L;  // mean over C of g = dy * gamma
     T* s2 = s1 + d.L;          // mean over C of g * xhat
@@ -182,7 +188,7 @@ void channel_norm_backward(const T* x, const T* dy, const T* gamma, const T* mea
           const T xhat = (xr[l + j] - mb[l + j]) * ib[l + j];
           const T g = dyr[l + j] * gc;
           s1[l + j] += g;
-          s2[l + j] += g * xhat;
+          s2[l + j] += g * (xr[l + j] - mb[l + j]) * ib[l + j];  // as before: (g (x - mean)) invstd
           pg[j] += dyr[l + j] * xhat;
           pb[j] += dyr[l + j];
         }
@@ -190,15 +196,15 @@ void channel_norm_backward(const T* x, const T* dy, const T* gamma, const T* mea
         const T xhat = (xr[l] - mb[l]) * ib[l];
         const T g = dyr[l] * gc;
         s1[l] += g;
-        s2[l] += g * xhat;
+        s2[l] += g * (xr[l] - mb[l]) * ib[l];
         pg[0] += dyr[l] * xhat;
         pb[0] += dyr[l];
       }
       if (params) {
         double sg = 0, sb = 0;
         for (int j = 0; j < 8; ++j) sg += pg[j], sb += pb[j];
-        share[(b * 2) * d.C + c] = static_cast<T>(sg);
-        share[(b * 2 + 1) * d.C + c] = static_cast<T>(sb);
+        share[(b * 2) * d.C + c] = sg;
+        share[(b * 2 + 1) * d.C + c] = sb;
       }
     }
     if (!dx) return;
