@@ -141,12 +141,8 @@ void H5File::commit() {
 void H5File::verify() const {
   std::vector<std::pair<std::string, uint64_t>> sums;
   for (const std::string& name : datasets()) {
-    std::string want;
-    {
-      std::lock_guard<std::mutex> g(h5_lock());
-      if (H5Aexists_by_name(id_, name.c_str(), "fnv1a64", H5P_DEFAULT) <= 0) continue;
-    }
-    want = attribute(name, "fnv1a64");
+    if (!has_attribute(name, "fnv1a64")) continue;  // written before checksums
+    const std::string want = attribute(name, "fnv1a64");
     std::lock_guard<std::mutex> g(h5_lock());
     Handle ds{H5Dopen2(id_, name.c_str(), H5P_DEFAULT), H5Dclose};
     CPC_CHECK(ds.id >= 0, path_, ": dataset '", name, "' cannot be opened (the file is damaged)");
@@ -154,20 +150,17 @@ void H5File::verify() const {
     Handle native{H5Tget_native_type(type.id, H5T_DIR_ASCEND), H5Tclose};
     Handle space{H5Dget_space(ds.id), H5Sclose};
     const hssize_t n = H5Sget_simple_extent_npoints(space.id);
+    CPC_CHECK(n >= 0 && native.id >= 0, path_, ": dataset '", name, "' cannot be read (the file is damaged)");
     std::vector<char> buf(static_cast<size_t>(n) * H5Tget_size(native.id));
-    CPC_CHECK(n < 0 || buf.empty() || H5Dread(ds.id, native.id, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data()) >= 0, path_,
+    CPC_CHECK(buf.empty() || H5Dread(ds.id, native.id, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data()) >= 0, path_,
               ": dataset '", name, "' cannot be read (the file is damaged)");
     const uint64_t got = fnv1a64(buf.data(), buf.size());
     CPC_CHECK(hex64(got) == want, path_, ": dataset '", name, "' is damaged: its checksum is ", hex64(got),
               ", the file recorded ", want, " when it was written");
     sums.emplace_back(name, got);
   }
-  std::string want;
-  {
-    std::lock_guard<std::mutex> g(h5_lock());
-    if (H5Aexists_by_name(id_, "/", "content_fnv1a64", H5P_DEFAULT) <= 0) return;  // written before checksums
-  }
-  want = attribute("", "content_fnv1a64");
+  if (!has_attribute("", "content_fnv1a64")) return;  // written before checksums
+  const std::string want = attribute("", "content_fnv1a64");
   CPC_CHECK(hex64(combined(sums)) == want, path_, ": the file is damaged: its datasets' combined checksum is ",
             hex64(combined(sums)), ", the file recorded ", want, " (a dataset was added, removed or renamed)");
 }

@@ -47,6 +47,26 @@ class TrainTest : public ::testing::Test {
     a.overrides = {"data.window=1024", "train.batch_size=8", "train.warmup=2", "train.lr=0.002"};
     return a;
   }
+  // Runs `a` stopped after `stop` steps, then continues it to the end with --resume (or
+  // --resume auto, which must also start the first part fresh).
+  static void stop_and_resume(const TrainArgs& a, int64_t stop, bool resume_auto = false) {
+    TrainArgs first = a;
+    first.stop_after = stop;
+    first.resume_auto = resume_auto;
+    ASSERT_EQ(run_train(first), 0);
+    ASSERT_EQ(losses(a.out).size(), static_cast<size_t>(stop));
+    TrainArgs second = a;
+    second.resume = !resume_auto;
+    second.resume_auto = resume_auto;
+    ASSERT_EQ(run_train(second), 0);
+  }
+  // The two runs' losses are the same at every step (bit for bit).
+  static void expect_same_losses(const std::string& run, const std::string& reference, size_t steps) {
+    const std::vector<double> a = losses(run), b = losses(reference);
+    ASSERT_EQ(a.size(), steps);
+    ASSERT_EQ(b.size(), steps);
+    for (size_t i = 0; i < steps; ++i) EXPECT_EQ(a[i], b[i]) << "step " << i + 1;
+  }
 };
 
 TEST_F(TrainTest, ResumedRunEqualsTheUninterruptedOne) {
@@ -57,34 +77,16 @@ TEST_F(TrainTest, ResumedRunEqualsTheUninterruptedOne) {
   EXPECT_TRUE(std::filesystem::exists(kDir + "/full/checkpoint.h5"));
 
   // The same 8-step run, stopped after 4 steps (as Ctrl-C would) and resumed.
-  TrainArgs first = args("resumed", 8);
-  first.stop_after = 4;
-  ASSERT_EQ(run_train(first), 0);
-  EXPECT_EQ(losses(kDir + "/resumed").size(), 4u);
-  TrainArgs second = args("resumed", 8);
-  second.resume = true;
-  ASSERT_EQ(run_train(second), 0);
-  const std::vector<double> resumed = losses(kDir + "/resumed");
-  ASSERT_EQ(resumed.size(), 8u);
-  for (size_t i = 0; i < 8; ++i) EXPECT_EQ(resumed[i], full[i]) << "step " << i + 1;
+  stop_and_resume(args("resumed", 8), 4);
+  expect_same_losses(kDir + "/resumed", kDir + "/full", 8);
 }
 
 // --resume auto: a fresh run where there is no checkpoint, a resume where there is one
 // (the one job script for a first submission and every requeue).
 TEST_F(TrainTest, ResumeAutoStartsFreshThenContinues) {
-  TrainArgs first = args("auto", 6);
-  first.resume_auto = true;
-  first.stop_after = 3;
-  ASSERT_EQ(run_train(first), 0);
-  EXPECT_EQ(losses(kDir + "/auto").size(), 3u);
-  TrainArgs again = args("auto", 6);
-  again.resume_auto = true;
-  ASSERT_EQ(run_train(again), 0);
-  const std::vector<double> resumed = losses(kDir + "/auto");
-  ASSERT_EQ(resumed.size(), 6u);
+  stop_and_resume(args("auto", 6), 3, /*resume_auto=*/true);
   ASSERT_EQ(run_train(args("auto_full", 6)), 0);
-  const std::vector<double> full = losses(kDir + "/auto_full");
-  for (size_t i = 0; i < 6; ++i) EXPECT_EQ(resumed[i], full[i]) << "step " << i + 1;
+  expect_same_losses(kDir + "/auto", kDir + "/auto_full", 6);
 }
 
 // Gradient accumulation stays bit-exact across a stop and resume.
@@ -96,16 +98,8 @@ TEST_F(TrainTest, AccumulationResumesExactly) {
     return a;
   };
   ASSERT_EQ(run_train(acc("acc_full")), 0);
-  TrainArgs first = acc("acc_resumed");
-  first.stop_after = 2;
-  ASSERT_EQ(run_train(first), 0);
-  TrainArgs second = acc("acc_resumed");
-  second.resume = true;
-  ASSERT_EQ(run_train(second), 0);
-  const std::vector<double> full = losses(kDir + "/acc_full"), resumed = losses(kDir + "/acc_resumed");
-  ASSERT_EQ(full.size(), 6u);
-  ASSERT_EQ(resumed.size(), 6u);
-  for (size_t i = 0; i < 6; ++i) EXPECT_EQ(resumed[i], full[i]) << "step " << i + 1;
+  stop_and_resume(acc("acc_resumed"), 2);
+  expect_same_losses(kDir + "/acc_resumed", kDir + "/acc_full", 6);
 }
 
 // An error in the middle of validation leaves the model in training mode with its
