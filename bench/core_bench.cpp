@@ -1,6 +1,6 @@
 // Seed-004 conv stack and GRU, forward + backward, next to PyTorch in the same
 // command: rounds alternate between our engine and two PyTorch processes (same
-// threads; the tuned peer of tools/torch_process.h and the untuned default) and the
+// threads; the tuned peer of tools/cli/torch_process.h and the untuned default) and the
 // medians are compared, the speedup against the tuned PyTorch.
 //   cpc-core-bench [--threads 2] [--batch 8] [--length 20480] [--rounds 5] [--reps 3] [--no-torch]
 #include <algorithm>
@@ -13,18 +13,18 @@
 #include <string>
 #include <vector>
 
-#include "engine/backend.h"
-#include "engine/error.h"
-#include "engine/ops.h"
-#include "engine/random.h"
+#include "engine/core/backend.h"
+#include "engine/core/error.h"
+#include "engine/ops/ops.h"
+#include "engine/core/random.h"
 #include "layers/activations.h"
 #include "layers/batch_norm1d.h"
 #include "layers/conv1d.h"
 #include "layers/gru.h"
 #include "layers/sequential.h"
 #include "models/conv_encoder.h"
-#include "tools/source_dir.h"
-#include "tools/torch_process.h"
+#include "tools/cli/source_dir.h"
+#include "tools/cli/torch_process.h"
 
 namespace {
 

@@ -15,9 +15,9 @@
 #include <string>
 #include <vector>
 
-#include "engine/backend.h"
-#include "engine/error.h"
-#include "engine/random.h"
+#include "engine/core/backend.h"
+#include "engine/core/error.h"
+#include "engine/core/random.h"
 
 namespace {
 

@@ -13,16 +13,16 @@
 #include <string>
 #include <vector>
 
-#include "engine/backend.h"
-#include "engine/error.h"
-#include "engine/ops.h"
-#include "engine/random.h"
+#include "engine/core/backend.h"
+#include "engine/core/error.h"
+#include "engine/ops/ops.h"
+#include "engine/core/random.h"
 #include "kernels/cpu/blas.h"
 #include "kernels/cpu/cpu_options.h"
 #include "losses/info_nce_loss.h"
 #include "losses/nt_xent_loss.h"
-#include "tools/source_dir.h"
-#include "tools/torch_process.h"
+#include "tools/cli/source_dir.h"
+#include "tools/cli/torch_process.h"
 
 namespace {
 

@@ -2,7 +2,7 @@
 """PyTorch side of bench/core_bench.cpp: seed-004 conv stack and GRU, fwd+bwd.
 
 Prints one JSON line per measurement round: {"conv_ms": [...], "gru_ms": [...]}.
-Run by core_bench with the same thread count, as the tuned and the untuned peer (tools/torch_process.h).
+Run by core_bench with the same thread count, as the tuned and the untuned peer (tools/cli/torch_process.h).
 """
 import argparse
 import json

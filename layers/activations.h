@@ -2,7 +2,7 @@
 // Parameter-free layers: ReLU, GELU and Dropout.
 #include <cstdint>
 
-#include "engine/ops.h"
+#include "engine/ops/ops.h"
 #include "layers/module.h"
 
 namespace cpc {

@@ -2,8 +2,8 @@
 
 #include <vector>
 
-#include "engine/backend.h"
-#include "engine/ops.h"
+#include "engine/core/backend.h"
+#include "engine/ops/ops.h"
 
 namespace cpc {
 

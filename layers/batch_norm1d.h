@@ -1,5 +1,5 @@
 #pragma once
-#include "engine/communicator.h"
+#include "engine/distributed/communicator.h"
 #include "layers/module.h"
 
 namespace cpc {

@@ -2,7 +2,7 @@
 
 #include <vector>
 
-#include "engine/ops.h"
+#include "engine/ops/ops.h"
 
 namespace cpc {
 

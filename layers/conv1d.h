@@ -1,6 +1,6 @@
 #pragma once
-#include "engine/backend.h"
-#include "engine/random.h"
+#include "engine/core/backend.h"
+#include "engine/core/random.h"
 #include "layers/module.h"
 
 namespace cpc {

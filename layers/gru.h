@@ -1,8 +1,8 @@
 #pragma once
 #include <vector>
 
-#include "engine/ops.h"
-#include "engine/random.h"
+#include "engine/ops/ops.h"
+#include "engine/core/random.h"
 #include "layers/module.h"
 
 namespace cpc {

@@ -1,5 +1,5 @@
 #pragma once
-#include "engine/random.h"
+#include "engine/core/random.h"
 #include "layers/module.h"
 
 namespace cpc {

@@ -2,9 +2,9 @@
 
 #include <set>
 
-#include "engine/backend.h"
-#include "engine/error.h"
-#include "engine/h5_file.h"
+#include "engine/core/backend.h"
+#include "engine/core/error.h"
+#include "engine/data/h5_file.h"
 
 namespace cpc {
 

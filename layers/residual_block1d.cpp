@@ -1,6 +1,6 @@
 #include "layers/residual_block1d.h"
 
-#include "engine/ops.h"
+#include "engine/ops/ops.h"
 #include "layers/batch_norm1d.h"
 #include "layers/channel_norm.h"
 

@@ -2,7 +2,7 @@
 #include <memory>
 #include <string>
 
-#include "engine/random.h"
+#include "engine/core/random.h"
 #include "layers/conv1d.h"
 #include "layers/module.h"
 #include "layers/sequential.h"

@@ -2,8 +2,8 @@
 
 #include <random>
 
-#include "engine/error.h"
-#include "engine/ops.h"
+#include "engine/core/error.h"
+#include "engine/ops/ops.h"
 
 namespace cpc {
 
@@ -152,7 +152,7 @@ const InfoNceResult& InfoNceLoss::forward(Var* c, Var* z, const std::vector<Line
   // each sequence's rows and candidates form one block.
   auto rows = [&](Var* v, int64_t first, int64_t b) {
     Var* sel = ops::narrow(v, 1, first, nt);
-    return ops::reshape(sequence ? sel : ops::swap01(sel), {nt * b, v->value.size(2)});
+    return ops::reshape(sequence ? sel : ops::transpose(sel, 0, 1), {nt * b, v->value.size(2)});
   };
   Var* c_sel = rows(c, t0, B);
   // Candidates of every rank: the latents (over_latents) or the contexts whose

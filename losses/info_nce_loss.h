@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "engine/autograd.h"
-#include "engine/communicator.h"
-#include "engine/random.h"
+#include "engine/core/autograd.h"
+#include "engine/distributed/communicator.h"
+#include "engine/core/random.h"
 
 namespace cpc {
 

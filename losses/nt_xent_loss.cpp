@@ -2,8 +2,8 @@
 
 #include <algorithm>
 
-#include "engine/error.h"
-#include "engine/ops.h"
+#include "engine/core/error.h"
+#include "engine/ops/ops.h"
 
 namespace cpc {
 

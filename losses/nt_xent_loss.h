@@ -7,7 +7,7 @@
 #include <utility>
 #include <vector>
 
-#include "engine/autograd.h"
+#include "engine/core/autograd.h"
 
 namespace cpc {
 

@@ -5,7 +5,7 @@
 #include <memory>
 #include <vector>
 
-#include "engine/random.h"
+#include "engine/core/random.h"
 #include "layers/residual_block1d.h"
 #include "layers/sequential.h"
 

@@ -6,7 +6,7 @@
 #include <set>
 #include <sstream>
 
-#include "engine/error.h"
+#include "engine/core/error.h"
 
 namespace cpc {
 

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/lr_schedule.h"
+#include "engine/optim/lr_schedule.h"
 #include "layers/residual_block1d.h"
 #include "losses/info_nce_loss.h"
 #include "models/conv_encoder.h"

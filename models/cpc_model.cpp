@@ -1,6 +1,6 @@
 #include "models/cpc_model.h"
 
-#include "engine/ops.h"
+#include "engine/ops/ops.h"
 #include "layers/activations.h"
 #include "layers/batch_norm1d.h"
 #include "layers/conv1d.h"
@@ -56,7 +56,7 @@ CpcModel::CpcModel(const CpcConfig& config, Generator& gen) : config_(config), i
 CpcModel::Encoded CpcModel::encode(Var* x) {
   CPC_CHECK(x->value.rank() == 3 && x->value.size(1) == config_.channels, "CPC model: input ", x->value.shape(),
             " expected (B, ", config_.channels, ", L)");
-  Var* z = ops::transpose_last2(encoder_->forward(x));  // (B, T, Dz)
+  Var* z = ops::transpose(encoder_->forward(x), 1, 2);  // (B, T, Dz)
   return {z, gru_->forward(z).output};
 }
 

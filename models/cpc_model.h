@@ -2,11 +2,11 @@
 // A CPC model built from a CpcConfig: encoder (strided conv stack or 1-D ResNet) ->
 // latents z (B, T, Dz); GRU -> context c (B, T, Dc); K linear predictors Wk.k
 // (nn.Linear(Dc, Dz)) scored by InfoNCE. Parameter names follow the PyTorch module
-// tools/load_encoder.py builds: encoder.*, gru.*, Wk.*.
+// tools/python/load_encoder.py builds: encoder.*, gru.*, Wk.*.
 #include <memory>
 #include <vector>
 
-#include "engine/random.h"
+#include "engine/core/random.h"
 #include "layers/gru.h"
 #include "layers/linear.h"
 #include "layers/sequential.h"

@@ -1,6 +1,6 @@
 #pragma once
 // Pointwise activation formulas and their derivatives (PyTorch's definitions).
-#include "kernels/common/hd.h"
+#include "kernels/common/host_device.h"
 
 namespace cpc::math {
 

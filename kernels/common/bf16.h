@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <cstring>
 
-#include "kernels/common/hd.h"
+#include "kernels/common/host_device.h"
 
 namespace cpc::math {
 

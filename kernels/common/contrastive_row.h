@@ -4,7 +4,7 @@
 // its tile: (1) maxima and counts, (2) exponentials relative to those maxima, so
 // every exp() argument is <= 0 and nothing overflows at any temperature; then the
 // loss and d(loss)/d(score) follow from the row's statistics.
-#include "kernels/common/hd.h"
+#include "kernels/common/host_device.h"
 
 namespace cpc::math {
 

@@ -1,7 +1,7 @@
 #pragma once
 // A counter-based random number: the value for element i depends only on (seed, i),
 // so dropout masks are identical on every backend and need not be stored.
-#include "kernels/common/hd.h"
+#include "kernels/common/host_device.h"
 
 namespace cpc::math {
 

@@ -4,7 +4,7 @@
 #include <cmath>
 #include <cstdint>
 
-#include "kernels/common/hd.h"
+#include "kernels/common/host_device.h"
 
 namespace cpc::math {
 

@@ -33,6 +33,11 @@ inline void gemm_exact(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double
 
 inline void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
                  const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  if (k == 0) {  // C = beta * C, as BLAS defines it (the CPU libraries left C untouched for k = 0)
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = beta == 0.f ? 0.f : beta * c[i * ldc + j];
+    return;
+  }
   if (cpu_options().bf16)
     gemm_bf16(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
   else

@@ -6,16 +6,16 @@
 // x (B, Cin, L), w (Cout, Cin, K), y (B, Cout, Lout); col workspace (Cin*K, Lout).
 #include <cstdint>
 
+#include "engine/core/op_dims.h"
 #include "kernels/cpu/blas.h"
 #include "kernels/cpu/parallel.h"
 
 namespace cpc::cpu {
 
-struct Conv1dDims {
-  int64_t B, Cin, L, Cout, K, Lout, stride, padding, dilation;
-  bool is_pointwise() const { return K == 1 && stride == 1 && padding == 0; }
-  int64_t col_size() const { return Cin * K * Lout; }
-};
+using ::cpc::Conv1dDims;  // engine/core/op_dims.h, shared with the CUDA backend
+
+// Elements of the im2col workspace (Cin*K, Lout).
+inline int64_t col_size(const Conv1dDims& d) { return d.Cin * d.K * d.Lout; }
 
 template <class T>
 void im2col(const T* x, const Conv1dDims& d, T* col) {

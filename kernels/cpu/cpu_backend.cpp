@@ -9,8 +9,8 @@
 #include <cstring>
 #include <vector>
 
-#include "engine/backend.h"
-#include "engine/error.h"
+#include "engine/core/backend.h"
+#include "engine/core/error.h"
 #include "kernels/common/optimizer_math.h"
 #include "kernels/cpu/blas.h"
 #include "kernels/cpu/contrastive.h"
@@ -45,12 +45,6 @@ const char* isa_name(dnnl_cpu_isa_t isa) {  // the oneDNN ISA its JIT kernels us
     case dnnl_cpu_isa_avx512_core_amx: return "avx512_core_amx";
     default: return "other";
   }
-}
-
-void check_cpu(const Tensor& t, const char* op) {
-  CPC_CHECK(t.dtype() == DType::f32, op, " on cpu: expected f32, found ", dtype_name(t.dtype()),
-            " (bf16/f16 are GPU-only)");
-  CPC_CHECK(t.is_contiguous(), op, " on cpu: tensor ", t.shape(), " must be contiguous");
 }
 
 class CpuBackend final : public Backend {
@@ -88,12 +82,15 @@ class CpuBackend final : public Backend {
     std::memcpy(dst, src, bytes);
   }
 
-  void gemm(const GemmArgs& g) override {
+  // Every op on f32 tensors; bf16 is a precision mode inside the ops, not a tensor dtype.
+  bool supports_op(Op, DType dtype) const override { return dtype == DType::f32; }
+
+ protected:
+  void gemm_impl(const GemmArgs& g) override {
     cpu::gemm(g.trans_a, g.trans_b, g.m, g.n, g.k, g.alpha, g.a, g.lda, g.b, g.ldb, g.beta, g.c, g.ldc);
   }
 
-  void fill(const Tensor& y, float v) override {
-    check_cpu(y, "fill");
+  void fill_impl(const Tensor& y, float v) override {
     float* p = y.f32();
     const int64_t n = y.numel();
     if (v == 0.f) {
@@ -102,34 +99,29 @@ class CpuBackend final : public Backend {
     }
     for (int64_t i = 0; i < n; ++i) p[i] = v;
   }
-  void axpy(float a, const Tensor& x, const Tensor& y) override {
-    check_same_shape(x, y, "axpy");
+  void axpy_impl(float a, const Tensor& x, const Tensor& y) override {
     const float* xp = x.f32();
     float* yp = y.f32();
     const int64_t n = x.numel();
     cpu::parallel_for(n, n > 65536, [&](int64_t i) { yp[i] += a * xp[i]; });
   }
-  void axpy_scaled(float a, const Tensor& s, const Tensor& x, const Tensor& y) override {
-    CPC_CHECK(s.defined() && s.numel() == 1, "axpy_scaled: the scale must be one element, found ",
-              s.defined() ? s.shape() : Shape{});
-    axpy(a * s.f32()[0], x, y);
+  void axpy_scaled_impl(float a, const Tensor& s, const Tensor& x, const Tensor& y) override {
+    axpy_impl(a * s.f32()[0], x, y);
   }
-  void add(const Tensor& a, const Tensor& b, const Tensor& y) override {
+  void add_impl(const Tensor& a, const Tensor& b, const Tensor& y) override {
     const float *ap = a.f32(), *bp = b.f32();
     float* yp = y.f32();
     const int64_t n = y.numel();
     cpu::parallel_for(n, n > 65536, [&](int64_t i) { yp[i] = ap[i] + bp[i]; });
   }
-  void add_bias(const Tensor& y, const Tensor& bias, int64_t inner) override {
-    const int64_t C = bias.numel(), O = y.numel() / (C * inner);
+  void add_bias_impl(const Tensor& y, const Tensor& bias, int64_t O, int64_t C, int64_t inner) override {
     float* yp = y.f32();
     const float* bp = bias.f32();
     for (int64_t o = 0; o < O; ++o)
       for (int64_t c = 0; c < C; ++c)
         for (int64_t i = 0; i < inner; ++i) yp[(o * C + c) * inner + i] += bp[c];
   }
-  void bias_grad(const Tensor& dy, const Tensor& db, int64_t inner) override {
-    const int64_t C = db.numel(), O = dy.numel() / (C * inner);
+  void bias_grad_impl(const Tensor& dy, const Tensor& db, int64_t O, int64_t C, int64_t inner) override {
     const float* dp = dy.f32();
     float* bp = db.f32();
     for (int64_t o = 0; o < O; ++o)
@@ -139,156 +131,146 @@ class CpuBackend final : public Backend {
         bp[c] += s;
       }
   }
-  void relu_forward(const Tensor& x, const Tensor& y) override { cpu::relu_forward(x.f32(), y.f32(), x.numel()); }
-  void relu_backward(const Tensor& y, const Tensor& dy, const Tensor& dx) override {
+  void relu_forward_impl(const Tensor& x, const Tensor& y) override { cpu::relu_forward(x.f32(), y.f32(), x.numel()); }
+  void relu_backward_impl(const Tensor& y, const Tensor& dy, const Tensor& dx) override {
     cpu::relu_backward(y.f32(), dy.f32(), dx.f32(), y.numel());
   }
-  void gelu_forward(const Tensor& x, const Tensor& y) override { cpu::gelu_forward(x.f32(), y.f32(), x.numel()); }
-  void gelu_backward(const Tensor& x, const Tensor& dy, const Tensor& dx) override {
+  void gelu_forward_impl(const Tensor& x, const Tensor& y) override { cpu::gelu_forward(x.f32(), y.f32(), x.numel()); }
+  void gelu_backward_impl(const Tensor& x, const Tensor& dy, const Tensor& dx) override {
     cpu::gelu_backward(x.f32(), dy.f32(), dx.f32(), x.numel());
   }
-  void dropout_forward(const Tensor& x, float p, uint64_t seed, const Tensor& y) override {
+  void dropout_forward_impl(const Tensor& x, float p, uint64_t seed, const Tensor& y) override {
     cpu::dropout_apply(x.f32(), y.f32(), x.numel(), p, seed, false);
   }
-  void dropout_backward(const Tensor& dy, float p, uint64_t seed, const Tensor& dx) override {
+  void dropout_backward_impl(const Tensor& dy, float p, uint64_t seed, const Tensor& dx) override {
     cpu::dropout_apply(dy.f32(), dx.f32(), dy.numel(), p, seed, true);
   }
-  double sum_squares(const Tensor& x) override {
+  double sum_squares_impl(const Tensor& x) override {
     const float* p = x.f32();
     const int64_t n = x.numel();
     return cpu::parallel_sum(n, n > 65536, [&](int64_t i) { return static_cast<double>(p[i]) * p[i]; });
   }
-  double sum(const Tensor& x) override {
+  double sum_impl(const Tensor& x) override {
     const float* p = x.f32();
     const int64_t n = x.numel();
     return cpu::parallel_sum(n, n > 65536, [&](int64_t i) { return static_cast<double>(p[i]); });
   }
 
-  void transpose_last2(const Tensor& x, const Tensor& y, float beta) override {
-    cpu::transpose_last2(x.f32(), y.f32(), x.size(0), x.size(1), x.size(2), beta);
+  void transpose_impl(const Tensor& x, int64_t O, int64_t M, int64_t N, int64_t I, const Tensor& y,
+                      float beta) override {
+    if (I == 1)  // the last two axes: the blocked kernel
+      cpu::transpose_last2(x.f32(), y.f32(), O, M, N, beta);
+    else
+      cpu::swap_axes(x.f32(), y.f32(), O, M, N, I, beta);
   }
-  void narrow_forward(const Tensor& x, int64_t start, const Tensor& y) override {
+  void narrow_forward_impl(const Tensor& x, int64_t start, const Tensor& y) override {
     cpu::narrow_copy(x.f32(), y.f32(), x.size(0), x.size(1), x.size(2), start, y.size(1));
   }
-  void narrow_backward(const Tensor& dy, int64_t start, const Tensor& dx) override {
+  void narrow_backward_impl(const Tensor& dy, int64_t start, const Tensor& dx) override {
     cpu::narrow_add(dy.f32(), dx.f32(), dx.size(0), dx.size(1), dx.size(2), start, dy.size(1));
   }
-  void mean_axis_forward(const Tensor& x, const Tensor& y) override {
+  void mean_axis_forward_impl(const Tensor& x, const Tensor& y) override {
     cpu::mean_axis_forward(x.f32(), y.f32(), x.size(0), x.size(1), x.size(2));
   }
-  void mean_axis_backward(const Tensor& dy, const Tensor& dx) override {
+  void mean_axis_backward_impl(const Tensor& dy, const Tensor& dx) override {
     cpu::mean_axis_backward(dy.f32(), dx.f32(), dx.size(0), dx.size(1), dx.size(2));
   }
-  void max_axis_forward(const Tensor& x, const Tensor& y, const Tensor& argmax) override {
+  void max_axis_forward_impl(const Tensor& x, const Tensor& y, const Tensor& argmax) override {
     cpu::max_axis_forward(x.f32(), y.f32(), argmax.f32(), x.size(0), x.size(1), x.size(2));
   }
-  void max_axis_backward(const Tensor& dy, const Tensor& argmax, const Tensor& dx) override {
+  void max_axis_backward_impl(const Tensor& dy, const Tensor& argmax, const Tensor& dx) override {
     cpu::max_axis_backward(dy.f32(), argmax.f32(), dx.f32(), dx.size(0), dx.size(1), dx.size(2));
   }
 
-  void conv1d_forward(const Tensor& x, const Tensor& w, const Tensor* bias, const Conv1dGeometry& g,
-                      const Tensor& y) override {
-    check_cpu(x, "conv1d");
-    const cpu::Conv1dDims d = dims(x, w, g, y);
+  void conv1d_forward_impl(const Tensor& x, const Tensor& w, const Tensor* bias, const Conv1dDims& d,
+                           const Tensor& y) override {
     if (cpu::cpu_options().conv == cpu::ConvAlgorithm::onednn)
       scratch().onednn.forward(x.f32(), w.f32(), bias ? bias->f32() : nullptr, d, y.f32());
     else
-      cpu::conv1d_forward(x.f32(), w.f32(), bias ? bias->f32() : nullptr, d, y.f32(), workspace(d.col_size()));
+      cpu::conv1d_forward(x.f32(), w.f32(), bias ? bias->f32() : nullptr, d, y.f32(), workspace(cpu::col_size(d)));
   }
-  void conv1d_backward_data(const Tensor& dy, const Tensor& w, const Conv1dGeometry& g, const Tensor& dx) override {
-    const cpu::Conv1dDims d = dims(dx, w, g, dy);
+  void conv1d_backward_data_impl(const Tensor& dy, const Tensor& w, const Conv1dDims& d, const Tensor& dx) override {
     if (cpu::cpu_options().conv == cpu::ConvAlgorithm::onednn)
       scratch().onednn.backward_data(dy.f32(), w.f32(), d, dx.f32());
     else
-      cpu::conv1d_backward_data(dy.f32(), w.f32(), d, dx.f32(), workspace(d.col_size()));
+      cpu::conv1d_backward_data(dy.f32(), w.f32(), d, dx.f32(), workspace(cpu::col_size(d)));
   }
-  void conv1d_backward_weights(const Tensor& x, const Tensor& dy, const Conv1dGeometry& g, const Tensor& dw,
-                               const Tensor* dbias) override {
-    const cpu::Conv1dDims d = dims(x, dw, g, dy);
+  void conv1d_backward_weights_impl(const Tensor& x, const Tensor& dy, const Conv1dDims& d, const Tensor& dw,
+                                    const Tensor* dbias) override {
     if (cpu::cpu_options().conv == cpu::ConvAlgorithm::onednn) {
       scratch().onednn.backward_weights(x.f32(), dy.f32(), d, dw.f32(), dbias ? dbias->f32() : nullptr);
       return;
     }
     cpu::conv1d_backward_weights(x.f32(), dy.f32(), d, dw.f32(), dbias ? dbias->f32() : nullptr,
-                                 workspace(d.col_size()));
+                                 workspace(cpu::col_size(d)));
   }
 
-  void batchnorm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, float momentum, float eps,
-                               const Tensor& rm, const Tensor& rv, const Tensor& mean, const Tensor& invstd,
-                               const Tensor& y) override {
-    check_cpu(x, "batch_norm");
-    cpu::batchnorm_forward_train(x.f32(), gamma.f32(), beta.f32(), momentum, eps, ndims(x), f(rm), f(rv), mean.f32(),
+  void batchnorm_forward_train_impl(const Tensor& x, const Tensor& gamma, const Tensor& beta, float momentum, float eps,
+                                    const Tensor& rm, const Tensor& rv, const Tensor& mean, const Tensor& invstd,
+                                    const NormDims& d, const Tensor& y) override {
+    cpu::batchnorm_forward_train(x.f32(), gamma.f32(), beta.f32(), momentum, eps, d, f(rm), f(rv), mean.f32(),
                                  invstd.f32(), y.f32());
   }
-  void batchnorm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps, const Tensor& rm,
-                              const Tensor& rv, const Tensor& invstd, const Tensor& y) override {
-    check_cpu(x, "batch_norm");
-    cpu::batchnorm_forward_eval(x.f32(), gamma.f32(), beta.f32(), eps, ndims(x), rm.f32(), rv.f32(), invstd.f32(),
-                                y.f32());
+  void batchnorm_forward_eval_impl(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps,
+                                   const Tensor& rm, const Tensor& rv, const Tensor& invstd, const NormDims& d,
+                                   const Tensor& y) override {
+    cpu::batchnorm_forward_eval(x.f32(), gamma.f32(), beta.f32(), eps, d, rm.f32(), rv.f32(), invstd.f32(), y.f32());
   }
-  void batchnorm_backward(const Tensor& x, const Tensor& dy, const Tensor& gamma, const Tensor& mean,
-                          const Tensor& invstd, bool training, const Tensor& dx, const Tensor& dgamma,
-                          const Tensor& dbeta) override {
-    cpu::batchnorm_backward(x.f32(), dy.f32(), gamma.f32(), mean.f32(), invstd.f32(), training, ndims(x), f(dx),
-                            f(dgamma), f(dbeta));
+  void batchnorm_backward_impl(const Tensor& x, const Tensor& dy, const Tensor& gamma, const Tensor& mean,
+                               const Tensor& invstd, bool training, const NormDims& d, const Tensor& dx,
+                               const Tensor& dgamma, const Tensor& dbeta) override {
+    cpu::batchnorm_backward(x.f32(), dy.f32(), gamma.f32(), mean.f32(), invstd.f32(), training, d, f(dx), f(dgamma),
+                            f(dbeta));
   }
-  void batchnorm_stats(const Tensor& x, const Tensor& mean, const Tensor& var) override {
-    check_cpu(x, "batchnorm_stats");
-    cpu::batchnorm_stats(x.f32(), ndims(x), mean.f32(), var.f32());
+  void batchnorm_stats_impl(const Tensor& x, const NormDims& d, const Tensor& mean, const Tensor& var) override {
+    cpu::batchnorm_stats(x.f32(), d, mean.f32(), var.f32());
   }
-  void channel_affine(const Tensor& x, const Tensor& scale, const Tensor& shift, const Tensor& y) override {
-    check_cpu(x, "channel_affine");
-    cpu::channel_affine(x.f32(), scale.f32(), shift.f32(), ndims(x), y.f32());
+  void channel_affine_impl(const Tensor& x, const Tensor& scale, const Tensor& shift, const NormDims& d,
+                           const Tensor& y) override {
+    cpu::channel_affine(x.f32(), scale.f32(), shift.f32(), d, y.f32());
   }
-  void channel_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps, const Tensor& mean,
-                            const Tensor& invstd, const Tensor& y) override {
-    check_cpu(x, "channel_norm");
-    cpu::channel_norm_forward(x.f32(), gamma.f32(), beta.f32(), eps, ndims(x), mean.f32(), invstd.f32(), y.f32());
+  void channel_norm_forward_impl(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps,
+                                 const NormDims& d, const Tensor& mean, const Tensor& invstd,
+                                 const Tensor& y) override {
+    cpu::channel_norm_forward(x.f32(), gamma.f32(), beta.f32(), eps, d, mean.f32(), invstd.f32(), y.f32());
   }
-  void channel_norm_backward(const Tensor& x, const Tensor& dy, const Tensor& gamma, const Tensor& mean,
-                             const Tensor& invstd, const Tensor& dx, const Tensor& dgamma,
-                             const Tensor& dbeta) override {
-    const cpu::NormDims d = ndims(x);
+  void channel_norm_backward_impl(const Tensor& x, const Tensor& dy, const Tensor& gamma, const Tensor& mean,
+                                  const Tensor& invstd, const NormDims& d, const Tensor& dx, const Tensor& dgamma,
+                                  const Tensor& dbeta) override {
     cpu::channel_norm_backward(x.f32(), dy.f32(), gamma.f32(), mean.f32(), invstd.f32(), d, f(dx), f(dgamma), f(dbeta),
                                workspace(cpu::channel_norm_backward_workspace(d)));
   }
 
-  void gru_layer_forward(const Tensor& x, const Tensor& h0, const Tensor& w_ih, const Tensor& w_hh, const Tensor& b_ih,
-                         const Tensor& b_hh, const Tensor& y, const Tensor& reserve) override {
-    check_cpu(x, "gru");
-    const cpu::GruDims d{x.size(0), x.size(1), x.size(2), w_hh.size(1)};
+  void gru_layer_forward_impl(const Tensor& x, const Tensor& h0, const Tensor& w_ih, const Tensor& w_hh,
+                              const Tensor& b_ih, const Tensor& b_hh, const GruDims& d, const Tensor& y,
+                              const Tensor& reserve) override {
     cpu::gru_forward(x.f32(), f(h0), w_ih.f32(), w_hh.f32(), b_ih.f32(), b_hh.f32(), d, y.f32(), reserve.f32(),
-                     workspace(d.forward_workspace()));
+                     workspace(cpu::gru_forward_workspace(d)));
   }
-  void gru_layer_backward(const Tensor& x, const Tensor& h0, const Tensor& w_ih, const Tensor& w_hh, const Tensor& y,
-                          const Tensor& reserve, const Tensor& dy, const Tensor& dh_n, const Tensor& dx,
-                          const Tensor& dh0, const Tensor& dw_ih, const Tensor& dw_hh, const Tensor& db_ih,
-                          const Tensor& db_hh) override {
-    const cpu::GruDims d{x.size(0), x.size(1), x.size(2), w_hh.size(1)};
+  void gru_layer_backward_impl(const Tensor& x, const Tensor& h0, const Tensor& w_ih, const Tensor& w_hh,
+                               const Tensor& y, const Tensor& reserve, const Tensor& dy, const Tensor& dh_n,
+                               const GruDims& d, const Tensor& dx, const Tensor& dh0, const Tensor& dw_ih,
+                               const Tensor& dw_hh, const Tensor& db_ih, const Tensor& db_hh) override {
     cpu::gru_backward(x.f32(), f(h0), w_ih.f32(), w_hh.f32(), y.f32(), reserve.f32(), f(dy), f(dh_n), d, f(dx), f(dh0),
-                      f(dw_ih), f(dw_hh), f(db_ih), f(db_hh), workspace(d.backward_workspace()));
+                      f(dw_ih), f(dw_hh), f(db_ih), f(db_hh), workspace(cpu::gru_backward_workspace(d)));
   }
 
-  ContrastiveStats contrastive_forward(const Tensor& a, const Tensor& c, const ContrastiveSpec& spec, const Tensor& da,
-                                       const Tensor& dc) override {
-    check_cpu(a, "contrastive_loss");
+  ContrastiveStats contrastive_forward_impl(const Tensor& a, const Tensor& c, const ContrastiveSpec& spec,
+                                            const Tensor& da, const Tensor& dc) override {
     const cpu::ContrastiveProblem p = problem(a, c, spec);
     const cpu::ContrastiveResult r =
         cpu::contrastive_forward(a.f32(), c.f32(), p, workspace(p.workspace()), f(da), f(dc));
     return {r.loss, r.used, r.skipped, r.correct, r.column_correct};
   }
-  void l2_normalize_forward(const Tensor& x, float eps, const Tensor& y) override {
+  void l2_normalize_forward_impl(const Tensor& x, float eps, const Tensor& y) override {
     cpu::l2_normalize_forward(x.f32(), y.f32(), x.size(0), x.size(1), eps);
   }
-  void l2_normalize_backward(const Tensor& x, const Tensor& dy, float eps, const Tensor& dx) override {
+  void l2_normalize_backward_impl(const Tensor& x, const Tensor& dy, float eps, const Tensor& dx) override {
     cpu::l2_normalize_backward(x.f32(), dy.f32(), dx.f32(), x.size(0), x.size(1), eps);
   }
-  void swap_axes(const Tensor& x, int64_t O, int64_t M, int64_t N, int64_t I, const Tensor& y, float beta) override {
-    cpu::swap_axes(x.f32(), y.f32(), O, M, N, I, beta);
-  }
 
-  void adam_update(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v, const Tensor& vmax,
-                   const AdamHyper& h) override {
+  void adam_update_impl(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v, const Tensor& vmax,
+                        const AdamHyper& h) override {
     const math::AdamScalars s =
         math::adam_scalars(h.lr, h.beta1, h.beta2, h.eps, h.weight_decay, h.decoupled, h.amsgrad, h.step);
     float *p = param.f32(), *mp = m.f32(), *vp = v.f32(), *vm = f(vmax);
@@ -299,8 +281,8 @@ class CpuBackend final : public Backend {
       math::adam_element(p[i], g[i], mp[i], vp[i], vm ? vm[i] : unused, s);
     });
   }
-  void sgd_update(const Tensor& param, const Tensor& grad, const Tensor& buf, float lr, float momentum, float dampening,
-                  float weight_decay, bool nesterov, bool first_step) override {
+  void sgd_update_impl(const Tensor& param, const Tensor& grad, const Tensor& buf, float lr, float momentum,
+                       float dampening, float weight_decay, bool nesterov, bool first_step) override {
     const math::SgdScalars s{lr, momentum, dampening, weight_decay, nesterov, first_step};
     float *p = param.f32(), *b = f(buf);
     const float* g = grad.f32();
@@ -327,9 +309,6 @@ class CpuBackend final : public Backend {
     if (static_cast<int64_t>(ws.size()) < n) ws.resize(static_cast<size_t>(n));
     return ws.data();
   }
-  static cpu::Conv1dDims dims(const Tensor& x, const Tensor& w, const Conv1dGeometry& g, const Tensor& y) {
-    return {x.size(0), x.size(1), x.size(2), w.size(0), w.size(2), y.size(2), g.stride, g.padding, g.dilation};
-  }
   static cpu::ContrastiveProblem problem(const Tensor& a, const Tensor& c, const ContrastiveSpec& s) {
     cpu::ContrastiveProblem p;
     p.R = a.size(0), p.M = c.size(0), p.D = a.size(1), p.blocks = s.blocks;
@@ -341,7 +320,6 @@ class CpuBackend final : public Backend {
     p.column_argmax = s.column_argmax;
     return p;
   }
-  static cpu::NormDims ndims(const Tensor& x) { return {x.size(0), x.size(1), x.size(2)}; }
 };
 
 CpuBackend g_cpu;

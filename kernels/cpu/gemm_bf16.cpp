@@ -6,7 +6,7 @@
 #include <tuple>
 #include <vector>
 
-#include "engine/error.h"
+#include "engine/core/error.h"
 #include "kernels/common/bf16.h"
 #include "kernels/cpu/parallel.h"
 

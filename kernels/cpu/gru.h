@@ -9,18 +9,20 @@
 #include <cstdint>
 #include <cstring>
 
+#include "engine/core/op_dims.h"
 #include "kernels/common/gru_cell.h"
 #include "kernels/cpu/blas.h"
 #include "kernels/cpu/parallel.h"
 
 namespace cpc::cpu {
 
-struct GruDims {
-  int64_t B, T, Din, H;
-  // Workspace elements needed by forward / backward.
-  int64_t forward_workspace() const { return B * T * 3 * H + B * 3 * H; }
-  int64_t backward_workspace() const { return 2 * B * T * 3 * H + B * T * H + 2 * B * H; }
-};
+using ::cpc::GruDims;  // engine/core/op_dims.h, shared with the CUDA backend
+
+// Workspace elements needed by forward / backward.
+inline int64_t gru_forward_workspace(const GruDims& d) { return d.B * d.T * 3 * d.H + d.B * 3 * d.H; }
+inline int64_t gru_backward_workspace(const GruDims& d) {
+  return 2 * d.B * d.T * 3 * d.H + d.B * d.T * d.H + 2 * d.B * d.H;
+}
 
 // h0 may be null (zeros).
 template <class T>

@@ -4,13 +4,12 @@
 #include <cmath>
 #include <cstdint>
 
+#include "engine/core/op_dims.h"
 #include "kernels/cpu/parallel.h"
 
 namespace cpc::cpu {
 
-struct NormDims {
-  int64_t B, C, L;
-};
+using ::cpc::NormDims;  // engine/core/op_dims.h, shared with the CUDA backend
 
 // Per-channel mean and biased variance over B and L (double, two passes): the local
 // half of synchronised BatchNorm, whose ranks then combine them.

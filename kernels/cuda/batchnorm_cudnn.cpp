@@ -2,8 +2,8 @@
 
 #include <climits>
 
-#include "engine/error.h"
-#include "kernels/cuda/cuda_check.h"
+#include "engine/core/error.h"
+#include "kernels/cuda/runtime/cuda_check.h"
 #include "kernels/cuda/elementwise.h"
 
 namespace cpc::cuda {
@@ -24,7 +24,7 @@ CudnnBatchNorm::Descs::~Descs() {
 
 CudnnBatchNorm::~CudnnBatchNorm() = default;
 
-const CudnnBatchNorm::Descs& CudnnBatchNorm::descs(const NormShape& d) {
+const CudnnBatchNorm::Descs& CudnnBatchNorm::descs(const NormDims& d) {
   std::lock_guard<std::mutex> lock(mu_);
   const auto key = std::make_tuple(d.B, d.C, d.L);
   auto it = cache_.find(key);
@@ -43,7 +43,7 @@ const CudnnBatchNorm::Descs& CudnnBatchNorm::descs(const NormShape& d) {
 }
 
 void CudnnBatchNorm::forward_train(const CudaContext& ctx, const float* x, const float* gamma, const float* beta,
-                                   float momentum, float eps, const NormShape& d, float* running_mean,
+                                   float momentum, float eps, const NormDims& d, float* running_mean,
                                    float* running_var, float* save_mean, float* save_invstd, float* y) {
   CPC_CHECK(!running_mean == !running_var, "batch_norm on cuda: running mean and variance go together");
   CPC_CHECK(static_cast<double>(eps) >= CUDNN_BN_MIN_EPSILON, "batch_norm on cuda: eps ", eps,
@@ -59,7 +59,7 @@ void CudnnBatchNorm::forward_train(const CudaContext& ctx, const float* x, const
 }
 
 void CudnnBatchNorm::forward_eval(const CudaContext& ctx, const float* x, const float* gamma, const float* beta,
-                                  float eps, const NormShape& d, const float* running_mean, const float* running_var,
+                                  float eps, const NormDims& d, const float* running_mean, const float* running_var,
                                   float* save_invstd, float* y) {
   CPC_CHECK(static_cast<double>(eps) >= CUDNN_BN_MIN_EPSILON, "batch_norm on cuda: eps ", eps,
             " below cuDNN's minimum ", CUDNN_BN_MIN_EPSILON);
@@ -71,7 +71,7 @@ void CudnnBatchNorm::forward_eval(const CudaContext& ctx, const float* x, const 
 }
 
 void CudnnBatchNorm::backward(const CudaContext& ctx, const float* x, const float* dy, const float* gamma,
-                              const float* mean, const float* invstd, bool training, const NormShape& d, float* dx,
+                              const float* mean, const float* invstd, bool training, const NormDims& d, float* dx,
                               float* dgamma, float* dbeta) {
   if (!dx && !dgamma && !dbeta) return;
   if (!training) {

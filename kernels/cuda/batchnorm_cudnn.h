@@ -13,7 +13,7 @@
 #include <mutex>
 #include <tuple>
 
-#include "kernels/cuda/cuda_context.h"
+#include "kernels/cuda/runtime/cuda_context.h"
 #include "kernels/cuda/norms.h"
 
 namespace cpc::cuda {
@@ -27,14 +27,14 @@ class CudnnBatchNorm {
 
   // running_mean / running_var: both or neither (no update).
   void forward_train(const CudaContext& ctx, const float* x, const float* gamma, const float* beta, float momentum,
-                     float eps, const NormShape& d, float* running_mean, float* running_var, float* save_mean,
+                     float eps, const NormDims& d, float* running_mean, float* running_var, float* save_mean,
                      float* save_invstd, float* y);
   void forward_eval(const CudaContext& ctx, const float* x, const float* gamma, const float* beta, float eps,
-                    const NormShape& d, const float* running_mean, const float* running_var, float* save_invstd,
+                    const NormDims& d, const float* running_mean, const float* running_var, float* save_invstd,
                     float* y);
   // dx, dgamma, dbeta may each be null.
   void backward(const CudaContext& ctx, const float* x, const float* dy, const float* gamma, const float* mean,
-                const float* invstd, bool training, const NormShape& d, float* dx, float* dgamma, float* dbeta);
+                const float* invstd, bool training, const NormDims& d, float* dx, float* dgamma, float* dbeta);
 
  private:
   struct Descs {
@@ -43,7 +43,7 @@ class CudnnBatchNorm {
   };
   std::mutex mu_;
   std::map<std::tuple<int64_t, int64_t, int64_t>, std::unique_ptr<Descs>> cache_;
-  const Descs& descs(const NormShape& d);
+  const Descs& descs(const NormDims& d);
 };
 
 }  // namespace cpc::cuda

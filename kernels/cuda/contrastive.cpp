@@ -3,10 +3,10 @@
 #include <algorithm>
 #include <climits>
 
-#include "engine/error.h"
+#include "engine/core/error.h"
 #include "kernels/cuda/contrastive_kernels.h"
 #include "kernels/cuda/cublas_gemm.h"
-#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/runtime/cuda_check.h"
 #include "kernels/cuda/elementwise.h"
 #include "kernels/cuda/layout.h"
 

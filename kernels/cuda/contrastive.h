@@ -10,10 +10,10 @@
 // double on the device and copied back once.
 #include <cstdint>
 
-#include "engine/backend.h"  // ContrastiveSpec: the problem, index arrays in host memory
+#include "engine/core/backend.h"  // ContrastiveSpec: the problem, index arrays in host memory
 #include "kernels/common/contrastive_row.h"
-#include "kernels/cuda/cuda_context.h"
-#include "kernels/cuda/host_staging.h"
+#include "kernels/cuda/runtime/cuda_context.h"
+#include "kernels/cuda/runtime/host_staging.h"
 
 namespace cpc::cuda {
 

@@ -7,8 +7,8 @@
 #include <cstring>
 #include <vector>
 
-#include "engine/error.h"
-#include "kernels/cuda/cuda_check.h"
+#include "engine/core/error.h"
+#include "kernels/cuda/runtime/cuda_check.h"
 #include "kernels/cuda/elementwise.h"
 #include "kernels/cuda/layout.h"
 
@@ -16,7 +16,6 @@ namespace cpc::cuda {
 
 namespace {
 
-bool fits_int(int64_t v) { return v >= 0 && v <= INT_MAX; }
 
 // The candidate to run from cuDNN's list (sorted fastest first): the fastest
 // deterministic one that succeeded, else the fastest that succeeded. cudnnFind* tries
@@ -89,7 +88,7 @@ std::string CudnnConv1d::describe() const {
   return cat("cuDNN conv (", heuristic_ ? "heuristic" : "find", " algorithm search, deterministic preferred)");
 }
 
-CudnnConv1d::Entry& CudnnConv1d::entry(const CudaContext& ctx, const ConvShape& d) {
+CudnnConv1d::Entry& CudnnConv1d::entry(const CudaContext& ctx, const Conv1dDims& d) {
   const Key key{d.B, d.Cin, d.L, d.Cout, d.K, d.stride, d.padding, d.dilation, ctx.tf32, ctx.bf16};
   auto it = cache_.find(key);
   if (it != cache_.end()) return *it->second;
@@ -129,7 +128,7 @@ CudnnConv1d::Entry& CudnnConv1d::entry(const CudaContext& ctx, const ConvShape& 
   return ref;
 }
 
-void CudnnConv1d::forward(const CudaContext& ctx, const float* x, const float* w, const float* bias, const ConvShape& d,
+void CudnnConv1d::forward(const CudaContext& ctx, const float* x, const float* w, const float* bias, const Conv1dDims& d,
                           float* y) {
   Choice ch;
   cudnnTensorDescriptor_t xd, yd;
@@ -176,7 +175,7 @@ void CudnnConv1d::forward(const CudaContext& ctx, const float* x, const float* w
   if (bias) CPC_CUDA_CHECK(launch_add_bias(y, bias, d.B, d.Cout, d.Lout, ctx.stream));
 }
 
-void CudnnConv1d::backward_data(const CudaContext& ctx, const float* dy, const float* w, const ConvShape& d,
+void CudnnConv1d::backward_data(const CudaContext& ctx, const float* dy, const float* w, const Conv1dDims& d,
                                 float* dx) {
   Choice ch;
   cudnnTensorDescriptor_t xd, yd;
@@ -222,7 +221,7 @@ void CudnnConv1d::backward_data(const CudaContext& ctx, const float* dy, const f
   }
 }
 
-void CudnnConv1d::backward_weights(const CudaContext& ctx, const float* x, const float* dy, const ConvShape& d,
+void CudnnConv1d::backward_weights(const CudaContext& ctx, const float* x, const float* dy, const Conv1dDims& d,
                                    float* dw, float* dbias) {
   if (dbias) CPC_CUDA_CHECK(launch_bias_grad(dy, dbias, d.B, d.Cout, d.Lout, ctx.stream));
   if (!dw) return;

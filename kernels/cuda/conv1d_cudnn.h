@@ -26,16 +26,12 @@
 #include <string>
 #include <tuple>
 
-#include "kernels/cuda/cuda_context.h"
+#include "engine/core/op_dims.h"
+#include "kernels/cuda/runtime/cuda_context.h"
 
 namespace cpc::cuda {
 
-struct ConvShape {
-  int64_t B, Cin, L, Cout, K, Lout, stride, padding, dilation;
-  int64_t x_numel() const { return B * Cin * L; }
-  int64_t w_numel() const { return Cout * Cin * K; }
-  int64_t y_numel() const { return B * Cout * Lout; }
-};
+using ::cpc::Conv1dDims;  // engine/core/op_dims.h, shared with the CPU backend
 
 class CudnnConv1d {
  public:
@@ -44,9 +40,9 @@ class CudnnConv1d {
   CudnnConv1d(const CudnnConv1d&) = delete;
   CudnnConv1d& operator=(const CudnnConv1d&) = delete;
 
-  void forward(const CudaContext& ctx, const float* x, const float* w, const float* bias, const ConvShape& d, float* y);
-  void backward_data(const CudaContext& ctx, const float* dy, const float* w, const ConvShape& d, float* dx);
-  void backward_weights(const CudaContext& ctx, const float* x, const float* dy, const ConvShape& d, float* dw,
+  void forward(const CudaContext& ctx, const float* x, const float* w, const float* bias, const Conv1dDims& d, float* y);
+  void backward_data(const CudaContext& ctx, const float* dy, const float* w, const Conv1dDims& d, float* dx);
+  void backward_weights(const CudaContext& ctx, const float* x, const float* dy, const Conv1dDims& d, float* dw,
                         float* dbias);
 
   size_t peak_workspace() const { return peak_workspace_; }
@@ -61,7 +57,7 @@ class CudnnConv1d {
   bool heuristic_ = false;
   size_t peak_workspace_ = 0;
 
-  Entry& entry(const CudaContext& ctx, const ConvShape& d);
+  Entry& entry(const CudaContext& ctx, const Conv1dDims& d);
 };
 
 }  // namespace cpc::cuda

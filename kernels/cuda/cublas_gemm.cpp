@@ -3,14 +3,14 @@
 #include <algorithm>
 #include <climits>
 
-#include "engine/error.h"
-#include "kernels/cuda/cuda_check.h"
+#include "engine/core/error.h"
+#include "engine/core/op_dims.h"
+#include "kernels/cuda/runtime/cuda_check.h"
 #include "kernels/cuda/elementwise.h"
 
 namespace cpc::cuda {
 
 namespace {
-bool fits_int(int64_t v) { return v >= 0 && v <= INT_MAX; }
 
 // Elements from a matrix's first to its last used one: rows x cols with leading
 // dimension ld, `batch` of them `stride` apart. Gaps in between are converted too (harmless).

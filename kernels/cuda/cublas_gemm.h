@@ -10,7 +10,7 @@
 
 #include <cstdint>
 
-#include "kernels/cuda/cuda_context.h"
+#include "kernels/cuda/runtime/cuda_context.h"
 
 namespace cpc::cuda {
 

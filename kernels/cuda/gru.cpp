@@ -3,7 +3,7 @@
 #include <utility>
 
 #include "kernels/cuda/cublas_gemm.h"
-#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/runtime/cuda_check.h"
 #include "kernels/cuda/elementwise.h"
 #include "kernels/cuda/gru_kernels.h"
 #include "kernels/cuda/layout.h"

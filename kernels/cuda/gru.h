@@ -5,13 +5,13 @@
 // step, then the weight gradients of all steps in one GEMM each (as the CPU's gru.h).
 #include <cstdint>
 
-#include "kernels/cuda/cuda_context.h"
+#include "engine/core/op_dims.h"
+
+#include "kernels/cuda/runtime/cuda_context.h"
 
 namespace cpc::cuda {
 
-struct GruDims {
-  int64_t B, T, Din, H;
-};
+using ::cpc::GruDims;  // engine/core/op_dims.h, shared with the CPU backend
 
 // h0 may be null (zeros).
 void gru_forward(const CudaContext& ctx, const float* x, const float* h0, const float* w_ih, const float* w_hh,

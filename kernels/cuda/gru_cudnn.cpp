@@ -7,15 +7,14 @@
 #include <cstring>
 #include <vector>
 
-#include "engine/error.h"
-#include "kernels/cuda/cuda_check.h"
+#include "engine/core/error.h"
+#include "kernels/cuda/runtime/cuda_check.h"
 #include "kernels/cuda/elementwise.h"
 
 namespace cpc::cuda {
 
 namespace {
 
-bool fits_int(int64_t v) { return v >= 1 && v <= INT_MAX; }
 
 constexpr size_t kAlign = 256;  // bytes; the weight space and the reserve space start at such addresses
 size_t align_up(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
@@ -115,7 +114,7 @@ const CudnnGru::Entry& CudnnGru::entry(const CudaContext& ctx, const GruDims& d)
   auto it = cache_.find(key);
   if (it != cache_.end()) return *it->second;
   for (int64_t v : {d.B, d.T, d.Din, d.H})
-    CPC_CHECK(fits_int(v), "gru on cuda (cudnn): dimension ", v, " of B, T, Din, H = ", d.B, ", ", d.T, ", ", d.Din,
+    CPC_CHECK(v >= 1 && fits_int(v), "gru on cuda (cudnn): dimension ", v, " of B, T, Din, H = ", d.B, ", ", d.T, ", ", d.Din,
               ", ", d.H, " must lie in [1, ", INT_MAX, "]");
   CPC_CHECK(ctx.dnn != nullptr, "gru on cuda (cudnn): no cuDNN handle");
   const int B = static_cast<int>(d.B), T = static_cast<int>(d.T), Din = static_cast<int>(d.Din),

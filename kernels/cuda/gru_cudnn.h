@@ -54,7 +54,7 @@
 #include <string>
 #include <tuple>
 
-#include "kernels/cuda/cuda_context.h"
+#include "kernels/cuda/runtime/cuda_context.h"
 #include "kernels/cuda/gru.h"
 
 namespace cpc::cuda {

@@ -13,7 +13,7 @@ namespace {
 constexpr int kThreads = 256;
 
 __global__ void channel_norm_forward_kernel(const float* __restrict__ x, const float* __restrict__ gamma,
-                                            const float* __restrict__ beta, float eps, NormShape d,
+                                            const float* __restrict__ beta, float eps, NormDims d,
                                             float* __restrict__ save_mean, float* __restrict__ save_invstd,
                                             float* __restrict__ y) {
   for (int64_t e = global_index(); e < d.B * d.L; e += global_stride()) {
@@ -37,7 +37,7 @@ __global__ void channel_norm_forward_kernel(const float* __restrict__ x, const f
 
 __global__ void channel_norm_backward_data_kernel(const float* __restrict__ x, const float* __restrict__ dy,
                                                   const float* __restrict__ gamma, const float* __restrict__ mean,
-                                                  const float* __restrict__ invstd, NormShape d,
+                                                  const float* __restrict__ invstd, NormDims d,
                                                   float* __restrict__ dx) {
   for (int64_t e = global_index(); e < d.B * d.L; e += global_stride()) {
     const int64_t b = e / d.L, l = e % d.L, base = b * d.C * d.L + l;
@@ -63,7 +63,7 @@ __global__ void channel_norm_backward_data_kernel(const float* __restrict__ x, c
 // mean / invstd are (B, L) (channel LayerNorm) rather than one value per channel.
 template <bool kStatPerBl>
 __global__ void norm_param_grad_kernel(const float* __restrict__ x, const float* __restrict__ dy,
-                                       const float* __restrict__ mean, const float* __restrict__ invstd, NormShape d,
+                                       const float* __restrict__ mean, const float* __restrict__ invstd, NormDims d,
                                        float* __restrict__ dgamma, float* __restrict__ dbeta) {
   __shared__ double sh[32];
   const int64_t n = d.B * d.L;
@@ -91,7 +91,7 @@ __global__ void batchnorm_eval_invstd_kernel(const float* __restrict__ rv, float
 }
 
 __global__ void batchnorm_backward_eval_data_kernel(const float* __restrict__ dy, const float* __restrict__ gamma,
-                                                    const float* __restrict__ invstd, NormShape d,
+                                                    const float* __restrict__ invstd, NormDims d,
                                                     float* __restrict__ dx) {
   for (int64_t e = global_index(); e < d.B * d.C * d.L; e += global_stride()) {
     const int64_t c = (e / d.L) % d.C;
@@ -99,7 +99,7 @@ __global__ void batchnorm_backward_eval_data_kernel(const float* __restrict__ dy
   }
 }
 
-__global__ void batchnorm_stats_kernel(const float* __restrict__ x, NormShape d, float* __restrict__ mean,
+__global__ void batchnorm_stats_kernel(const float* __restrict__ x, NormDims d, float* __restrict__ mean,
                                        float* __restrict__ var) {
   __shared__ double sh[32];
   const int64_t n = d.B * d.L;
@@ -118,7 +118,7 @@ __global__ void batchnorm_stats_kernel(const float* __restrict__ x, NormShape d,
 }
 
 __global__ void channel_affine_kernel(const float* __restrict__ x, const float* __restrict__ scale,
-                                      const float* __restrict__ shift, NormShape d, float* __restrict__ y) {
+                                      const float* __restrict__ shift, NormDims d, float* __restrict__ y) {
   for (int64_t e = global_index(); e < d.B * d.C * d.L; e += global_stride()) {
     const int64_t c = (e / d.L) % d.C;
     y[e] += scale[c] * x[e] + shift[c];
@@ -128,7 +128,7 @@ __global__ void channel_affine_kernel(const float* __restrict__ x, const float* 
 }  // namespace
 
 cudaError_t launch_channel_norm_forward(const float* x, const float* gamma, const float* beta, float eps,
-                                        const NormShape& d, float* save_mean, float* save_invstd, float* y,
+                                        const NormDims& d, float* save_mean, float* save_invstd, float* y,
                                         cudaStream_t s) {
   const int64_t n = d.B * d.L;
   if (n == 0) return cudaSuccess;
@@ -138,7 +138,7 @@ cudaError_t launch_channel_norm_forward(const float* x, const float* gamma, cons
 }
 
 cudaError_t launch_channel_norm_backward(const float* x, const float* dy, const float* gamma, const float* mean,
-                                         const float* invstd, const NormShape& d, float* dx, float* dgamma,
+                                         const float* invstd, const NormDims& d, float* dx, float* dgamma,
                                          float* dbeta, cudaStream_t s) {
   if (d.B * d.C * d.L == 0) return cudaSuccess;
   if (dgamma || dbeta) {
@@ -160,7 +160,7 @@ cudaError_t launch_batchnorm_eval_invstd(const float* running_var, float eps, in
 }
 
 cudaError_t launch_batchnorm_backward_eval(const float* x, const float* dy, const float* gamma, const float* mean,
-                                           const float* invstd, const NormShape& d, float* dx, float* dgamma,
+                                           const float* invstd, const NormDims& d, float* dx, float* dgamma,
                                            float* dbeta, cudaStream_t s) {
   const int64_t n = d.B * d.C * d.L;
   if (n == 0) return cudaSuccess;
@@ -173,13 +173,13 @@ cudaError_t launch_batchnorm_backward_eval(const float* x, const float* dy, cons
   return cudaGetLastError();
 }
 
-cudaError_t launch_batchnorm_stats(const float* x, const NormShape& d, float* mean, float* var, cudaStream_t s) {
+cudaError_t launch_batchnorm_stats(const float* x, const NormDims& d, float* mean, float* var, cudaStream_t s) {
   if (d.C == 0) return cudaSuccess;
   batchnorm_stats_kernel<<<grid_for(d.C, 1), kThreads, 0, s>>>(x, d, mean, var);
   return cudaGetLastError();
 }
 
-cudaError_t launch_channel_affine(const float* x, const float* scale, const float* shift, const NormShape& d, float* y,
+cudaError_t launch_channel_affine(const float* x, const float* scale, const float* shift, const NormDims& d, float* y,
                                   cudaStream_t s) {
   const int64_t n = d.B * d.C * d.L;
   if (n == 0) return cudaSuccess;

@@ -8,19 +8,19 @@
 
 #include <cstdint>
 
+#include "engine/core/op_dims.h"
+
 namespace cpc::cuda {
 
-struct NormShape {
-  int64_t B, C, L;
-};
+using ::cpc::NormDims;  // engine/core/op_dims.h, shared with the CPU backend
 
 // save_mean / save_invstd (B, L).
 cudaError_t launch_channel_norm_forward(const float* x, const float* gamma, const float* beta, float eps,
-                                        const NormShape& d, float* save_mean, float* save_invstd, float* y,
+                                        const NormDims& d, float* save_mean, float* save_invstd, float* y,
                                         cudaStream_t s);
 // dx, dgamma, dbeta may each be null.
 cudaError_t launch_channel_norm_backward(const float* x, const float* dy, const float* gamma, const float* mean,
-                                         const float* invstd, const NormShape& d, float* dx, float* dgamma,
+                                         const float* invstd, const NormDims& d, float* dx, float* dgamma,
                                          float* dbeta, cudaStream_t s);
 
 // invstd[c] = 1 / sqrt(running_var[c] + eps), in double as the CPU.
@@ -28,12 +28,12 @@ cudaError_t launch_batchnorm_eval_invstd(const float* running_var, float eps, in
 // Eval-mode backward (statistics are constants): dx += gamma * invstd * dy;
 // dgamma += sum dy * (x - mean) * invstd; dbeta += sum dy. Any output may be null.
 cudaError_t launch_batchnorm_backward_eval(const float* x, const float* dy, const float* gamma, const float* mean,
-                                           const float* invstd, const NormShape& d, float* dx, float* dgamma,
+                                           const float* invstd, const NormDims& d, float* dx, float* dgamma,
                                            float* dbeta, cudaStream_t s);
 // Per-channel mean and biased variance over B and L (double, two passes).
-cudaError_t launch_batchnorm_stats(const float* x, const NormShape& d, float* mean, float* var, cudaStream_t s);
+cudaError_t launch_batchnorm_stats(const float* x, const NormDims& d, float* mean, float* var, cudaStream_t s);
 // y[b, c, l] += scale[c] * x[b, c, l] + shift[c].
-cudaError_t launch_channel_affine(const float* x, const float* scale, const float* shift, const NormShape& d, float* y,
+cudaError_t launch_channel_affine(const float* x, const float* scale, const float* shift, const NormDims& d, float* y,
                                   cudaStream_t s);
 
 }  // namespace cpc::cuda

@@ -26,7 +26,7 @@ TRAIN=(train --config "$SRC/models/configs/ecg12.json" --data "$d/ecg.h5" --step
 compare() {
   "$B" export --ckpt "$d/$1" --out "$d/$1.safetensors" --part model > /dev/null
   "$B" export --ckpt "$d/$2" --out "$d/$2.safetensors" --part model > /dev/null
-  $PY - "$d" "$1" "$2" "$SRC/tools" <<'PYEOF'
+  $PY - "$d" "$1" "$2" "$SRC/tools/python" <<'PYEOF'
 import json, sys
 d, a, b, tools = sys.argv[1:5]
 sys.path.insert(0, tools)

@@ -5,9 +5,9 @@
 
 #include <cmath>
 
-#include "engine/communicator.h"
-#include "engine/ops.h"
-#include "engine/random.h"
+#include "engine/distributed/communicator.h"
+#include "engine/ops/ops.h"
+#include "engine/core/random.h"
 #include "losses/info_nce_loss.h"
 
 namespace cpc {

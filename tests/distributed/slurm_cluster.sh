@@ -4,7 +4,7 @@
 # munged, slurmctld and slurmd run as root with their config, state, logs and sockets
 # under DIR (SLURM_CONF points the clients there); slurm_stop kills them by PID and is
 # safe to call twice (use it in an EXIT trap). Needs Debian's slurm-wlm and munge
-# (tools/install_deps.sh) and root.
+# (tools/scripts/install_deps.sh) and root.
 slurm_start() {
   SLURM_DIR=$1
   mkdir -p "$SLURM_DIR"/{state,spool,munge,log}

@@ -13,7 +13,7 @@ B=$(readlink -f "$1")
 SRC=$(readlink -f "$2")
 PY=/usr/bin/python3
 if [ "$(id -u)" -ne 0 ] || ! command -v slurmctld > /dev/null; then
-  echo "slurm_test: needs root and slurm-wlm (tools/install_deps.sh)" >&2
+  echo "slurm_test: needs root and slurm-wlm (tools/scripts/install_deps.sh)" >&2
   exit 1
 fi
 d=$(mktemp -d /tmp/cpc_slurm.XXXXXX)

@@ -3,7 +3,7 @@
 #include <cstring>
 #include <sstream>
 
-#include "engine/error.h"
+#include "engine/core/error.h"
 #include "models/cpc_config.h"
 #include "tests/fuzz/fuzz_input.h"
 

@@ -1,6 +1,6 @@
 // libFuzzer target: the CSV reader (prepare csv), with and without a label column and
 // an ignored column. The first input byte picks the options.
-#include "engine/error.h"
+#include "engine/core/error.h"
 #include "tests/fuzz/fuzz_input.h"
 #include "tools/prepare/prepare_csv.h"
 

@@ -7,9 +7,9 @@
 #include <cmath>
 #include <vector>
 
-#include "engine/error.h"
-#include "engine/h5_file.h"
-#include "engine/window_dataset.h"
+#include "engine/core/error.h"
+#include "engine/data/h5_file.h"
+#include "engine/data/window_dataset.h"
 #include "tests/fuzz/fuzz_input.h"
 
 namespace {

@@ -1,7 +1,7 @@
 // libFuzzer target: the safetensors reader (what `load_encoder.py` reads back, and the
 // bench's exchange format) on arbitrary bytes.
-#include "engine/error.h"
-#include "engine/safetensors_file.h"
+#include "engine/core/error.h"
+#include "engine/data/safetensors_file.h"
 #include "tests/fuzz/fuzz_input.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

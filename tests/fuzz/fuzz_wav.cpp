@@ -1,7 +1,7 @@
 // libFuzzer target: the WAV reader (prepare wav) on arbitrary bytes. A cpc::Error is
 // the expected answer to a bad file; anything else (a crash, a sanitizer report, another
 // exception) is a finding.
-#include "engine/error.h"
+#include "engine/core/error.h"
 #include "tests/fuzz/fuzz_input.h"
 #include "tools/prepare/wav_file.h"
 

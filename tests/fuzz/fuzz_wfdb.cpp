@@ -2,7 +2,7 @@
 // is a header (rec.hea) and, after the first NUL byte, the signal file (rec.dat).
 #include <cstring>
 
-#include "engine/error.h"
+#include "engine/core/error.h"
 #include "tests/fuzz/fuzz_input.h"
 #include "tools/prepare/wfdb_record.h"
 

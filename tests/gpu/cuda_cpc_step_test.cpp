@@ -13,11 +13,11 @@
 #include <map>
 #include <string>
 
-#include "engine/ops.h"
-#include "engine/optimizer.h"
+#include "engine/ops/ops.h"
+#include "engine/optim/optimizer.h"
 #include "models/cpc_model.h"
 #include "tests/gpu/cuda_test_util.h"
-#include "tools/source_dir.h"
+#include "tools/cli/source_dir.h"
 
 namespace cpc {
 namespace {

@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "engine/data_loader.h"
-#include "engine/h5_file.h"
+#include "engine/data/data_loader.h"
+#include "engine/data/h5_file.h"
 #include "tests/gpu/cuda_test_util.h"
 
 namespace cpc {

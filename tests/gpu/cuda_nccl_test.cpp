@@ -2,7 +2,7 @@
 // collective on a device tensor gives the identity, and CPU tensors go to the host
 // communicator. Multi-GPU equality with one process is what the data-parallel CLI test
 // checks on CPUs; on a multi-GPU machine run it with `--device cuda` (docs/gpu.md).
-#include "engine/communicator.h"
+#include "engine/distributed/communicator.h"
 #include "tests/gpu/cuda_test_util.h"
 
 namespace cpc {

@@ -10,9 +10,10 @@
 #include <string>
 #include <vector>
 
-#include "engine/backend.h"
-#include "engine/error.h"
-#include "engine/tensor.h"
+#include "engine/core/backend.h"
+#include "engine/core/error.h"
+#include "engine/core/tensor.h"
+#include "tests/support/error_of.h"
 
 namespace cpc::gpu_test {
 
@@ -27,16 +28,7 @@ inline bool cuda_present() { return has_backend(DeviceKind::cuda) && cuda_be().a
       GTEST_SKIP() << "needs a CUDA device; " << ::cpc::gpu_test::cuda_be().describe(); \
   } while (0)
 
-// Runs f and returns the cpc::Error message it throws ("" if it throws none).
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using test::error_of;
 
 inline std::vector<float> random_values(int64_t n, uint32_t seed, float lo = -1.f, float hi = 1.f) {
   std::mt19937 gen(seed);

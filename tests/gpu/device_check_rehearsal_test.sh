@@ -24,9 +24,12 @@ grep -qE '^\| CPU tests \([0-9]+ binaries\) \| ok \| [1-9][0-9]* passed' "$s" ||
 if grep -q '^| machine | no GPU |' "$s"; then
   grep -qE '^\| cuda_backend_test \| skipped \| no CUDA device: [1-9][0-9]* ran without one .*, [1-9][0-9]* skipped' "$s" ||
     fail "cuda_backend_test did not run and skip cleanly"
+  grep -qE '^\| backend_ops_test \| skipped \| no CUDA device: [1-9][0-9]* ran without one .*, [1-9][0-9]* skipped' "$s" ||
+    fail "backend_ops_test did not run its CPU cases and skip its CUDA ones cleanly"
   grep -q '^| cli train cuda vs cpu | skipped | no CUDA device |' "$s" || fail "cli_train_cuda_test did not skip"
   grep -q '^| benchmarks | skipped | no CUDA device' "$s" || fail "the benchmarks did not skip"
 else
   grep -q '^| cuda_backend_test | ok |' "$s" || fail "cuda_backend_test failed on this GPU"
+  grep -q '^| backend_ops_test | ok |' "$s" || fail "backend_ops_test failed on this GPU"
 fi
 echo "rehearsal: ok"

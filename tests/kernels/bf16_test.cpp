@@ -22,7 +22,7 @@
 #include "kernels/cpu/conv1d_onednn.h"
 #include "kernels/cpu/cpu_options.h"
 #include "tools/prepare/synth_ecg.h"
-#include "tools/train_command.h"
+#include "tools/cli/train_command.h"
 
 namespace cpc {
 namespace {

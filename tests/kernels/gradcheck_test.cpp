@@ -66,7 +66,7 @@ TEST_P(Conv1dGradcheck, DataWeightsAndBias) {
   std::mt19937 rng(1);
   Vec x = random_vec(c.B * c.Cin * c.L, rng), w = random_vec(c.Cout * c.Cin * c.K, rng), b = random_vec(c.Cout, rng),
       dy = random_vec(c.B * c.Cout * d.Lout, rng);
-  Vec col(d.col_size()), y(dy.size());
+  Vec col(cpu::col_size(d)), y(dy.size());
   auto loss = [&] {
     cpu::conv1d_forward(x.data(), w.data(), b.data(), d, y.data(), col.data());
     return dot(y, dy);
@@ -94,7 +94,7 @@ TEST(GruGradcheck, AllInputsAndWeightsWithH0) {
   Vec x = random_vec(d.B * d.T * d.Din, rng), h0 = random_vec(d.B * d.H, rng, 0.5),
       wih = random_vec(G * d.Din, rng, 0.5), whh = random_vec(G * d.H, rng, 0.5), bih = random_vec(G, rng, 0.3),
       bhh = random_vec(G, rng, 0.3), dy = random_vec(d.B * d.T * d.H, rng), dhn = random_vec(d.B * d.H, rng);
-  Vec y(d.B * d.T * d.H), reserve(d.B * d.T * 4 * d.H), ws(std::max(d.forward_workspace(), d.backward_workspace()));
+  Vec y(d.B * d.T * d.H), reserve(d.B * d.T * 4 * d.H), ws(std::max(cpu::gru_forward_workspace(d), cpu::gru_backward_workspace(d)));
   auto loss = [&] {
     cpu::gru_forward(x.data(), h0.data(), wih.data(), whh.data(), bih.data(), bhh.data(), d, y.data(), reserve.data(),
                      ws.data());

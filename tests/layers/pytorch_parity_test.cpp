@@ -1,12 +1,12 @@
 // PyTorch parity of every op and layer: outputs, input gradients, parameter gradients
-// and updated buffers against tools/reference/make_reference.py (float64 PyTorch).
+// and updated buffers against tools/python/reference/make_reference.py (float64 PyTorch).
 // Tolerance: max |ours - torch| / max |torch| <= 1e-4 per tensor, in fp32.
 #include <gtest/gtest.h>
 
 #include <functional>
 #include <memory>
 
-#include "engine/ops.h"
+#include "engine/ops/ops.h"
 #include "kernels/cpu/cpu_options.h"
 #include "layers/activations.h"
 #include "layers/batch_norm1d.h"
@@ -72,7 +72,7 @@ Built build(const ReferenceCase& c) {
   } else if (kind == "add") {
     b.forward = [](Vars& in) { return Vars{{"y", ops::add(in["a"], in["b"])}}; };
   } else if (kind == "transpose") {
-    b.forward = [](Vars& in) { return Vars{{"y", ops::transpose_last2(in["x"])}}; };
+    b.forward = [](Vars& in) { return Vars{{"y", ops::transpose(in["x"], -2, -1)}}; };
   } else if (kind == "narrow") {
     const int dim = cfg["dim"];
     const int64_t start = cfg["start"], len = cfg["length"];
@@ -114,7 +114,7 @@ Built build(const ReferenceCase& c) {
     const int64_t t = cfg["t"];
     b.module = std::move(root);
     b.forward = [=](Vars& in) {
-      Var* z = ops::transpose_last2(encoder->forward(in["x"]));   // (B, T, 512)
+      Var* z = ops::transpose(encoder->forward(in["x"]), 1, 2);   // (B, T, 512)
       Var* c = gru->forward(ops::narrow(z, 1, 0, t + 1)).output;  // (B, t+1, 256)
       Var* c_t = ops::select(c, 1, t);
       Vars out{{"z", z}, {"c", c}};

@@ -3,7 +3,7 @@
 // against the seeds' own functions.
 #include <gtest/gtest.h>
 
-#include "engine/ops.h"
+#include "engine/ops/ops.h"
 #include "losses/info_nce_loss.h"
 #include "tests/support/reference_case.h"
 

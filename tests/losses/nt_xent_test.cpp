@@ -4,7 +4,7 @@
 
 #include <cmath>
 
-#include "engine/ops.h"
+#include "engine/ops/ops.h"
 #include "losses/info_nce_loss.h"
 #include "losses/nt_xent_loss.h"
 #include "tests/support/reference_case.h"

@@ -5,8 +5,8 @@
 
 #include <gtest/gtest.h>
 
-#include "engine/ops.h"
-#include "engine/optimizer.h"
+#include "engine/ops/ops.h"
+#include "engine/optim/optimizer.h"
 #include "tests/support/reference_case.h"
 
 namespace cpc::test {

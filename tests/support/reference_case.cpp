@@ -4,7 +4,7 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "engine/error.h"
+#include "engine/core/error.h"
 
 namespace cpc::test {
 
@@ -22,7 +22,7 @@ H5File& reference_file() {
     try {
       f = std::make_unique<H5File>(reference_path(), H5File::Mode::read);
     } catch (const Error& e) {
-      throw Error(cat(e.what(), "\nregenerate it with: /usr/bin/python3 tools/reference/make_reference.py --out ",
+      throw Error(cat(e.what(), "\nregenerate it with: /usr/bin/python3 tools/python/reference/make_reference.py --out ",
                       reference_path(), " (or build the 'reference' target)"));
     }
   }

@@ -1,5 +1,5 @@
 #pragma once
-// Loads one PyTorch reference case (tools/reference/make_reference.py documents the
+// Loads one PyTorch reference case (tools/python/reference/make_reference.py documents the
 // file format) and compares our tensors against it.
 #include <gtest/gtest.h>
 
@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "engine/h5_file.h"
+#include "engine/data/h5_file.h"
 
 namespace cpc::test {
 

@@ -7,10 +7,10 @@
 
 #include <cmath>
 
-#include "engine/backend.h"
-#include "engine/random.h"
-#include "tools/source_dir.h"
-#include "tools/trainer.h"
+#include "engine/core/backend.h"
+#include "engine/core/random.h"
+#include "tools/cli/source_dir.h"
+#include "tools/training/trainer.h"
 
 namespace cpc::tools {
 namespace {

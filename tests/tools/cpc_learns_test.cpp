@@ -8,10 +8,10 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "tools/embed_command.h"
+#include "tools/cli/embed_command.h"
 #include "tools/prepare/synth_ecg.h"
-#include "tools/probe_command.h"
-#include "tools/train_command.h"
+#include "tools/cli/probe_command.h"
+#include "tools/cli/train_command.h"
 
 namespace cpc::tools {
 namespace {

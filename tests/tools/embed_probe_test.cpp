@@ -6,11 +6,11 @@
 #include <filesystem>
 #include <random>
 
-#include "engine/h5_file.h"
-#include "tools/embed_command.h"
+#include "engine/data/h5_file.h"
+#include "tools/cli/embed_command.h"
 #include "tools/prepare/synth_ecg.h"
-#include "tools/probe_command.h"
-#include "tools/train_command.h"
+#include "tools/cli/probe_command.h"
+#include "tools/cli/train_command.h"
 
 namespace cpc::tools {
 namespace {

@@ -1,4 +1,4 @@
-// export -> safetensors -> tools/load_encoder.py builds the PyTorch module, loads it
+// export -> safetensors -> tools/python/load_encoder.py builds the PyTorch module, loads it
 // with load_state_dict(strict=True) and reproduces our encoder's output (real PyTorch,
 // Debian's /usr/bin/python3).
 #include <gtest/gtest.h>
@@ -7,12 +7,12 @@
 #include <cstdlib>
 #include <filesystem>
 
-#include "engine/h5_file.h"
-#include "engine/safetensors_file.h"
-#include "tools/checkpoint_model.h"
-#include "tools/export_command.h"
+#include "engine/data/h5_file.h"
+#include "engine/data/safetensors_file.h"
+#include "tools/training/checkpoint_model.h"
+#include "tools/cli/export_command.h"
 #include "tools/prepare/synth_ecg.h"
-#include "tools/train_command.h"
+#include "tools/cli/train_command.h"
 
 namespace cpc::tools {
 namespace {
@@ -62,7 +62,7 @@ TEST_P(ExportTest, PyTorchLoadsStrictlyAndReproducesZ) {
     f.write("z", z);
     f.commit();
   }
-  const std::string cmd = "/usr/bin/python3 " CPC_SOURCE_DIR "/tools/load_encoder.py " + dir +
+  const std::string cmd = "/usr/bin/python3 " CPC_SOURCE_DIR "/tools/python/load_encoder.py " + dir +
                           "/enc.safetensors --check " + dir + "/check.h5";
   EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
   std::filesystem::remove_all(dir);

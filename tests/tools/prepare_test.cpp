@@ -9,9 +9,9 @@
 #include <filesystem>
 #include <fstream>
 
-#include "engine/error.h"
-#include "engine/h5_file.h"
-#include "engine/window_dataset.h"
+#include "engine/core/error.h"
+#include "engine/data/h5_file.h"
+#include "engine/data/window_dataset.h"
 #include "tools/prepare/prepare_audio.h"
 #include "tools/prepare/prepare_csv.h"
 #include "tools/prepare/prepare_wfdb.h"

@@ -11,7 +11,7 @@ B=$1
 SRC=$2
 PY=/usr/bin/python3
 BROWSER=$(command -v chromium || command -v chromium-browser || true)
-[ -n "$BROWSER" ] || { echo "report_test: chromium is not installed (tools/install_deps.sh)"; exit 1; }
+[ -n "$BROWSER" ] || { echo "report_test: chromium is not installed (tools/scripts/install_deps.sh)"; exit 1; }
 d=$(mktemp -d)
 trap 'rm -rf "$d"' EXIT
 cd "$d"

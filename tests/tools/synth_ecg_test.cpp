@@ -8,7 +8,7 @@
 #include <cmath>
 #include <cstdio>
 
-#include "engine/window_dataset.h"
+#include "engine/data/window_dataset.h"
 
 namespace cpc::tools {
 namespace {

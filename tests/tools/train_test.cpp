@@ -8,10 +8,10 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "engine/error.h"
+#include "engine/core/error.h"
 #include "tools/prepare/synth_ecg.h"
-#include "tools/train_command.h"
-#include "tools/trainer.h"
+#include "tools/cli/train_command.h"
+#include "tools/training/trainer.h"
 
 namespace cpc::tools {
 namespace {

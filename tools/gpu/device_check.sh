@@ -175,19 +175,27 @@ if [ $cpu_f -eq 0 ]; then row "CPU tests (${#cpu_tests[@]} binaries)" "ok" "$cpu
 else failures=$((failures + 1)); row "CPU tests (${#cpu_tests[@]} binaries)" "FAILED" "$cpu_p passed, $cpu_f failed (${cpu_failed[*]}), $cpu_s skipped"; fi
 
 # ---------------------------------------------------------------- 4. GPU tests
-note "GPU tests: cuda_backend_test ($(elapsed) s)"
-OMP_NUM_THREADS=4 timeout 180 "$W/cuda_backend_test" --gtest_output=json:"$out/cuda_tests.json" >>"$log" 2>&1
-rc=$?
-read -r gp gf gs <<<"$(gtest_counts "$out/cuda_tests.json")"
-[ $rc -ne 0 ] && [ "$gf" = 0 ] && gf=1
-failed_names=$("$py" -c '
+# cuda_backend_test: the backend beyond its ops (allocator, copies, options, bf16,
+# loader, NCCL, the whole CPC step); backend_ops_test: every op against the CPU backend
+# (the backend-ops table, tests/ops/), whose CPU cases also run without a device.
+gpu_tests() {  # NAME JSON
+  local name=$1 json=$2 rc gp gf gs failed_names
+  note "GPU tests: $name ($(elapsed) s)"
+  OMP_NUM_THREADS=4 timeout 180 "$W/$name" --gtest_output=json:"$out/$json" >>"$log" 2>&1
+  rc=$?
+  read -r gp gf gs <<<"$(gtest_counts "$out/$json")"
+  [ $rc -ne 0 ] && [ "$gf" = 0 ] && gf=1
+  failed_names=$("$py" -c '
 import json, sys
 try: j = json.load(open(sys.argv[1]))
 except Exception: sys.exit()
-print(" ".join(s["name"] + "." + t["name"] for s in j.get("testsuites", []) for t in s.get("testsuite", []) if t.get("failures")))' "$out/cuda_tests.json" 2>/dev/null)
-if [ "$gf" = 0 ] && [ $device = 1 ]; then row "cuda_backend_test" "ok" "$gp passed, $gs skipped"
-elif [ "$gf" = 0 ]; then row "cuda_backend_test" "skipped" "no CUDA device: $gp ran without one (checks, options), $gs skipped"
-else failures=$((failures + 1)); row "cuda_backend_test" "FAILED" "$gp passed, $gf failed${rc:+ (exit $rc)}, $gs skipped: ${failed_names:-see check.log}"; fi
+print(" ".join(s["name"] + "." + t["name"] for s in j.get("testsuites", []) for t in s.get("testsuite", []) if t.get("failures")))' "$out/$json" 2>/dev/null)
+  if [ "$gf" = 0 ] && [ $device = 1 ]; then row "$name" "ok" "$gp passed, $gs skipped"
+  elif [ "$gf" = 0 ]; then row "$name" "skipped" "no CUDA device: $gp ran without one (checks, options, CPU cases), $gs skipped"
+  else failures=$((failures + 1)); row "$name" "FAILED" "$gp passed, $gf failed (exit $rc), $gs skipped: ${failed_names:-see check.log}"; fi
+}
+gpu_tests cuda_backend_test cuda_tests.json
+gpu_tests backend_ops_test ops_tests.json
 
 note "GPU tests: the command line on CUDA against the CPU ($(elapsed) s)"
 OMP_NUM_THREADS=4 timeout 90 bash "$src/tests/gpu/cli_train_cuda_test.sh" "$W/cpc-engine" "$src" >>"$log" 2>&1

@@ -17,7 +17,7 @@ max_mib=50
 
 # The CPU tests carried need no PyTorch reference file (it is ~100 MiB): the core, the
 # finite-difference gradient checks and the HDF5 dataset (the bundled libhdf5 at work).
-bins=(tools/cpc-engine tests/gpu/cuda_backend_test bench/cpc-cuda-loss-bench
+bins=(tools/cpc-engine tests/gpu/cuda_backend_test tests/backend_ops_test bench/cpc-cuda-loss-bench
       tests/tensor_test tests/autograd_test tests/gradcheck_test tests/contrastive_gradcheck_test
       tests/window_dataset_test)
 for b in "${bins[@]}"; do

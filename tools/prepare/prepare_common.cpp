@@ -9,8 +9,8 @@
 #include <random>
 #include <set>
 
-#include "engine/error.h"
-#include "engine/h5_file.h"
+#include "engine/core/error.h"
+#include "engine/data/h5_file.h"
 
 namespace cpc::tools {
 

@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include "tools/output_path.h"
+#include "tools/cli/output_path.h"
 
 namespace cpc::tools {
 

@@ -8,7 +8,7 @@
 #include <system_error>
 #include <fstream>
 
-#include "engine/error.h"
+#include "engine/core/error.h"
 #include "tools/prepare/prepare_common.h"
 
 namespace cpc::tools {

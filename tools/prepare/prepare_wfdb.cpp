@@ -5,7 +5,7 @@
 #include <map>
 #include <memory>
 
-#include "engine/error.h"
+#include "engine/core/error.h"
 #include "tools/prepare/resample.h"
 #include "tools/prepare/wfdb_record.h"
 

@@ -4,8 +4,8 @@
 #include <random>
 #include <vector>
 
-#include "engine/error.h"
-#include "engine/h5_file.h"
+#include "engine/core/error.h"
+#include "engine/data/h5_file.h"
 
 namespace cpc::tools {
 

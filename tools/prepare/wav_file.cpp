@@ -9,7 +9,7 @@
 #include <fstream>
 #include <iterator>
 
-#include "engine/error.h"
+#include "engine/core/error.h"
 #include "tools/prepare/prepare_common.h"
 
 namespace cpc::tools {

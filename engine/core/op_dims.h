@@ -1,0 +1,41 @@
+#pragma once
+// The dimensions of the ops with several extents, computed once by the checked front
+// (backend_checks.cpp) and shared by every backend's kernels, CPU and CUDA alike.
+// Plain structs of integers: the CUDA sources include this header too.
+#include <cstdint>
+
+#include <climits>
+
+namespace cpc {
+
+// Extents every library we call takes as int (cuBLAS, cuDNN, OpenBLAS's blasint).
+inline bool fits_int(int64_t v) { return v >= 0 && v <= INT_MAX; }
+
+struct Conv1dGeometry {
+  int64_t stride = 1;
+  int64_t padding = 0;
+  int64_t dilation = 1;
+  // Output length for input length L and kernel size K (PyTorch's formula).
+  int64_t out_length(int64_t L, int64_t K) const { return (L + 2 * padding - dilation * (K - 1) - 1) / stride + 1; }
+};
+
+// Conv1d: x (B, Cin, L), w (Cout, Cin, K), y (B, Cout, Lout).
+struct Conv1dDims {
+  int64_t B, Cin, L, Cout, K, Lout, stride, padding, dilation;
+  int64_t x_numel() const { return B * Cin * L; }
+  int64_t w_numel() const { return Cout * Cin * K; }
+  int64_t y_numel() const { return B * Cout * Lout; }
+  bool is_pointwise() const { return K == 1 && stride == 1 && padding == 0; }
+};
+
+// BatchNorm and the channel norm: x (B, C, L).
+struct NormDims {
+  int64_t B, C, L;
+};
+
+// One GRU layer: x (B, T, Din), hidden size H.
+struct GruDims {
+  int64_t B, T, Din, H;
+};
+
+}  // namespace cpc

@@ -1,0 +1,63 @@
+// ops::conv1d: the forward and its backward node.
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <vector>
+
+#include "engine/core/flop_counter.h"
+#include "engine/core/profiler.h"
+#include "engine/ops/op_support.h"
+
+namespace cpc::ops {
+
+namespace {
+
+struct Conv1dNode final : Node {
+  Var *x, *w, *b, *y;
+  Conv1dGeometry g;
+  Conv1dNode(Var* x_, Var* w_, Var* b_, Var* y_, Conv1dGeometry g_) : x(x_), w(w_), b(b_), y(y_), g(g_) {}
+  const char* name() const override { return "conv1d"; }
+  void backward(Tape& tape) override {
+    if (!y->grad.defined()) return;
+    Backend& bk = be(y);
+    if (wants_grad(x)) bk.conv1d_backward_data(y->grad, w->value, g, tape.grad(x));
+    Tensor db = grad_or_none(tape, b);
+    if (wants_grad(w)) {
+      bk.conv1d_backward_weights(x->value, y->grad, g, tape.grad(w), db.defined() ? &db : nullptr);
+    } else if (db.defined()) {
+      bk.bias_grad(y->grad, db, y->value.size(2));
+    }
+  }
+};
+
+}  // namespace
+
+Var* conv1d(Var* x, Var* w, Var* b, const Conv1dGeometry& g) {
+  check_var(x, "conv1d", "input");
+  profiler::ProfileScope prof("conv1d", false, x->value.device());
+  check_var(w, "conv1d", "weight");
+  check_same_device(x, w, "conv1d");
+  check_rank(x->value, 3, "conv1d input", "(B, Cin, L)");
+  check_rank(w->value, 3, "conv1d weight", "(Cout, Cin, K)");
+  CPC_CHECK(x->value.size(1) == w->value.size(1), "conv1d: input ", x->value.shape(), " has ", x->value.size(1),
+            " channels, the weight ", w->value.shape(), " expects ", w->value.size(1));
+  CPC_CHECK(g.stride >= 1 && g.dilation >= 1 && g.padding >= 0, "conv1d: stride ", g.stride, ", dilation ", g.dilation,
+            " must be >= 1 and padding ", g.padding, " >= 0");
+  const int64_t lout = g.out_length(x->value.size(2), w->value.size(2));
+  CPC_CHECK(lout >= 1, "conv1d: input length ", x->value.size(2), " is too short for kernel ", w->value.size(2),
+            " (dilation ", g.dilation, ", padding ", g.padding, ")");
+  if (b) {
+    check_var(b, "conv1d", "bias");
+    CPC_CHECK(b->value.rank() == 1 && b->value.size(0) == w->value.size(0), "conv1d: bias ", b->value.shape(),
+              " expected (", w->value.size(0), ",)");
+  }
+  Tape& tape = Tape::current();
+  Tensor y = tape.alloc({x->value.size(0), w->value.size(0), lout}, x->value.device());
+  be(x).conv1d_forward(x->value, w->value, b ? &b->value : nullptr, g, y);
+  FlopCount::add(2.0 * static_cast<double>(y.numel()) * static_cast<double>(w->value.size(1) * w->value.size(2)));
+  Var* out = tape.output(y, {x, w, b});
+  if (out->requires_grad) tape.record<Conv1dNode>(x, w, b, out, g);
+  return out;
+}
+
+}  // namespace cpc::ops

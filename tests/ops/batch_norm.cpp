@@ -1,0 +1,106 @@
+// BatchNorm1d: training forward (batch statistics, running statistics updated with the
+// unbiased variance), eval forward, the backward in both modes, and synchronised
+// BatchNorm's pieces (batchnorm_stats, channel_affine); against the double kernels,
+// with finite differences for x, weight and bias.
+#include "kernels/cpu/norms.h"
+#include "tests/ops/op_case.h"
+
+namespace cpc::ops_test {
+namespace {
+
+constexpr float kMomentum = 0.1f, kEps = 1e-5f;
+
+// Inputs: x, gamma, beta, dy, running_mean, running_var (positive).
+OpCase train_case(const char* name, int64_t B, int64_t C, int64_t L, bool running = true) {
+  const NormDims d{B, C, L};
+  OpCase c;
+  c.name = std::string("batch_norm/train_") + name;
+  c.ops = {Op::batchnorm_forward_train, Op::batchnorm_backward};
+  c.inputs = {Shape{B, C, L}, Shape{C}, Shape{C}, Shape{B, C, L}, Shape{C}, Shape{C}};
+  c.kinds = {Inputs::uniform, Inputs::uniform, Inputs::uniform, Inputs::uniform, Inputs::uniform, Inputs::positive};
+  c.run = [=](Backend& b, const Tensors& in) {
+    Tensor y = zeros_like(in[0]), mean = zeros_like(in[1]), invstd = zeros_like(in[1]);
+    Tensor rm = running ? copy_of(in[4]) : Tensor(), rv = running ? copy_of(in[5]) : Tensor();
+    Tensor dx = zeros_like(in[0]), dg = zeros_like(in[1]), dbeta = zeros_like(in[1]);
+    b.batchnorm_forward_train(in[0], in[1], in[2], kMomentum, kEps, rm, rv, mean, invstd, y);
+    b.batchnorm_backward(in[0], in[3], in[1], mean, invstd, true, dx, dg, dbeta);
+    Tensors out{y, dx, dg, dbeta, mean, invstd};
+    if (running) out.push_back(rm), out.push_back(rv);
+    return out;
+  };
+  c.reference = [=](const std::vector<Vec>& in) {
+    Vec y(in[0].size()), mean(C), invstd(C), rm = in[4], rv = in[5], dx(in[0].size(), 0.0), dg(C, 0.0), db(C, 0.0);
+    cpu::batchnorm_forward_train(in[0].data(), in[1].data(), in[2].data(), double(kMomentum), double(kEps), d,
+                                 running ? rm.data() : nullptr, running ? rv.data() : nullptr, mean.data(),
+                                 invstd.data(), y.data());
+    cpu::batchnorm_backward(in[0].data(), in[3].data(), in[1].data(), mean.data(), invstd.data(), true, d, dx.data(),
+                            dg.data(), db.data());
+    std::vector<Vec> out{y, dx, dg, db, mean, invstd};
+    if (running) out.push_back(rm), out.push_back(rv);
+    return out;
+  };
+  c.tol = 2e-5;
+  c.device_tol = 1e-4;  // cuDNN's batch statistics: another summation order over B*L
+  c.grad = {3, {0, 1, 2}, {1, 2, 3}};
+  return c;
+}
+
+OpCase eval_case(const char* name, int64_t B, int64_t C, int64_t L) {
+  const NormDims d{B, C, L};
+  OpCase c;
+  c.name = std::string("batch_norm/eval_") + name;
+  c.ops = {Op::batchnorm_forward_eval, Op::batchnorm_backward};
+  c.inputs = {Shape{B, C, L}, Shape{C}, Shape{C}, Shape{B, C, L}, Shape{C}, Shape{C}};
+  c.kinds = {Inputs::uniform, Inputs::uniform, Inputs::uniform, Inputs::uniform, Inputs::uniform, Inputs::positive};
+  c.run = [=](Backend& b, const Tensors& in) {
+    Tensor y = zeros_like(in[0]), invstd = zeros_like(in[1]);
+    Tensor dx = zeros_like(in[0]), dg = zeros_like(in[1]), dbeta = zeros_like(in[1]);
+    b.batchnorm_forward_eval(in[0], in[1], in[2], kEps, in[4], in[5], invstd, y);
+    b.batchnorm_backward(in[0], in[3], in[1], in[4], invstd, false, dx, dg, dbeta);
+    return Tensors{y, dx, dg, dbeta, invstd};
+  };
+  c.reference = [=](const std::vector<Vec>& in) {
+    Vec y(in[0].size()), invstd(C), dx(in[0].size(), 0.0), dg(C, 0.0), db(C, 0.0);
+    cpu::batchnorm_forward_eval(in[0].data(), in[1].data(), in[2].data(), double(kEps), d, in[4].data(), in[5].data(),
+                                invstd.data(), y.data());
+    cpu::batchnorm_backward(in[0].data(), in[3].data(), in[1].data(), in[4].data(), invstd.data(), false, d, dx.data(),
+                            dg.data(), db.data());
+    return std::vector<Vec>{y, dx, dg, db, invstd};
+  };
+  c.device_tol = 1e-5;
+  c.grad = {3, {0, 1, 2}, {1, 2, 3}};
+  return c;
+}
+
+OpCase sync_pieces_case() {
+  const int64_t B = 3, C = 5, L = 11;
+  const NormDims d{B, C, L};
+  OpCase c;
+  c.name = "batch_norm/sync_pieces";
+  c.ops = {Op::batchnorm_stats, Op::channel_affine};
+  c.inputs = {Shape{B, C, L}, Shape{C}, Shape{C}};
+  c.run = [=](Backend& b, const Tensors& in) {
+    Tensor mean = zeros_like(in[1]), var = zeros_like(in[1]), y = zeros_like(in[0]), inplace = copy_of(in[0]);
+    b.batchnorm_stats(in[0], mean, var);
+    b.channel_affine(in[0], in[1], in[2], y);
+    b.channel_affine(inplace, in[1], in[2], inplace);
+    return Tensors{mean, var, y, inplace};
+  };
+  c.reference = [=](const std::vector<Vec>& in) {
+    Vec mean(C), var(C), y(in[0].size());
+    cpu::batchnorm_stats(in[0].data(), d, mean.data(), var.data());
+    cpu::channel_affine(in[0].data(), in[1].data(), in[2].data(), d, y.data());
+    Vec inplace = in[0];  // y += scale * x + shift with y = x
+    for (size_t i = 0; i < y.size(); ++i) inplace[i] += y[i];
+    return std::vector<Vec>{mean, var, y, inplace};
+  };
+  c.tol = 1e-6;
+  c.device_tol = 1e-6;
+  return c;
+}
+
+CPC_OP_CASES({train_case("encoder", 4, 6, 25), train_case("no_running_stats", 2, 3, 9, false),
+              train_case("batch1", 1, 4, 16), eval_case("encoder", 3, 5, 14), sync_pieces_case()});
+
+}  // namespace
+}  // namespace cpc::ops_test

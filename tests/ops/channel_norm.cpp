@@ -1,0 +1,42 @@
+// Channel LayerNorm (statistics over C at each (b, l)), forward and backward, against
+// the double kernels, with finite differences for x, weight and bias.
+#include "kernels/cpu/norms.h"
+#include "tests/ops/op_case.h"
+
+namespace cpc::ops_test {
+namespace {
+
+OpCase channel_norm_case(const char* name, int64_t B, int64_t C, int64_t L) {
+  const NormDims d{B, C, L};
+  constexpr float kEps = 1e-5f;
+  OpCase c;
+  c.name = std::string("channel_norm/") + name;
+  c.ops = {Op::channel_norm_forward, Op::channel_norm_backward};
+  c.inputs = {Shape{B, C, L}, Shape{C}, Shape{C}, Shape{B, C, L}};
+  c.run = [=](Backend& b, const Tensors& in) {
+    Tensor y = zeros_like(in[0]), mean = Tensor::zeros({B, L}, in[0].device()), invstd = zeros_like(mean);
+    Tensor dx = zeros_like(in[0]), dg = zeros_like(in[1]), dbeta = zeros_like(in[1]);
+    b.channel_norm_forward(in[0], in[1], in[2], kEps, mean, invstd, y);
+    b.channel_norm_backward(in[0], in[3], in[1], mean, invstd, dx, dg, dbeta);
+    return Tensors{y, dx, dg, dbeta, mean, invstd};
+  };
+  c.reference = [=](const std::vector<Vec>& in) {
+    Vec y(in[0].size()), mean(B * L), invstd(B * L), dx(in[0].size(), 0.0), dg(C, 0.0), db(C, 0.0);
+    Vec ws(cpu::channel_norm_backward_workspace(d));
+    cpu::channel_norm_forward(in[0].data(), in[1].data(), in[2].data(), double(kEps), d, mean.data(), invstd.data(),
+                              y.data());
+    cpu::channel_norm_backward(in[0].data(), in[3].data(), in[1].data(), mean.data(), invstd.data(), d, dx.data(),
+                               dg.data(), db.data(), ws.data());
+    return std::vector<Vec>{y, dx, dg, db, mean, invstd};
+  };
+  c.tol = 2e-5;
+  c.device_tol = 1e-5;
+  c.grad = {3, {0, 1, 2}, {1, 2, 3}};
+  return c;
+}
+
+CPC_OP_CASES({channel_norm_case("encoder", 2, 12, 17), channel_norm_case("one_position", 3, 7, 1),
+              channel_norm_case("wide", 1, 64, 40)});
+
+}  // namespace
+}  // namespace cpc::ops_test

@@ -1,0 +1,53 @@
+// conv1d_forward / conv1d_backward_data / conv1d_backward_weights over the geometries
+// the encoders use (strided, padded, dilated, pointwise) and awkward ones, against the
+// double instantiation of the im2col kernel (the CPU backend runs oneDNN by default),
+// with finite differences for x, weight and bias.
+#include "kernels/cpu/conv1d.h"
+#include "tests/ops/op_case.h"
+
+namespace cpc::ops_test {
+namespace {
+
+OpCase conv_case(const char* name, int64_t B, int64_t Cin, int64_t L, int64_t Cout, int64_t K, int64_t stride,
+                 int64_t pad, int64_t dil, bool bias = true) {
+  const Conv1dGeometry g{stride, pad, dil};
+  const int64_t Lout = g.out_length(L, K);
+  const Conv1dDims d{B, Cin, L, Cout, K, Lout, stride, pad, dil};
+  OpCase c;
+  c.name = std::string("conv1d/") + name;
+  c.ops = {Op::conv1d_forward, Op::conv1d_backward_data, Op::conv1d_backward_weights};
+  c.inputs = {Shape{B, Cin, L}, Shape{Cout, Cin, K}, Shape{Cout}, Shape{B, Cout, Lout}};
+  c.run = [=](Backend& b, const Tensors& in) {
+    Tensor y = Tensor::zeros({B, Cout, Lout}, in[0].device()), dx = zeros_like(in[0]), dw = zeros_like(in[1]),
+           db = zeros_like(in[2]);
+    b.conv1d_forward(in[0], in[1], bias ? &in[2] : nullptr, g, y);
+    b.conv1d_backward_data(in[3], in[1], g, dx);
+    b.conv1d_backward_weights(in[0], in[3], g, dw, bias ? &db : nullptr);
+    return Tensors{y, dx, dw, db};
+  };
+  c.reference = [=](const std::vector<Vec>& in) {
+    Vec y(B * Cout * Lout), dx(in[0].size(), 0.0), dw(in[1].size(), 0.0), db(Cout, 0.0), col(cpu::col_size(d));
+    cpu::conv1d_forward(in[0].data(), in[1].data(), bias ? in[2].data() : nullptr, d, y.data(), col.data());
+    cpu::conv1d_backward_data(in[3].data(), in[1].data(), d, dx.data(), col.data());
+    cpu::conv1d_backward_weights(in[0].data(), in[3].data(), d, dw.data(), bias ? db.data() : nullptr, col.data());
+    return std::vector<Vec>{y, dx, dw, db};
+  };
+  c.tol = 1e-5;
+  c.device_tol = 1e-5;  // fp32 without TF32: cuDNN and oneDNN differ in summation order only
+  c.grad = {3, {0, 1}, {1, 2}};
+  if (bias) c.grad.inputs.push_back(2), c.grad.outputs.push_back(3);
+  return c;
+}
+
+CPC_OP_CASES({
+    conv_case("k3_pad1", 2, 5, 21, 7, 3, 1, 1, 1),
+    conv_case("stride5_k10_pad3", 2, 1, 160, 8, 10, 5, 3, 1),  // audio_cdck2's first layer
+    conv_case("stride2_k4_pad1", 3, 6, 33, 4, 4, 2, 1, 1),
+    conv_case("dilation2", 2, 4, 30, 5, 3, 1, 2, 2),
+    conv_case("pointwise", 2, 16, 19, 12, 1, 1, 0, 1),
+    conv_case("no_bias_kernel_longer_than_input", 1, 3, 4, 2, 7, 1, 3, 1, false),
+    conv_case("batch1_odd_channels", 1, 13, 50, 9, 5, 3, 2, 1),
+});
+
+}  // namespace
+}  // namespace cpc::ops_test
