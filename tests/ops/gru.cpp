@@ -1,6 +1,8 @@
 // One GRU layer, forward and backward (PyTorch's gate order and formulas), against the
 // double kernels; finite differences for the input, the initial state and all weights.
 // On CUDA each case also runs through cuDNN's RNN API (option gru = cudnn).
+#include <cmath>
+
 #include "kernels/cpu/gru.h"
 #include "tests/ops/op_case.h"
 
@@ -16,6 +18,11 @@ OpCase gru_case(const std::string& name, int64_t B, int64_t T, int64_t Din, int6
   c.ops = {Op::gru_layer_forward, Op::gru_layer_backward};
   c.inputs = {Shape{B, T, Din}, Shape{B, H}, Shape{3 * H, Din}, Shape{3 * H, H}, Shape{3 * H}, Shape{3 * H},
               Shape{B, T, H},   Shape{B, H}};
+  c.prepare = [H](std::vector<std::vector<float>>& in) {  // weights in PyTorch's init range U(-1/sqrt(H), 1/sqrt(H))
+    const float k = 1.f / std::sqrt(static_cast<float>(H));
+    for (int w = 2; w <= 5; ++w)
+      for (float& v : in[static_cast<size_t>(w)]) v *= k;
+  };
   c.run = [=](Backend& b, const Tensors& in) {
     const Device dev = in[0].device();
     Tensor y = Tensor::zeros({B, T, H}, dev), reserve = Tensor::zeros(b.gru_reserve_shape(B, T, Din, H), dev);
@@ -55,6 +62,7 @@ std::vector<OpCase> gru_cases() {
     v.push_back(gru_case("h0", 2, 5, 7, 6, true, false, cudnn));
     v.push_back(gru_case("zeros_h0_dh_n", 3, 4, 5, 8, false, true, cudnn));
     v.push_back(gru_case("one_step", 1, 1, 3, 4, true, false, cudnn));
+    v.push_back(gru_case("encoder_size", 4, 16, 128, 256, true, true, cudnn));
   }
   return v;
 }

@@ -11,7 +11,7 @@
 # task from per-recording identity and the rhythm probe stays at 0.23-0.38 after 300
 # steps (0.11-0.25 after 600); with BatchNorm it reaches 0.98 (README, Quick start).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 STEPS=${STEPS:-300}
 N=${N:-500}
 OUT=${OUT:-demo}

@@ -7,7 +7,7 @@
 # (tests/fuzz/corpus/<target>/) and the regression inputs (tests/fuzz/regressions/<target>/).
 # Usage: tools/scripts/sanitizers.sh [FUZZ_SECONDS]   (default 15; 0 runs the regression inputs only)
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 secs=${1:-15}
 gomp=$(g++ -print-file-name=libgomp.so)
 san="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -fsanitize=fuzzer-no-link"
