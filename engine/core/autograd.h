@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "engine/core/arena.h"
+#include "engine/core/op_dims.h"
 #include "engine/core/tensor.h"
 
 namespace cpc {
@@ -92,7 +93,13 @@ class Tape {
   size_t num_nodes() const { return nodes_.size(); }
   Arena& arena(Device device);
 
+  // The step's arithmetic (train.precision): ops with a mixed-precision form (linear,
+  // conv1d, the GRU's batched GEMMs) run in it, forward and backward. fp32 by default.
+  Precision precision() const { return precision_; }
+  void set_precision(Precision p) { precision_ = p; }
+
  private:
+  Precision precision_ = Precision::fp32;
   Arena objects_;
   Arena cpu_;
   std::unique_ptr<Arena> accel_;  // created on first use of an accelerator

@@ -29,6 +29,7 @@ struct GemmArgs {  // C = alpha * op(A) * op(B) + beta * C, row-major, device po
   int64_t ldb = 0;
   float* c = nullptr;
   int64_t ldc = 0;
+  Precision precision = Precision::fp32;  // bf16: A and B rounded to bfloat16, fp32 accumulation
 };
 
 struct AdamHyper {
@@ -87,6 +88,9 @@ class Backend {
   virtual bool available() const { return true; }
   // Whether this backend runs `op` on tensors of `dtype` (the front refuses the rest).
   virtual bool supports_op(Op op, DType dtype) const = 0;
+  // Fails, saying why, when this backend cannot run a step in `p` (bf16 needs AVX-512 on
+  // the CPU, compute capability 8.0 on CUDA). The front asks it for every bf16 op.
+  virtual void check_precision(Precision p) {}
 
   // Memory. copy() moves bytes where at least one side is this backend's device.
   virtual void* allocate(size_t bytes) = 0;
@@ -108,7 +112,8 @@ class Backend {
   virtual size_t workspace_bytes() const { return 0; }
   // One line naming the libraries and kernels this backend runs (for bench and info).
   virtual std::string describe() const { return name(); }
-  // A library choice by name (cpu: gemm = onednn|openblas, conv = onednn|im2col).
+  // A library choice by name (cpu: gemm = onednn|openblas, conv = onednn|im2col). The
+  // arithmetic is not an option: it is the step's (Precision, passed with each op).
   virtual void set_option(const std::string& key, const std::string& value);
 
   // ---- The checked front (backend_checks.cpp). ----
@@ -185,13 +190,14 @@ class Backend {
   // by default (B, T, 4H) = r, z, n and W_hn h + b_hn per step.
   virtual Shape gru_reserve_shape(int64_t B, int64_t T, int64_t Din, int64_t H);
   void gru_layer_forward(const Tensor& x, const Tensor& h0, const Tensor& w_ih, const Tensor& w_hh,
-                         const Tensor& b_ih, const Tensor& b_hh, const Tensor& y, const Tensor& reserve);
+                         const Tensor& b_ih, const Tensor& b_hh, const Tensor& y, const Tensor& reserve,
+                         Precision precision = Precision::fp32);
   // dy (B, T, H) is the gradient of y; dh_n (B, H) or undefined is the extra gradient
   // of the last state. Accumulates dx, dh0 (if defined) and the weight gradients.
   void gru_layer_backward(const Tensor& x, const Tensor& h0, const Tensor& w_ih, const Tensor& w_hh, const Tensor& y,
                           const Tensor& reserve, const Tensor& dy, const Tensor& dh_n, const Tensor& dx,
                           const Tensor& dh0, const Tensor& dw_ih, const Tensor& dw_hh, const Tensor& db_ih,
-                          const Tensor& db_hh);
+                          const Tensor& db_hh, Precision precision = Precision::fp32);
 
   // Fused contrastive loss: anchors a (R, D) vs candidates c (M, D). When defined,
   // da (R, D) and dc (M, D) are overwritten with d(loss)/da and d(loss)/dc (the same

@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "engine/core/backend.h"
+#include "engine/core/backend_front.h"
 #include "engine/core/error.h"
 
 namespace cpc {
@@ -23,14 +24,6 @@ constexpr const char* kOpNames[kNumOps] = {
     "channel_norm_forward", "channel_norm_backward", "gru_layer_forward", "gru_layer_backward", "contrastive_forward",
     "l2_normalize_forward", "l2_normalize_backward", "adam_update", "adam_update_multi", "sum_squares_multi",
     "sgd_update", "copy_async"};
-
-// [begin, end) of a tensor's bytes.
-const char* lo(const Tensor& t) { return static_cast<const char*>(t.raw()); }
-const char* hi(const Tensor& t) { return lo(t) + t.nbytes(); }
-
-bool overlaps(const Tensor& a, const Tensor& b) {
-  return a.defined() && b.defined() && a.nbytes() > 0 && b.nbytes() > 0 && lo(a) < hi(b) && lo(b) < hi(a);
-}
 
 }  // namespace
 
@@ -56,92 +49,7 @@ void Backend::require_opt(Op op, const Tensor& t, const char* role) const {
   if (t.defined()) require(op, t, role);
 }
 
-#define CPC_FRONT_FAIL(...) ::cpc::fail(op_name(kOp), " on ", name(), ": ", __VA_ARGS__)
-#define CPC_FRONT_CHECK(cond, ...) \
-  do {                             \
-    if (!(cond)) CPC_FRONT_FAIL(__VA_ARGS__); \
-  } while (0)
-
-namespace {
-// Shape, element-count and overlap checks with the op's prefix.
-struct Front {
-  const Backend& b;
-  Op op;
-  template <class... P>
-  [[noreturn]] void fail_(const P&... parts) const {
-    fail(op_name(op), " on ", b.name(), ": ", parts...);
-  }
-  void shape(const Tensor& t, const Shape& s, const char* role) const {
-    if (t.shape() != s) fail_(role, " ", t.shape(), " expected ", s);
-  }
-  void numel(const Tensor& t, int64_t n, const char* role) const {
-    if (t.numel() != n) fail_(role, " ", t.shape(), " expected ", n, " elements");
-  }
-  void rank(const Tensor& t, int r, const char* role, const char* layout) const {
-    if (t.rank() != r) fail_(role, " ", t.shape(), " expected a ", r, "-D tensor ", layout);
-  }
-  void same(const Tensor& a, const char* ra, const Tensor& x, const char* rx) const {
-    if (a.shape() != x.shape()) fail_(ra, " ", a.shape(), " and ", rx, " ", x.shape(), " differ");
-  }
-  // An output may not share memory with an input (exact aliasing too).
-  void apart(const Tensor& out, const char* ro, const Tensor& in, const char* ri) const {
-    if (overlaps(out, in)) fail_(ro, " ", out.shape(), " overlaps ", ri, " ", in.shape());
-  }
-  // Elementwise ops may write in place (the same elements) but not partially overlapping.
-  void in_place_or_apart(const Tensor& out, const char* ro, const Tensor& in, const char* ri) const {
-    if (overlaps(out, in) && !(out.raw() == in.raw() && out.nbytes() == in.nbytes()))
-      fail_(ro, " ", out.shape(), " partially overlaps ", ri, " ", in.shape());
-  }
-  void ints(std::initializer_list<int64_t> vs, const char* what) const {
-    for (int64_t v : vs)
-      if (!fits_int(v)) fail_(what, " ", v, " outside [0, ", INT_MAX, "]");
-  }
-};
-
-NormDims norm_dims(const Front& f, const Tensor& x) {
-  f.rank(x, 3, "x", "(B, C, L)");
-  return {x.size(0), x.size(1), x.size(2)};
-}
-
-// x (B, Cin, L), w (Cout, Cin, K), y (B, Cout, Lout) with Lout from the geometry.
-Conv1dDims conv_dims(const Front& f, const Tensor& x, const char* xrole, const Tensor& w, const Conv1dGeometry& g,
-                     const Tensor& y, const char* yrole) {
-  f.rank(x, 3, xrole, "(B, Cin, L)");
-  f.rank(w, 3, "weight", "(Cout, Cin, K)");
-  f.rank(y, 3, yrole, "(B, Cout, Lout)");
-  if (!(g.stride >= 1 && g.dilation >= 1 && g.padding >= 0))
-    f.fail_("stride ", g.stride, ", dilation ", g.dilation, " must be >= 1 and padding ", g.padding, " >= 0");
-  if (x.size(1) != w.size(1))
-    f.fail_(xrole, " ", x.shape(), " has ", x.size(1), " channels, the weight ", w.shape(), " expects ", w.size(1));
-  const int64_t lout = g.out_length(x.size(2), w.size(2));
-  if (lout < 1)
-    f.fail_("length ", x.size(2), " is too short for kernel ", w.size(2), ", dilation ", g.dilation, " and padding ",
-            g.padding);
-  f.shape(y, {x.size(0), w.size(0), lout}, yrole);
-  f.ints({x.size(0), x.size(1), x.size(2), w.size(0), w.size(2), lout, g.stride, g.padding, g.dilation},
-         "dimension");
-  return {x.size(0), x.size(1), x.size(2), w.size(0), w.size(2), lout, g.stride, g.padding, g.dilation};
-}
-
-GruDims gru_dims(const Front& f, const Tensor& x, const Tensor& w_ih, const Tensor& w_hh) {
-  f.rank(x, 3, "x", "(B, T, Din)");
-  f.rank(w_hh, 2, "weight_hh", "(3H, H)");
-  const int64_t H = w_hh.size(1);
-  f.shape(w_hh, {3 * H, H}, "weight_hh");
-  f.shape(w_ih, {3 * H, x.size(2)}, "weight_ih");
-  f.ints({x.size(0), x.size(1), x.size(2), 3 * H}, "dimension");
-  return {x.size(0), x.size(1), x.size(2), H};
-}
-
-void check_narrow(const Front& f, const Tensor& full, const Tensor& part, int64_t start) {
-  f.rank(full, 3, "full tensor", "(O, N, I)");
-  f.rank(part, 3, "slice", "(O, len, I)");
-  if (full.size(0) != part.size(0) || full.size(2) != part.size(2))
-    f.fail_(full.shape(), " and ", part.shape(), " differ outside the narrowed axis");
-  if (start < 0 || start + part.size(1) > full.size(1))
-    f.fail_("[", start, ", ", start + part.size(1), ") out of range for axis 1 of ", full.shape());
-}
-}  // namespace
+using namespace front;
 
 // ---------------------------------------------------------------- memory
 uint64_t Backend::copy_async(const Tensor& dst, const Tensor& src) {
@@ -171,6 +79,7 @@ void Backend::gemm(const GemmArgs& g) {
   if (g.lda < std::max<int64_t>(1, a_cols)) f.fail_("lda ", g.lda, " < ", a_cols, ", the row width of A");
   if (g.ldb < std::max<int64_t>(1, b_cols)) f.fail_("ldb ", g.ldb, " < ", b_cols, ", the row width of B");
   if (g.ldc < std::max<int64_t>(1, g.n)) f.fail_("ldc ", g.ldc, " < n = ", g.n);
+  if (g.precision != Precision::fp32) check_precision(g.precision);
   if (g.m == 0 || g.n == 0) return;
   if (g.c == nullptr) f.fail_("C is a null pointer");
   if (g.k > 0 && (g.a == nullptr || g.b == nullptr)) f.fail_("A or B is a null pointer");
@@ -384,246 +293,6 @@ void Backend::max_axis_backward(const Tensor& dy, const Tensor& argmax, const Te
   f.apart(dx, "dx", dy, "dy");
   f.apart(dx, "dx", argmax, "argmax");
   max_axis_backward_impl(dy, argmax, dx);
-}
-
-// ---------------------------------------------------------------- conv1d
-void Backend::conv1d_forward(const Tensor& x, const Tensor& w, const Tensor* bias, const Conv1dGeometry& g,
-                             const Tensor& y) {
-  const Front f{*this, Op::conv1d_forward};
-  require(Op::conv1d_forward, x, "x"), require(Op::conv1d_forward, w, "weight"), require(Op::conv1d_forward, y, "y");
-  const Conv1dDims d = conv_dims(f, x, "x", w, g, y, "y");
-  if (bias) require(Op::conv1d_forward, *bias, "bias"), f.numel(*bias, d.Cout, "bias");
-  f.apart(y, "y", x, "x"), f.apart(y, "y", w, "weight");
-  conv1d_forward_impl(x, w, bias, d, y);
-}
-
-void Backend::conv1d_backward_data(const Tensor& dy, const Tensor& w, const Conv1dGeometry& g, const Tensor& dx) {
-  const Front f{*this, Op::conv1d_backward_data};
-  require(Op::conv1d_backward_data, dy, "dy"), require(Op::conv1d_backward_data, w, "weight");
-  require(Op::conv1d_backward_data, dx, "dx");
-  const Conv1dDims d = conv_dims(f, dx, "dx", w, g, dy, "dy");
-  f.apart(dx, "dx", dy, "dy"), f.apart(dx, "dx", w, "weight");
-  conv1d_backward_data_impl(dy, w, d, dx);
-}
-
-void Backend::conv1d_backward_weights(const Tensor& x, const Tensor& dy, const Conv1dGeometry& g, const Tensor& dw,
-                                      const Tensor* dbias) {
-  const Front f{*this, Op::conv1d_backward_weights};
-  require(Op::conv1d_backward_weights, x, "x"), require(Op::conv1d_backward_weights, dy, "dy");
-  require(Op::conv1d_backward_weights, dw, "dw");
-  const Conv1dDims d = conv_dims(f, x, "x", dw, g, dy, "dy");
-  if (dbias && !dbias->defined()) dbias = nullptr;
-  if (dbias) require(Op::conv1d_backward_weights, *dbias, "dbias"), f.numel(*dbias, d.Cout, "dbias");
-  f.apart(dw, "dw", x, "x"), f.apart(dw, "dw", dy, "dy");
-  if (dbias) f.apart(*dbias, "dbias", dy, "dy"), f.apart(*dbias, "dbias", dw, "dw");
-  conv1d_backward_weights_impl(x, dy, d, dw, dbias);
-}
-
-// ---------------------------------------------------------------- norms
-void Backend::batchnorm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, float momentum,
-                                      float eps, const Tensor& rm, const Tensor& rv, const Tensor& mean,
-                                      const Tensor& invstd, const Tensor& y) {
-  const Op kOp = Op::batchnorm_forward_train;
-  const Front f{*this, kOp};
-  require(kOp, x, "x"), require(kOp, gamma, "weight"), require(kOp, beta, "bias");
-  require(kOp, mean, "save_mean"), require(kOp, invstd, "save_invstd"), require(kOp, y, "y");
-  const NormDims d = norm_dims(f, x);
-  f.numel(gamma, d.C, "weight"), f.numel(beta, d.C, "bias");
-  CPC_FRONT_CHECK(rm.defined() == rv.defined(), "running mean and variance go together");
-  if (rm.defined()) {
-    require(kOp, rm, "running_mean"), require(kOp, rv, "running_var");
-    f.numel(rm, d.C, "running_mean"), f.numel(rv, d.C, "running_var");
-  }
-  f.numel(mean, d.C, "save_mean"), f.numel(invstd, d.C, "save_invstd");
-  f.shape(y, x.shape(), "y");
-  CPC_FRONT_CHECK(d.B * d.L > 1, "training needs more than one value per channel, input ", x.shape());
-  f.apart(y, "y", x, "x");
-  batchnorm_forward_train_impl(x, gamma, beta, momentum, eps, rm, rv, mean, invstd, d, y);
-}
-
-void Backend::batchnorm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps,
-                                     const Tensor& rm, const Tensor& rv, const Tensor& invstd, const Tensor& y) {
-  const Op kOp = Op::batchnorm_forward_eval;
-  const Front f{*this, kOp};
-  require(kOp, x, "x"), require(kOp, gamma, "weight"), require(kOp, beta, "bias");
-  require(kOp, rm, "running_mean"), require(kOp, rv, "running_var");
-  require(kOp, invstd, "save_invstd"), require(kOp, y, "y");
-  const NormDims d = norm_dims(f, x);
-  f.numel(gamma, d.C, "weight"), f.numel(beta, d.C, "bias");
-  f.numel(rm, d.C, "running_mean"), f.numel(rv, d.C, "running_var"), f.numel(invstd, d.C, "save_invstd");
-  f.shape(y, x.shape(), "y");
-  f.apart(y, "y", x, "x");
-  batchnorm_forward_eval_impl(x, gamma, beta, eps, rm, rv, invstd, d, y);
-}
-
-void Backend::batchnorm_backward(const Tensor& x, const Tensor& dy, const Tensor& gamma, const Tensor& mean,
-                                 const Tensor& invstd, bool training, const Tensor& dx, const Tensor& dgamma,
-                                 const Tensor& dbeta) {
-  const Op kOp = Op::batchnorm_backward;
-  const Front f{*this, kOp};
-  require(kOp, x, "x"), require(kOp, dy, "dy"), require(kOp, gamma, "weight");
-  require(kOp, mean, "mean"), require(kOp, invstd, "invstd");
-  require_opt(kOp, dx, "dx"), require_opt(kOp, dgamma, "dgamma"), require_opt(kOp, dbeta, "dbeta");
-  const NormDims d = norm_dims(f, x);
-  f.shape(dy, x.shape(), "dy");
-  f.numel(gamma, d.C, "weight"), f.numel(mean, d.C, "mean"), f.numel(invstd, d.C, "invstd");
-  if (dx.defined()) f.shape(dx, x.shape(), "dx"), f.apart(dx, "dx", x, "x"), f.apart(dx, "dx", dy, "dy");
-  if (dgamma.defined()) f.numel(dgamma, d.C, "dgamma");
-  if (dbeta.defined()) f.numel(dbeta, d.C, "dbeta");
-  batchnorm_backward_impl(x, dy, gamma, mean, invstd, training, d, dx, dgamma, dbeta);
-}
-
-void Backend::batchnorm_stats(const Tensor& x, const Tensor& mean, const Tensor& var) {
-  const Op kOp = Op::batchnorm_stats;
-  const Front f{*this, kOp};
-  require(kOp, x, "x"), require(kOp, mean, "mean"), require(kOp, var, "var");
-  const NormDims d = norm_dims(f, x);
-  f.numel(mean, d.C, "mean"), f.numel(var, d.C, "var");
-  f.apart(mean, "mean", x, "x"), f.apart(var, "var", x, "x"), f.apart(var, "var", mean, "mean");
-  batchnorm_stats_impl(x, d, mean, var);
-}
-
-void Backend::channel_affine(const Tensor& x, const Tensor& scale, const Tensor& shift, const Tensor& y) {
-  const Op kOp = Op::channel_affine;
-  const Front f{*this, kOp};
-  require(kOp, x, "x"), require(kOp, scale, "scale"), require(kOp, shift, "shift"), require(kOp, y, "y");
-  const NormDims d = norm_dims(f, x);
-  f.numel(scale, d.C, "scale"), f.numel(shift, d.C, "shift");
-  f.shape(y, x.shape(), "y");
-  f.in_place_or_apart(y, "y", x, "x");
-  f.apart(y, "y", scale, "scale"), f.apart(y, "y", shift, "shift");
-  channel_affine_impl(x, scale, shift, d, y);
-}
-
-void Backend::channel_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps,
-                                   const Tensor& mean, const Tensor& invstd, const Tensor& y) {
-  const Op kOp = Op::channel_norm_forward;
-  const Front f{*this, kOp};
-  require(kOp, x, "x"), require(kOp, gamma, "weight"), require(kOp, beta, "bias");
-  require(kOp, mean, "save_mean"), require(kOp, invstd, "save_invstd"), require(kOp, y, "y");
-  const NormDims d = norm_dims(f, x);
-  f.numel(gamma, d.C, "weight"), f.numel(beta, d.C, "bias");
-  f.numel(mean, d.B * d.L, "save_mean (B, L)"), f.numel(invstd, d.B * d.L, "save_invstd (B, L)");
-  f.shape(y, x.shape(), "y");
-  f.apart(y, "y", x, "x");
-  channel_norm_forward_impl(x, gamma, beta, eps, d, mean, invstd, y);
-}
-
-void Backend::channel_norm_backward(const Tensor& x, const Tensor& dy, const Tensor& gamma, const Tensor& mean,
-                                    const Tensor& invstd, const Tensor& dx, const Tensor& dgamma,
-                                    const Tensor& dbeta) {
-  const Op kOp = Op::channel_norm_backward;
-  const Front f{*this, kOp};
-  require(kOp, x, "x"), require(kOp, dy, "dy"), require(kOp, gamma, "weight");
-  require(kOp, mean, "mean"), require(kOp, invstd, "invstd");
-  require_opt(kOp, dx, "dx"), require_opt(kOp, dgamma, "dgamma"), require_opt(kOp, dbeta, "dbeta");
-  const NormDims d = norm_dims(f, x);
-  f.shape(dy, x.shape(), "dy");
-  f.numel(gamma, d.C, "weight");
-  f.numel(mean, d.B * d.L, "mean (B, L)"), f.numel(invstd, d.B * d.L, "invstd (B, L)");
-  if (dx.defined()) f.shape(dx, x.shape(), "dx"), f.apart(dx, "dx", x, "x"), f.apart(dx, "dx", dy, "dy");
-  if (dgamma.defined()) f.numel(dgamma, d.C, "dgamma");
-  if (dbeta.defined()) f.numel(dbeta, d.C, "dbeta");
-  channel_norm_backward_impl(x, dy, gamma, mean, invstd, d, dx, dgamma, dbeta);
-}
-
-// ---------------------------------------------------------------- GRU
-Shape Backend::gru_reserve_shape(int64_t B, int64_t T, int64_t, int64_t H) { return Shape({B, T, 4 * H}); }
-
-void Backend::gru_layer_forward(const Tensor& x, const Tensor& h0, const Tensor& w_ih, const Tensor& w_hh,
-                                const Tensor& b_ih, const Tensor& b_hh, const Tensor& y, const Tensor& reserve) {
-  const Op kOp = Op::gru_layer_forward;
-  const Front f{*this, kOp};
-  require(kOp, x, "x"), require_opt(kOp, h0, "h0"), require(kOp, w_ih, "weight_ih"), require(kOp, w_hh, "weight_hh");
-  require(kOp, b_ih, "bias_ih"), require(kOp, b_hh, "bias_hh"), require(kOp, y, "y"), require(kOp, reserve, "reserve");
-  const GruDims d = gru_dims(f, x, w_ih, w_hh);
-  if (h0.defined()) f.numel(h0, d.B * d.H, "h0 (B, H)");
-  f.numel(b_ih, 3 * d.H, "bias_ih"), f.numel(b_hh, 3 * d.H, "bias_hh");
-  f.numel(y, d.B * d.T * d.H, "y (B, T, H)");
-  f.numel(reserve, gru_reserve_shape(d.B, d.T, d.Din, d.H).numel(), "reserve (gru_reserve_shape)");
-  f.apart(y, "y", x, "x"), f.apart(reserve, "reserve", x, "x"), f.apart(reserve, "reserve", y, "y");
-  if (h0.defined()) f.apart(y, "y", h0, "h0");
-  gru_layer_forward_impl(x, h0, w_ih, w_hh, b_ih, b_hh, d, y, reserve);
-}
-
-void Backend::gru_layer_backward(const Tensor& x, const Tensor& h0, const Tensor& w_ih, const Tensor& w_hh,
-                                 const Tensor& y, const Tensor& reserve, const Tensor& dy, const Tensor& dh_n,
-                                 const Tensor& dx, const Tensor& dh0, const Tensor& dw_ih, const Tensor& dw_hh,
-                                 const Tensor& db_ih, const Tensor& db_hh) {
-  const Op kOp = Op::gru_layer_backward;
-  const Front f{*this, kOp};
-  require(kOp, x, "x"), require_opt(kOp, h0, "h0"), require(kOp, w_ih, "weight_ih"), require(kOp, w_hh, "weight_hh");
-  require(kOp, y, "y"), require(kOp, reserve, "reserve");
-  require_opt(kOp, dy, "dy"), require_opt(kOp, dh_n, "dh_n"), require_opt(kOp, dx, "dx"), require_opt(kOp, dh0, "dh0");
-  require_opt(kOp, dw_ih, "dweight_ih"), require_opt(kOp, dw_hh, "dweight_hh");
-  require_opt(kOp, db_ih, "dbias_ih"), require_opt(kOp, db_hh, "dbias_hh");
-  const GruDims d = gru_dims(f, x, w_ih, w_hh);
-  if (h0.defined()) f.numel(h0, d.B * d.H, "h0 (B, H)");
-  f.numel(y, d.B * d.T * d.H, "y (B, T, H)");
-  f.numel(reserve, gru_reserve_shape(d.B, d.T, d.Din, d.H).numel(),
-          "reserve (gru_reserve_shape; did the backend's GRU option change since the forward?)");
-  if (dy.defined()) f.numel(dy, d.B * d.T * d.H, "dy (B, T, H)");
-  if (dh_n.defined()) f.numel(dh_n, d.B * d.H, "dh_n (B, H)");
-  if (dx.defined()) f.numel(dx, x.numel(), "dx (B, T, Din)"), f.apart(dx, "dx", x, "x");
-  if (dh0.defined()) f.numel(dh0, d.B * d.H, "dh0 (B, H)");
-  if (dw_ih.defined()) f.shape(dw_ih, w_ih.shape(), "dweight_ih"), f.apart(dw_ih, "dweight_ih", w_ih, "weight_ih");
-  if (dw_hh.defined()) f.shape(dw_hh, w_hh.shape(), "dweight_hh"), f.apart(dw_hh, "dweight_hh", w_hh, "weight_hh");
-  if (db_ih.defined()) f.numel(db_ih, 3 * d.H, "dbias_ih");
-  if (db_hh.defined()) f.numel(db_hh, 3 * d.H, "dbias_hh");
-  gru_layer_backward_impl(x, h0, w_ih, w_hh, y, reserve, dy, dh_n, d, dx, dh0, dw_ih, dw_hh, db_ih, db_hh);
-}
-
-// ---------------------------------------------------------------- contrastive
-ContrastiveStats Backend::contrastive_forward(const Tensor& a, const Tensor& c, const ContrastiveSpec& spec,
-                                              const Tensor& da, const Tensor& dc) {
-  const Op kOp = Op::contrastive_forward;
-  const Front f{*this, kOp};
-  require(kOp, a, "anchors"), require(kOp, c, "candidates");
-  require_opt(kOp, da, "d(anchors)"), require_opt(kOp, dc, "d(candidates)");
-  f.rank(a, 2, "anchors", "(R, D)");
-  f.rank(c, 2, "candidates", "(M, D)");
-  const int64_t R = a.size(0), M = c.size(0), D = a.size(1);
-  CPC_FRONT_CHECK(c.size(1) == D, "anchors ", a.shape(), " and candidates ", c.shape(), " differ in D");
-  f.ints({R, M, D}, "dimension");
-  CPC_FRONT_CHECK(spec.blocks >= 1 && R % spec.blocks == 0 && M % spec.blocks == 0, spec.blocks,
-                  " blocks do not divide ", R, " anchors and ", M, " candidates");
-  CPC_FRONT_CHECK(spec.row_label && spec.col_label, "row and column labels are required");
-  CPC_FRONT_CHECK(!spec.row_group == !spec.col_group && !spec.row_group == !spec.row_keep,
-                  "row_group, col_group and row_keep go together");
-  CPC_FRONT_CHECK(!spec.excl_offsets == !spec.excl_cols, "excl_offsets and excl_cols go together");
-  CPC_FRONT_CHECK(spec.scale > 0.f && spec.l2_eps >= 0.f, "scale ", spec.scale, " must be > 0 and l2_eps ",
-                  spec.l2_eps, " >= 0");
-  if (da.defined()) f.shape(da, a.shape(), "d(anchors)"), f.apart(da, "d(anchors)", a, "anchors");
-  if (dc.defined()) f.shape(dc, c.shape(), "d(candidates)"), f.apart(dc, "d(candidates)", c, "candidates");
-  if (da.defined()) f.apart(da, "d(anchors)", c, "candidates");
-  if (dc.defined()) f.apart(dc, "d(candidates)", a, "anchors");
-  const bool shared_grad = da.defined() && dc.defined() && da.raw() == dc.raw();
-  CPC_FRONT_CHECK(!shared_grad || a.raw() == c.raw(),
-                  "one gradient buffer for anchors and candidates needs them to be one tensor");
-  if (da.defined() && dc.defined() && !shared_grad) f.apart(dc, "d(candidates)", da, "d(anchors)");
-  return contrastive_forward_impl(a, c, spec, da, dc);
-}
-
-void Backend::l2_normalize_forward(const Tensor& x, float eps, const Tensor& y) {
-  const Op kOp = Op::l2_normalize_forward;
-  const Front f{*this, kOp};
-  require(kOp, x, "x"), require(kOp, y, "y");
-  f.rank(x, 2, "x", "(N, D)");
-  f.shape(y, x.shape(), "y");
-  CPC_FRONT_CHECK(eps > 0.f, "eps ", eps, " must be > 0");
-  f.apart(y, "y", x, "x");
-  l2_normalize_forward_impl(x, eps, y);
-}
-
-void Backend::l2_normalize_backward(const Tensor& x, const Tensor& dy, float eps, const Tensor& dx) {
-  const Op kOp = Op::l2_normalize_backward;
-  const Front f{*this, kOp};
-  require(kOp, x, "x"), require(kOp, dy, "dy"), require(kOp, dx, "dx");
-  f.rank(x, 2, "x", "(N, D)");
-  f.shape(dy, x.shape(), "dy"), f.shape(dx, x.shape(), "dx");
-  CPC_FRONT_CHECK(eps > 0.f, "eps ", eps, " must be > 0");
-  f.apart(dx, "dx", x, "x"), f.apart(dx, "dx", dy, "dy");
-  l2_normalize_backward_impl(x, dy, eps, dx);
 }
 
 // ---------------------------------------------------------------- optimizers

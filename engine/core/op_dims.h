@@ -11,10 +11,17 @@ namespace cpc {
 // Extents every library we call takes as int (cuBLAS, cuDNN, OpenBLAS's blasint).
 inline bool fits_int(int64_t v) { return v >= 0 && v <= INT_MAX; }
 
+// The arithmetic of a step (train.precision), carried by its tape and passed to every
+// op that has a mixed-precision form: bf16 = the inputs of convolutions and of the
+// batched GEMMs rounded to bfloat16, fp32 accumulation and outputs.
+enum class Precision : uint8_t { fp32, bf16 };
+inline const char* precision_name(Precision p) { return p == Precision::bf16 ? "bf16" : "fp32"; }
+
 struct Conv1dGeometry {
   int64_t stride = 1;
   int64_t padding = 0;
   int64_t dilation = 1;
+  Precision precision = Precision::fp32;
   // Output length for input length L and kernel size K (PyTorch's formula).
   int64_t out_length(int64_t L, int64_t K) const { return (L + 2 * padding - dilation * (K - 1) - 1) / stride + 1; }
 };
@@ -22,6 +29,8 @@ struct Conv1dGeometry {
 // Conv1d: x (B, Cin, L), w (Cout, Cin, K), y (B, Cout, Lout).
 struct Conv1dDims {
   int64_t B, Cin, L, Cout, K, Lout, stride, padding, dilation;
+  Precision precision = Precision::fp32;
+  bool bf16() const { return precision == Precision::bf16; }
   int64_t x_numel() const { return B * Cin * L; }
   int64_t w_numel() const { return Cout * Cin * K; }
   int64_t y_numel() const { return B * Cout * Lout; }
@@ -36,6 +45,8 @@ struct NormDims {
 // One GRU layer: x (B, T, Din), hidden size H.
 struct GruDims {
   int64_t B, T, Din, H;
+  Precision precision = Precision::fp32;  // bf16: the batched GEMMs; the per-step recurrence stays fp32
+  bool bf16() const { return precision == Precision::bf16; }
 };
 
 }  // namespace cpc

@@ -52,11 +52,13 @@ Var* conv1d(Var* x, Var* w, Var* b, const Conv1dGeometry& g) {
               " expected (", w->value.size(0), ",)");
   }
   Tape& tape = Tape::current();
+  Conv1dGeometry gs = g;
+  gs.precision = tape.precision();  // the step's arithmetic; the node keeps it for backward
   Tensor y = tape.alloc({x->value.size(0), w->value.size(0), lout}, x->value.device());
-  be(x).conv1d_forward(x->value, w->value, b ? &b->value : nullptr, g, y);
+  be(x).conv1d_forward(x->value, w->value, b ? &b->value : nullptr, gs, y);
   FlopCount::add(2.0 * static_cast<double>(y.numel()) * static_cast<double>(w->value.size(1) * w->value.size(2)));
   Var* out = tape.output(y, {x, w, b});
-  if (out->requires_grad) tape.record<Conv1dNode>(x, w, b, out, g);
+  if (out->requires_grad) tape.record<Conv1dNode>(x, w, b, out, gs);
   return out;
 }
 

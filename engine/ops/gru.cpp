@@ -22,7 +22,8 @@ struct GruNode final : Node {
   std::array<Layer, kMaxGruLayers> layers;
   int num_layers = 0;
   Var *input, *h0, *out, *h_n;
-  GruNode(Var* in, Var* h, Var* o, Var* hn) : input(in), h0(h), out(o), h_n(hn) {}
+  Precision precision;  // the forward's
+  GruNode(Var* in, Var* h, Var* o, Var* hn, Precision p) : input(in), h0(h), out(o), h_n(hn), precision(p) {}
   const char* name() const override { return "gru"; }
   void backward(Tape& tape) override {
     if (!out->grad.defined() && !h_n->grad.defined()) return;
@@ -41,7 +42,7 @@ struct GruNode final : Node {
       Tensor dh0 = wants_grad(h0) ? tape.grad(h0).slice(l, l + 1).reshape(bh) : Tensor();
       bk.gru_layer_backward(L.x, L.h0, L.p.w_ih->value, L.p.w_hh->value, L.y, L.reserve, dy, dh_n, dx, dh0,
                             grad_or_none(tape, L.p.w_ih), grad_or_none(tape, L.p.w_hh), grad_or_none(tape, L.p.b_ih),
-                            grad_or_none(tape, L.p.b_hh));
+                            grad_or_none(tape, L.p.b_hh), precision);
       dy = dx;
     }
   }
@@ -66,7 +67,7 @@ GruOutput gru(Var* x, Var* h0, const std::vector<GruLayerParams>& layers) {
   const Device dev = x->value.device();
   Tensor h_n = tape.alloc({n, B, H}, dev);
   Tensor in = x->value;
-  GruNode node(x, h0, nullptr, nullptr);
+  GruNode node(x, h0, nullptr, nullptr, tape.precision());
   node.num_layers = n;
   for (int l = 0; l < n; ++l) {
     const GruLayerParams& p = layers[l];
@@ -81,7 +82,8 @@ GruOutput gru(Var* x, Var* h0, const std::vector<GruLayerParams>& layers) {
     Tensor y = tape.alloc({B, T, H}, dev);
     Tensor reserve = tape.alloc(be(x).gru_reserve_shape(B, T, din, H), dev);
     Tensor h0l = h0 ? h0->value.slice(l, l + 1).reshape({B, H}) : Tensor();
-    be(x).gru_layer_forward(in, h0l, p.w_ih->value, p.w_hh->value, p.b_ih->value, p.b_hh->value, y, reserve);
+    be(x).gru_layer_forward(in, h0l, p.w_ih->value, p.w_hh->value, p.b_ih->value, p.b_hh->value, y, reserve,
+                            tape.precision());
     FlopCount::add(2.0 * static_cast<double>(B * T) * static_cast<double>(3 * H) * static_cast<double>(din + H));
     be(x).narrow_forward(y.reshape({B, T, H}), T - 1, h_n.slice(l, l + 1).reshape({B, 1, H}));
     node.layers[l] = {p, in, h0l, y, reserve};

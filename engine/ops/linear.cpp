@@ -15,7 +15,9 @@ namespace {
 struct LinearNode final : Node {
   Var *x, *w, *b, *y;
   int64_t rows;
-  LinearNode(Var* x_, Var* w_, Var* b_, Var* y_, int64_t r) : x(x_), w(w_), b(b_), y(y_), rows(r) {}
+  Precision precision;  // the forward's
+  LinearNode(Var* x_, Var* w_, Var* b_, Var* y_, int64_t r, Precision p)
+      : x(x_), w(w_), b(b_), y(y_), rows(r), precision(p) {}
   const char* name() const override { return "linear"; }
   void backward(Tape& tape) override {
     if (!y->grad.defined()) return;
@@ -24,13 +26,13 @@ struct LinearNode final : Node {
     const float* dy = y->grad.f32();
     if (wants_grad(x)) {
       GemmArgs g;  // dx (rows, din) += dy (rows, dout) . w (dout, din)
-      g.m = rows, g.n = din, g.k = dout, g.beta = 1.f;
+      g.m = rows, g.n = din, g.k = dout, g.beta = 1.f, g.precision = precision;
       g.a = dy, g.lda = dout, g.b = w->value.f32(), g.ldb = din, g.c = tape.grad(x).f32(), g.ldc = din;
       bk.gemm(g);
     }
     if (wants_grad(w)) {
       GemmArgs g;  // dw (dout, din) += dy^T (dout, rows) . x (rows, din)
-      g.trans_a = true, g.m = dout, g.n = din, g.k = rows, g.beta = 1.f;
+      g.trans_a = true, g.m = dout, g.n = din, g.k = rows, g.beta = 1.f, g.precision = precision;
       g.a = dy, g.lda = dout, g.b = x->value.f32(), g.ldb = din, g.c = tape.grad(w).f32(), g.ldc = din;
       bk.gemm(g);
     }
@@ -60,13 +62,13 @@ Var* linear(Var* x, Var* w, Var* b) {
   ys[ys.rank() - 1] = dout;
   Tensor y = tape.alloc(ys, x->value.device());
   GemmArgs g;  // y (rows, dout) = x (rows, din) . w^T
-  g.trans_b = true, g.m = rows, g.n = dout, g.k = din;
+  g.trans_b = true, g.m = rows, g.n = dout, g.k = din, g.precision = tape.precision();
   g.a = x->value.f32(), g.lda = din, g.b = w->value.f32(), g.ldb = din, g.c = y.f32(), g.ldc = dout;
   be(x).gemm(g);
   FlopCount::add(2.0 * static_cast<double>(rows) * static_cast<double>(dout) * static_cast<double>(din));
   if (b) be(x).add_bias(y.reshape({rows, dout, 1}), b->value, 1);
   Var* out = tape.output(y, {x, w, b});
-  if (out->requires_grad) tape.record<LinearNode>(x, w, b, out, rows);
+  if (out->requires_grad) tape.record<LinearNode>(x, w, b, out, rows, tape.precision());
   return out;
 }
 

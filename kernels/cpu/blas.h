@@ -31,21 +31,23 @@ inline void gemm_exact(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double
               alpha, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
 }
 
+// bf16: A and B rounded to bfloat16, fp32 accumulation (precision bf16); the double
+// overload (the gradient checks' references) ignores it.
 inline void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
-                 const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+                 const float* b, int64_t ldb, float beta, float* c, int64_t ldc, bool bf16 = false) {
   if (k == 0) {  // C = beta * C, as BLAS defines it (the CPU libraries left C untouched for k = 0)
     for (int64_t i = 0; i < m; ++i)
       for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = beta == 0.f ? 0.f : beta * c[i * ldc + j];
     return;
   }
-  if (cpu_options().bf16)
+  if (bf16)
     gemm_bf16(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
   else
     gemm_exact(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 inline void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, const double* a, int64_t lda,
-                 const double* b, int64_t ldb, double beta, double* c, int64_t ldc) {
+                 const double* b, int64_t ldb, double beta, double* c, int64_t ldc, bool = false) {
   gemm_exact(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 

@@ -58,7 +58,7 @@ void conv1d_forward(const T* x, const T* w, const T* bias, const Conv1dDims& d, 
       im2col(xb, d, col);
       cb = col;
     }
-    gemm(false, false, d.Cout, d.Lout, d.Cin * d.K, T(1), w, d.Cin * d.K, cb, d.Lout, T(0), yb, d.Lout);
+    gemm(false, false, d.Cout, d.Lout, d.Cin * d.K, T(1), w, d.Cin * d.K, cb, d.Lout, T(0), yb, d.Lout, d.bf16());
     if (bias)
       for (int64_t o = 0; o < d.Cout; ++o)
         for (int64_t t = 0; t < d.Lout; ++t) yb[o * d.Lout + t] += bias[o];
@@ -71,10 +71,10 @@ void conv1d_backward_data(const T* dy, const T* w, const Conv1dDims& d, T* dx, T
     const T* dyb = dy + b * d.Cout * d.Lout;
     T* dxb = dx + b * d.Cin * d.L;
     if (d.is_pointwise()) {  // dx (Cin, L) += w^T (Cin, Cout) . dy (Cout, L)
-      gemm(true, false, d.Cin, d.Lout, d.Cout, T(1), w, d.Cin, dyb, d.Lout, T(1), dxb, d.L);
+      gemm(true, false, d.Cin, d.Lout, d.Cout, T(1), w, d.Cin, dyb, d.Lout, T(1), dxb, d.L, d.bf16());
       continue;
     }
-    gemm(true, false, d.Cin * d.K, d.Lout, d.Cout, T(1), w, d.Cin * d.K, dyb, d.Lout, T(0), col, d.Lout);
+    gemm(true, false, d.Cin * d.K, d.Lout, d.Cout, T(1), w, d.Cin * d.K, dyb, d.Lout, T(0), col, d.Lout, d.bf16());
     col2im_add(col, d, dxb);
   }
 }
@@ -90,7 +90,7 @@ void conv1d_backward_weights(const T* x, const T* dy, const Conv1dDims& d, T* dw
       cb = col;
     }
     // dw (Cout, Cin*K) += dy (Cout, Lout) . col^T (Lout, Cin*K)
-    gemm(false, true, d.Cout, d.Cin * d.K, d.Lout, T(1), dyb, d.Lout, cb, d.Lout, T(1), dw, d.Cin * d.K);
+    gemm(false, true, d.Cout, d.Cin * d.K, d.Lout, T(1), dyb, d.Lout, cb, d.Lout, T(1), dw, d.Cin * d.K, d.bf16());
     if (dbias)
       for (int64_t o = 0; o < d.Cout; ++o) {
         T s = 0;

@@ -66,7 +66,7 @@ struct OneDnnConv1d::Impl {
   }
 
   Entry& entry(const Conv1dDims& d, bool bias) {
-    const bool bf16 = cpu_options().bf16;
+    const bool bf16 = d.bf16();
     const Key k = key_of(d, bias, bf16);
     auto it = cache.find(k);
     if (it != cache.end()) return it->second;

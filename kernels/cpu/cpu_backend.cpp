@@ -84,10 +84,19 @@ class CpuBackend final : public Backend {
 
   // Every op on f32 tensors; bf16 is a precision mode inside the ops, not a tensor dtype.
   bool supports_op(Op, DType dtype) const override { return dtype == DType::f32; }
+  void check_precision(Precision p) override {
+    static const bool avx512 = [] {
+      const unsigned isa = static_cast<unsigned>(dnnl_get_effective_cpu_isa()), need = dnnl_cpu_isa_avx512_core;
+      return (isa & need) == need;
+    }();
+    CPC_CHECK(p == Precision::fp32 || avx512,
+              "precision bf16 on cpu: this CPU lacks AVX-512, which oneDNN's bf16 convolutions need; use fp32");
+  }
 
  protected:
   void gemm_impl(const GemmArgs& g) override {
-    cpu::gemm(g.trans_a, g.trans_b, g.m, g.n, g.k, g.alpha, g.a, g.lda, g.b, g.ldb, g.beta, g.c, g.ldc);
+    cpu::gemm(g.trans_a, g.trans_b, g.m, g.n, g.k, g.alpha, g.a, g.lda, g.b, g.ldb, g.beta, g.c, g.ldc,
+              g.precision == Precision::bf16);
   }
 
   void fill_impl(const Tensor& y, float v) override {

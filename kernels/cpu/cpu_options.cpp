@@ -24,14 +24,8 @@ void set_option(CpuOptions& o, const std::string& key, const std::string& value,
   } else if (key == "conv") {
     CPC_CHECK(value == "onednn" || value == "im2col", where, "='", value, "': expected onednn or im2col");
     o.conv = value == "onednn" ? ConvAlgorithm::onednn : ConvAlgorithm::im2col;
-  } else if (key == "precision") {
-    CPC_CHECK(value == "fp32" || value == "bf16", where, "='", value, "': expected fp32 or bf16");
-    const unsigned isa = static_cast<unsigned>(dnnl_get_effective_cpu_isa()), need = dnnl_cpu_isa_avx512_core;
-    CPC_CHECK(value == "fp32" || (isa & need) == need, where,
-              "=bf16: this CPU lacks AVX-512, which oneDNN's bf16 convolutions need; use fp32");
-    o.bf16 = value == "bf16";
   } else {
-    fail(where, ": unknown cpu option '", key, "' (expected gemm, conv or precision)");
+    fail(where, ": unknown cpu option '", key, "' (expected gemm or conv; the arithmetic is train.precision)");
   }
 }
 
@@ -42,8 +36,7 @@ CpuOptions& cpu_options() {
 
 std::string describe(const CpuOptions& o) {
   return cat("gemm: ", o.gemm == GemmLibrary::onednn ? "oneDNN sgemm" : "OpenBLAS sgemm",
-             ", conv1d: ", o.conv == ConvAlgorithm::onednn ? "oneDNN convolution" : "im2col + gemm",
-             o.bf16 ? ", precision: bf16 inputs, fp32 accumulation" : ", precision: fp32");
+             ", conv1d: ", o.conv == ConvAlgorithm::onednn ? "oneDNN convolution" : "im2col + gemm");
 }
 
 }  // namespace cpc::cpu

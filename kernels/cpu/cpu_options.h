@@ -15,13 +15,10 @@ enum class ConvAlgorithm { onednn, im2col };  // im2col runs on the selected GEM
 struct CpuOptions {
   GemmLibrary gemm = GemmLibrary::onednn;
   ConvAlgorithm conv = ConvAlgorithm::onednn;
-  // Mixed precision: convolution and GEMM inputs rounded to bf16, products accumulated
-  // in fp32 (outputs, gradients, weights, norms and the losses stay fp32).
-  bool bf16 = false;
 };
 
 CpuOptions& cpu_options();
-// key gemm = onednn|openblas, conv = onednn|im2col, precision = fp32|bf16; `where`
+// key gemm = onednn|openblas, conv = onednn|im2col; `where`
 // names the source in errors.
 void set_option(CpuOptions& o, const std::string& key, const std::string& value, const std::string& where);
 std::string describe(const CpuOptions& o);

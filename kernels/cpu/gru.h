@@ -31,7 +31,7 @@ void gru_forward(const T* x, const T* h0, const T* w_ih, const T* w_hh, const T*
   const int64_t B = d.B, Tn = d.T, H = d.H, G = 3 * H;
   T* gi = ws;               // (B, T, 3H)
   T* gh = ws + B * Tn * G;  // (B, 3H)
-  gemm(false, true, B * Tn, G, d.Din, T(1), x, d.Din, w_ih, d.Din, T(0), gi, G);
+  gemm(false, true, B * Tn, G, d.Din, T(1), x, d.Din, w_ih, d.Din, T(0), gi, G, d.bf16());
   for (int64_t t = 0; t < Tn; ++t) {
     const T* hprev = t == 0 ? h0 : y + (t - 1) * H;  // row stride T*H when t > 0
     const int64_t ldh = t == 0 ? H : Tn * H;
@@ -102,9 +102,9 @@ void gru_backward(const T* x, const T* h0, const T* w_ih, const T* w_hh, const T
   if (dh0)
     for (int64_t i = 0; i < B * H; ++i) dh0[i] += dh[i];
   const int64_t rows = B * Tn;
-  if (dw_hh) gemm(true, false, G, H, rows, T(1), dgh, G, hprev_all, H, T(1), dw_hh, H);
-  if (dw_ih) gemm(true, false, G, d.Din, rows, T(1), dgi, G, x, d.Din, T(1), dw_ih, d.Din);
-  if (dx) gemm(false, false, rows, d.Din, G, T(1), dgi, G, w_ih, d.Din, T(1), dx, d.Din);
+  if (dw_hh) gemm(true, false, G, H, rows, T(1), dgh, G, hprev_all, H, T(1), dw_hh, H, d.bf16());
+  if (dw_ih) gemm(true, false, G, d.Din, rows, T(1), dgi, G, x, d.Din, T(1), dw_ih, d.Din, d.bf16());
+  if (dx) gemm(false, false, rows, d.Din, G, T(1), dgi, G, w_ih, d.Din, T(1), dx, d.Din, d.bf16());
   for (int pass = 0; pass < 2; ++pass) {
     T* db = pass == 0 ? db_ih : db_hh;
     const T* src = pass == 0 ? dgi : dgh;

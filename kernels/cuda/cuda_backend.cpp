@@ -47,18 +47,21 @@ class CudaBackend final : public Backend {
   bool available() const override { return cuda::device_count() > 0; }
   // Every op on f32 tensors; bf16 is a precision mode inside the ops, not a tensor dtype.
   bool supports_op(Op, DType dtype) const override { return dtype == DType::f32; }
+  void check_precision(Precision p) override {
+    if (p == Precision::bf16) dev_.require_bf16();
+  }
 
   std::string describe() const override {
     return cat("cuda: ", cuda::describe_libraries(), ", fp32 GEMM/conv ",
                dev_.tf32() ? "with TF32 (CPC_CUDA_TF32)" : "without TF32",
-               dev_.bf16() ? ", precision bf16 (conv and GEMM inputs)" : "", ", ", conv_.describe(), ", GRU ",
+               ", ", conv_.describe(), ", GRU ",
                gru_cudnn_ ? gru_.describe() : "cells (cuBLAS GEMMs + fused cell)", ", caching allocator ",
                dev_.alloc().caching() ? "on" : "off (CPC_CUDA_CACHE=0)", ", pinned staging ",
                staging_.enabled() ? "on" : "off", "; ", cuda::describe_devices());
   }
 
   // tf32 = on|off (cuBLAS and cuDNN math mode), contrastive_tile = N (score-tile budget
-  // in elements; tests force small tiles with it), precision = fp32|bf16, gru =
+  // in elements; tests force small tiles with it), gru =
   // cells|cudnn (the GRU implementation; default cells or CPC_CUDA_GRU). The gru option
   // must not change between a GRU forward and its backward: the reserve layouts differ
   // (a mismatch is rejected by the front's reserve-size check).
@@ -74,11 +77,6 @@ class CudaBackend final : public Backend {
       CPC_CHECK(end && *end == '\0' && v >= 1, "cuda option contrastive_tile: expected an integer >= 1, found '", value,
                 "'");
       contrastive_tile_ = v;
-      return;
-    }
-    if (key == "precision") {
-      CPC_CHECK(value == "fp32" || value == "bf16", "cuda option precision: expected fp32 or bf16, found '", value, "'");
-      dev_.set_bf16(value == "bf16");
       return;
     }
     if (key == "gru") {
@@ -153,7 +151,7 @@ class CudaBackend final : public Backend {
     cuda::RowMajorGemm r;
     r.trans_a = g.trans_a, r.trans_b = g.trans_b, r.m = g.m, r.n = g.n, r.k = g.k, r.alpha = g.alpha, r.beta = g.beta;
     r.a = g.a, r.lda = g.lda, r.b = g.b, r.ldb = g.ldb, r.c = g.c, r.ldc = g.ldc;
-    r.bf16 = dev_.bf16();  // as the CPU backend: Backend::gemm follows the precision option
+    r.bf16 = g.precision == Precision::bf16;
     cuda::gemm(dev_.ctx(false), r, "gemm on cuda");
   }
 
@@ -278,19 +276,19 @@ class CudaBackend final : public Backend {
                            const Tensor& y) override {
     CPC_NVTX_RANGE("conv1d_forward");
     const char* op = "conv1d";
-    conv_.forward(dev_.ctx(true), p(x, op, "x"), p(w, op, "weight"), bias ? p(*bias, op, "bias") : nullptr, d,
+    conv_.forward(dev_.ctx(true, d.bf16()), p(x, op, "x"), p(w, op, "weight"), bias ? p(*bias, op, "bias") : nullptr, d,
                   p(y, op, "y"));
   }
   void conv1d_backward_data_impl(const Tensor& dy, const Tensor& w, const Conv1dDims& d, const Tensor& dx) override {
     CPC_NVTX_RANGE("conv1d_backward_data");
     const char* op = "conv1d_backward_data";
-    conv_.backward_data(dev_.ctx(true), p(dy, op, "dy"), p(w, op, "weight"), d, p(dx, op, "dx"));
+    conv_.backward_data(dev_.ctx(true, d.bf16()), p(dy, op, "dy"), p(w, op, "weight"), d, p(dx, op, "dx"));
   }
   void conv1d_backward_weights_impl(const Tensor& x, const Tensor& dy, const Conv1dDims& d, const Tensor& dw,
                                     const Tensor* dbias) override {
     CPC_NVTX_RANGE("conv1d_backward_weights");
     const char* op = "conv1d_backward_weights";
-    conv_.backward_weights(dev_.ctx(true), p(x, op, "x"), p(dy, op, "dy"), d, p(dw, op, "dw"),
+    conv_.backward_weights(dev_.ctx(true, d.bf16()), p(x, op, "x"), p(dy, op, "dy"), d, p(dw, op, "dw"),
                            dbias ? p(*dbias, op, "dbias") : nullptr);
   }
 
@@ -369,7 +367,7 @@ class CudaBackend final : public Backend {
     if (use_cudnn_gru(d))
       gru_.forward(dev_.ctx(true), xp, h0p, wi, wh, bi, bh, d, yp, rp);
     else
-      cuda::gru_forward(dev_.ctx(false), xp, h0p, wi, wh, bi, bh, d, yp, rp);
+      cuda::gru_forward(dev_.ctx(false, d.bf16()), xp, h0p, wi, wh, bi, bh, d, yp, rp);
   }
   void gru_layer_backward_impl(const Tensor& x, const Tensor& h0, const Tensor& w_ih, const Tensor& w_hh,
                                const Tensor& y, const Tensor& reserve, const Tensor& dy, const Tensor& dh_n,
@@ -390,7 +388,7 @@ class CudaBackend final : public Backend {
     if (use_cudnn_gru(d))
       gru_.backward(dev_.ctx(true), xp, h0p, yp, rp, dyp, dhn, d, dxp, dh0p, dwi, dwh, dbi, dbh);
     else
-      cuda::gru_backward(dev_.ctx(false), xp, h0p, wi, wh, yp, rp, dyp, dhn, d, dxp, dh0p, dwi, dwh, dbi, dbh);
+      cuda::gru_backward(dev_.ctx(false, d.bf16()), xp, h0p, wi, wh, yp, rp, dyp, dhn, d, dxp, dh0p, dwi, dwh, dbi, dbh);
   }
 
   // ---------------------------------------------------------------- contrastive

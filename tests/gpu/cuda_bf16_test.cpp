@@ -32,12 +32,6 @@ namespace {
 
 using namespace gpu_test;
 
-// precision bf16 on the CUDA backend for one scope.
-struct Bf16Scope {
-  Bf16Scope() { cuda_be().set_option("precision", "bf16"); }
-  ~Bf16Scope() { cuda_be().set_option("precision", "fp32"); }
-};
-
 double rounded(float v) { return math::bf16_to_float(math::float_to_bf16(v)); }
 
 double max_abs(const std::vector<double>& v) {
@@ -75,14 +69,15 @@ std::vector<double> to_double(const std::vector<float>& v, bool round) {
 
 // ---- Always run ----
 
-TEST(CudaBf16Basics, PrecisionOptionIsValidated) {
+TEST(CudaBf16Basics, PrecisionIsTheStepsNotAnOption) {
   Backend& b = cuda_be();
-  EXPECT_NE(error_of([&] { b.set_option("precision", "fp16"); }).find("expected fp32 or bf16, found 'fp16'"),
-            std::string::npos);
-  EXPECT_EQ(error_of([&] { b.set_option("precision", "fp32"); }), "");
+  // The arithmetic travels with each op (Tape::precision, GemmArgs / Conv1dGeometry):
+  // there is no process-wide switch to forget to reset.
+  EXPECT_NE(error_of([&] { b.set_option("precision", "bf16"); }).find("no option 'precision'"), std::string::npos);
+  EXPECT_EQ(error_of([&] { b.check_precision(Precision::fp32); }), "");
   if (!b.available()) {
-    const std::string msg = error_of([&] { b.set_option("precision", "bf16"); });
-    EXPECT_NE(msg.find("precision bf16"), std::string::npos) << msg;
+    const std::string msg = error_of([&] { b.check_precision(Precision::bf16); });
+    EXPECT_NE(msg.find("precision bf16 on cuda"), std::string::npos) << msg;
     EXPECT_NE(msg.find("no CUDA device present"), std::string::npos) << msg;
   }
 }
@@ -105,10 +100,8 @@ TEST(CudaBf16, GemmUsesRoundedInputsAndFp32Accumulation) {
       GemmArgs g;
       g.trans_a = ta, g.trans_b = tb, g.m = m, g.n = n, g.k = k, g.alpha = 0.75f, g.beta = 0.5f;
       g.a = ga.f32(), g.lda = lda, g.b = gb.f32(), g.ldb = ldb, g.c = gc.f32(), g.ldc = ldc;
-      {
-        Bf16Scope bf16;
-        cuda_be().gemm(g);
-      }
+      g.precision = Precision::bf16;
+      cuda_be().gemm(g);
       const std::vector<float> got_full = gc.to_vector();
       std::vector<float> got;
       std::vector<double> want, exact;
@@ -154,10 +147,11 @@ TEST(CudaBf16, ConvolutionsUseRoundedInputs) {
     const Tensor gdx = Tensor::from_vector({c.B, c.Cin, c.L}, dx0, Device::cuda());
     const Tensor gdw = Tensor::from_vector({c.Cout, c.Cin, c.K}, dw0, Device::cuda());
     {
-      Bf16Scope bf16;
-      cuda_be().conv1d_forward(gx, gw, nullptr, g, gy);
-      cuda_be().conv1d_backward_data(gdy, gw, g, gdx);
-      cuda_be().conv1d_backward_weights(gx, gdy, g, gdw, nullptr);
+      Conv1dGeometry gb = g;
+      gb.precision = Precision::bf16;
+      cuda_be().conv1d_forward(gx, gw, nullptr, gb, gy);
+      cuda_be().conv1d_backward_data(gdy, gw, gb, gdx);
+      cuda_be().conv1d_backward_weights(gx, gdy, gb, gdw, nullptr);
     }
     // Double references: on rounded inputs (want) and on the fp32 inputs (exact).
     for (bool round : {true, false}) {
@@ -202,22 +196,19 @@ TEST(CudaBf16, GruFollowsFp32) {
     std::vector<float> y, dx, dw_ih, dw_hh;
   };
   auto run = [&](Backend& be, const Tensor& xx, const Tensor& wi, const Tensor& wh, const Tensor& bi, const Tensor& bh,
-                 const Tensor& d, Device dev) {
+                 const Tensor& d, Device dev, Precision prec = Precision::fp32) {
     const Tensor y = Tensor::zeros({B, T, H}, dev), reserve = Tensor::zeros(be.gru_reserve_shape(B, T, Din, H), dev);
-    be.gru_layer_forward(xx, Tensor(), wi, wh, bi, bh, y, reserve);
+    be.gru_layer_forward(xx, Tensor(), wi, wh, bi, bh, y, reserve, prec);
     const Tensor dx = Tensor::zeros({B, T, Din}, dev), dwi = Tensor::zeros({G, Din}, dev),
                  dwh = Tensor::zeros({G, H}, dev), dbi = Tensor::zeros({G}, dev), dbh = Tensor::zeros({G}, dev);
-    be.gru_layer_backward(xx, Tensor(), wi, wh, y, reserve, d, Tensor(), dx, Tensor(), dwi, dwh, dbi, dbh);
+    be.gru_layer_backward(xx, Tensor(), wi, wh, y, reserve, d, Tensor(), dx, Tensor(), dwi, dwh, dbi, dbh, prec);
     return Out{y.to_vector(), dx.to_vector(), dwi.to_vector(), dwh.to_vector()};
   };
   const Out want = run(cpu_be(), x.cpu, w_ih.cpu, w_hh.cpu, b_ih.cpu, b_hh.cpu, dy.cpu, Device::cpu());
   cuda_be().set_option("gru", "cells");  // the cuDNN RNN GRU runs fp32 under any precision
   const Out fp32 = run(cuda_be(), x.gpu, w_ih.gpu, w_hh.gpu, b_ih.gpu, b_hh.gpu, dy.gpu, Device::cuda());
-  Out got;
-  {
-    Bf16Scope bf16;
-    got = run(cuda_be(), x.gpu, w_ih.gpu, w_hh.gpu, b_ih.gpu, b_hh.gpu, dy.gpu, Device::cuda());
-  }
+  const Out got =
+      run(cuda_be(), x.gpu, w_ih.gpu, w_hh.gpu, b_ih.gpu, b_hh.gpu, dy.gpu, Device::cuda(), Precision::bf16);
   EXPECT_TRUE(close_scaled(got.y, want.y, "y", 2e-2));
   EXPECT_TRUE(close_scaled(got.dx, want.dx, "dx", 5e-2));
   EXPECT_TRUE(close_scaled(got.dw_ih, want.dw_ih, "dweight_ih", 5e-2));
@@ -239,8 +230,10 @@ TEST(CudaBf16, Ecg12StepFollowsFp32) {
   gpu_model.load_state_dict(cpu_model.state_dict(), /*strict=*/true);
   Generator data(3);
   const Tensor x = data.normal_tensor({cfg.train.batch_size, cfg.channels, cfg.window}, 0, 1);
-  auto step = [](CpcModel& model, const Tensor& xx, std::map<std::string, std::vector<float>>& grads) {
+  auto step = [](CpcModel& model, const Tensor& xx, std::map<std::string, std::vector<float>>& grads,
+                 Precision prec = Precision::fp32) {
     Tape tape;
+    tape.set_precision(prec);
     TapeScope scope(tape);
     Generator rng(11);
     model.train(true);
@@ -260,11 +253,7 @@ TEST(CudaBf16, Ecg12StepFollowsFp32) {
   for (const auto& [name, t] : gpu_model.state_dict()) start[name] = t.clone();  // copies, not the live tensors
   const double fp32_loss = step(gpu_model, xg, fp32);
   gpu_model.load_state_dict(start, /*strict=*/true);
-  double got_loss = 0;
-  {
-    Bf16Scope bf16;
-    got_loss = step(gpu_model, xg, got);
-  }
+  const double got_loss = step(gpu_model, xg, got, Precision::bf16);
   EXPECT_TRUE(close(got_loss, want_loss, "loss", 1e-2));
   EXPECT_GT(std::fabs(got_loss - fp32_loss), 1e-5 * std::fabs(fp32_loss)) << "the loss did not change: bf16 unused?";
   double largest_change = 0;  // of any gradient, relative to its scale

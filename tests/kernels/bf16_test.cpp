@@ -16,6 +16,7 @@
 #include <random>
 #include <vector>
 
+#include "engine/core/autograd.h"
 #include "kernels/common/bf16.h"
 #include "kernels/cpu/blas.h"
 #include "kernels/cpu/conv1d.h"
@@ -67,11 +68,6 @@ double rel_err(const std::vector<float>& a, const std::vector<double>& ref) {
   return worst / scale;
 }
 
-struct Bf16Mode {  // turns bf16 on for a test's scope
-  Bf16Mode() { cpu::cpu_options().bf16 = true; }
-  ~Bf16Mode() { cpu::cpu_options().bf16 = false; }
-};
-
 TEST(Bf16, GemmRoundsInputsAndAccumulatesInFp32) {
   const int64_t m = 37, n = 53, k = 300;
   for (bool ta : {false, true})
@@ -80,10 +76,7 @@ TEST(Bf16, GemmRoundsInputsAndAccumulatesInFp32) {
       const std::vector<float> a = randn(m * k, 1), b = randn(k * n, 2), c0 = randn(m * n, 3);
       const int64_t lda = ta ? m : k, ldb = tb ? k : n;
       std::vector<float> c = c0;
-      {
-        Bf16Mode on;
-        cpu::gemm(ta, tb, m, n, k, 0.5f, a.data(), lda, b.data(), ldb, 2.f, c.data(), n);
-      }
+      cpu::gemm(ta, tb, m, n, k, 0.5f, a.data(), lda, b.data(), ldb, 2.f, c.data(), n, /*bf16=*/true);
       std::vector<double> ref_r = dbl(c0), ref_x = dbl(c0);
       const std::vector<float> ar = rounded(a), br = rounded(b);
       cpu::gemm(ta, tb, m, n, k, 0.5, dbl(ar).data(), lda, dbl(br).data(), ldb, 2.0, ref_r.data(), n);
@@ -101,11 +94,12 @@ TEST(Bf16, OneDnnConvolutionRoundsInputsAndAccumulatesInFp32) {
                            dy = randn(d.B * d.Cout * d.Lout, 6);
   std::vector<float> y(d.B * d.Cout * d.Lout), dx(x.size(), 0.f), dw(w.size(), 0.f);
   {
-    Bf16Mode on;
+    cpu::Conv1dDims d16 = d;
+    d16.precision = Precision::bf16;
     cpu::OneDnnConv1d conv;
-    conv.forward(x.data(), w.data(), nullptr, d, y.data());
-    conv.backward_data(dy.data(), w.data(), d, dx.data());
-    conv.backward_weights(x.data(), dy.data(), d, dw.data(), nullptr);
+    conv.forward(x.data(), w.data(), nullptr, d16, y.data());
+    conv.backward_data(dy.data(), w.data(), d16, dx.data());
+    conv.backward_weights(x.data(), dy.data(), d16, dw.data(), nullptr);
   }
   // Double references (im2col) on the rounded and on the unrounded inputs.
   std::vector<double> col(static_cast<size_t>(d.Cin * d.K * d.Lout));
@@ -154,7 +148,7 @@ TEST(Bf16, TrainingFollowsFp32) {
     return out;
   };
   const std::vector<double> fp32 = losses("fp32"), bf16 = losses("bf16");
-  EXPECT_FALSE(cpu::cpu_options().bf16) << "the trainer restores fp32 for whatever runs next";
+  EXPECT_EQ(Tape::current().precision(), Precision::fp32) << "a bf16 trainer leaves no global state behind";
   ASSERT_EQ(fp32.size(), 12u);
   ASSERT_EQ(bf16.size(), 12u);
   bool differs = false;

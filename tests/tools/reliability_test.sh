@@ -139,7 +139,8 @@ expect_error "divergence: inputs scaled by 1e38" "step 1 diverged" "$B" "${T[@]}
 for sig in TERM HUP INT; do
   "$B" "${T[@]}" --data ecg.h5 --out "sig_$sig" --steps 100000 --set train.checkpoint_every=100000 > "sig_$sig.log" 2>&1 &
   pid=$!
-  for _ in $(seq 100); do [ -s "sig_$sig/metrics.jsonl" ] && break; sleep 0.05; done
+  # Under load the first step can take seconds: signal only once training has started.
+  for _ in $(seq 600); do [ -s "sig_$sig/metrics.jsonl" ] && break; sleep 0.05; done
   sleep 0.3
   kill -s $sig $pid
   wait $pid

@@ -21,7 +21,10 @@ Trainer::Trainer(const CpcConfig& cfg, Communicator* comm, Device device) : devi
   Generator init(static_cast<uint64_t>(tc.seed));
   model_ = std::make_unique<CpcModel>(cfg, init);
   if (device_ != Device::cpu()) model_->to(device_);  // before the optimizer allocates its state
-  backend(device_).set_option("precision", tc.precision);
+  // train.precision is the arithmetic of this trainer's steps (its tape), nothing global.
+  const Precision precision = tc.precision == "bf16" ? Precision::bf16 : Precision::fp32;
+  backend(device_).check_precision(precision);  // fail now, not at the first step
+  tape_.set_precision(precision);
   model_->set_communicator(comm_);
   params_ = model_->parameters();
   AdamOptions ao;
@@ -47,7 +50,7 @@ Tensor Trainer::on_device(const Tensor& x) {
   return x_dev_;
 }
 
-Trainer::~Trainer() { backend(device_).set_option("precision", "fp32"); }
+Trainer::~Trainer() = default;
 
 void Trainer::broadcast_state() {
   if (comm_->world() == 1) return;

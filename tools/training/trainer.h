@@ -35,7 +35,7 @@ struct EvalResult {
 class Trainer {
  public:
   // Weights are initialised from train.seed and broadcast from rank 0.
-  // train.precision applies to the device's backend while the trainer lives.
+  // train.precision is the arithmetic of the trainer's steps (set on its tape).
   explicit Trainer(const CpcConfig& cfg, Communicator* comm = nullptr, Device device = Device::cpu());
   ~Trainer();
   Trainer(const Trainer&) = delete;

@@ -84,27 +84,26 @@ void DeviceContext::set_tf32(bool on) {
   if (blas_) CPC_CUBLAS_CHECK(cublasSetMathMode(blas_, tf32_ ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
 }
 
-void DeviceContext::set_bf16(bool on) {
-  if (on) {  // bf16 tensor cores (and cuDNN's bf16 convolutions) need sm_80+
-    CPC_CHECK(device_count() > 0, "cuda option precision bf16: ", no_device_reason());
+void DeviceContext::require_bf16() {
+  std::call_once(bf16_once_, [this] {  // bf16 tensor cores (and cuDNN's bf16 convolutions) need sm_80+
+    CPC_CHECK(device_count() > 0, "precision bf16 on cuda: ", no_device_reason());
     const int dev = device();
     int major = 0, minor = 0;
     CPC_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
     CPC_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev));
-    CPC_CHECK(major >= 8, "cuda option precision bf16 needs compute capability 8.0 or newer (bf16 tensor cores); ",
-              "cuda:", dev, " is ", major, ".", minor, ": use train.precision=fp32");
-  }
-  bf16_ = on;
+    CPC_CHECK(major >= 8, "precision bf16 needs compute capability 8.0 or newer (bf16 tensor cores); ", "cuda:", dev,
+              " is ", major, ".", minor, ": use train.precision=fp32");
+  });
 }
 
-CudaContext DeviceContext::ctx(bool need_dnn) {
+CudaContext DeviceContext::ctx(bool need_dnn, bool bf16) {
   CudaContext c;
   c.stream = stream();
   c.blas = blas();
   c.dnn = need_dnn ? dnn() : nullptr;
   c.alloc = &alloc_;
   c.tf32 = tf32_;
-  c.bf16 = bf16_;
+  c.bf16 = bf16;
   return c;
 }
 

@@ -34,11 +34,12 @@ class DeviceContext {
 
   bool tf32() const { return tf32_; }
   void set_tf32(bool on);
-  bool bf16() const { return bf16_; }
-  void set_bf16(bool on);  // checks compute capability >= 8.0
+  // Fails unless the device has bf16 tensor cores (compute capability 8.0+); asked once.
+  void require_bf16();
 
-  // What the op implementations share; cuDNN is created only for ops that use it.
-  CudaContext ctx(bool need_dnn);
+  // What the op implementations share; cuDNN is created only for ops that use it. bf16:
+  // the op runs in the step's mixed precision (convolution and batched-GEMM inputs).
+  CudaContext ctx(bool need_dnn, bool bf16 = false);
 
   // The device pointer of a checked tensor, after checking it lives on the device this
   // context serves (the front checks kind, dtype and layout, not the index).
@@ -56,7 +57,7 @@ class DeviceContext {
   cudnnHandle_t dnn_ = nullptr;
   double* scratch_ = nullptr;
   bool tf32_ = false;
-  bool bf16_ = false;
+  std::once_flag bf16_once_;
   // Never destroyed (like the handles): Buffers of static tensors may be freed after
   // the backend object during static destruction.
   CachingAllocator& alloc_ = *new CachingAllocator;
