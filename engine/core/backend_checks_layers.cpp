@@ -1,5 +1,7 @@
 // The checked front, continued: the layer ops (conv1d, norms, GRU, contrastive loss,
 // L2 normalize). Same rules as backend_checks.cpp.
+#include <cmath>
+
 #include "engine/core/backend.h"
 #include "engine/core/backend_front.h"
 #include "engine/core/error.h"
@@ -221,8 +223,8 @@ ContrastiveStats Backend::contrastive_forward(const Tensor& a, const Tensor& c, 
   CPC_FRONT_CHECK(!spec.row_group == !spec.col_group && !spec.row_group == !spec.row_keep,
                   "row_group, col_group and row_keep go together");
   CPC_FRONT_CHECK(!spec.excl_offsets == !spec.excl_cols, "excl_offsets and excl_cols go together");
-  CPC_FRONT_CHECK(spec.scale > 0.f && spec.l2_eps >= 0.f, "scale ", spec.scale, " must be > 0 and l2_eps ",
-                  spec.l2_eps, " >= 0");
+  CPC_FRONT_CHECK(spec.scale > 0.f && std::isfinite(spec.scale) && spec.l2_eps >= 0.f, "scale ", spec.scale,
+                  " must be finite and > 0 and l2_eps ", spec.l2_eps, " >= 0");
   if (da.defined()) f.shape(da, a.shape(), "d(anchors)"), f.apart(da, "d(anchors)", a, "anchors");
   if (dc.defined()) f.shape(dc, c.shape(), "d(candidates)"), f.apart(dc, "d(candidates)", c, "candidates");
   if (da.defined()) f.apart(da, "d(anchors)", c, "candidates");

@@ -37,17 +37,7 @@ Var* contrastive_loss(Var* a, Var* c, const ContrastiveSpec& spec, ContrastiveSt
   check_same_device(a, c, "contrastive_loss");
   check_rank(a->value, 2, "contrastive_loss anchors", "(R, D)");
   check_rank(c->value, 2, "contrastive_loss candidates", "(M, D)");
-  const int64_t R = a->value.size(0), M = c->value.size(0);
-  CPC_CHECK(a->value.size(1) == c->value.size(1), "contrastive_loss: anchors ", a->value.shape(), " and candidates ",
-            c->value.shape(), " differ in D");
-  CPC_CHECK(spec.blocks >= 1 && R % spec.blocks == 0 && M % spec.blocks == 0, "contrastive_loss: ", spec.blocks,
-            " blocks do not divide ", R, " anchors and ", M, " candidates");
-  CPC_CHECK(spec.row_label && spec.col_label, "contrastive_loss: row and column labels are required");
-  CPC_CHECK(!spec.row_group == !spec.col_group && !spec.row_group == !spec.row_keep,
-            "contrastive_loss: row_group, col_group and row_keep go together");
-  CPC_CHECK(!spec.excl_offsets == !spec.excl_cols, "contrastive_loss: excl_offsets and excl_cols go together");
-  CPC_CHECK(spec.scale > 0.f && std::isfinite(spec.scale), "contrastive_loss: scale must be finite and > 0, found ",
-            spec.scale);
+  // The spec and the shapes are checked by the backend's front (backend_checks_layers.cpp).
   Tape& tape = Tape::current();
   const bool grad = GradMode::enabled() && (a->requires_grad || c->requires_grad);
   Tensor da, dc;
@@ -56,6 +46,7 @@ Var* contrastive_loss(Var* a, Var* c, const ContrastiveSpec& spec, ContrastiveSt
     dc = a == c ? da : tape.alloc(c->value.shape(), c->value.device());
   }
   const ContrastiveStats st = be(a).contrastive_forward(a->value, c->value, spec, da, dc);
+  const int64_t R = a->value.size(0), M = c->value.size(0);
   FlopCount::add(2.0 * static_cast<double>(R) * static_cast<double>(M / spec.blocks) *
                  static_cast<double>(a->value.size(1)));  // the scores of each row's block
   if (stats) *stats = st;

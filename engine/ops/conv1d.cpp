@@ -39,18 +39,14 @@ Var* conv1d(Var* x, Var* w, Var* b, const Conv1dGeometry& g) {
   check_same_device(x, w, "conv1d");
   check_rank(x->value, 3, "conv1d input", "(B, Cin, L)");
   check_rank(w->value, 3, "conv1d weight", "(Cout, Cin, K)");
-  CPC_CHECK(x->value.size(1) == w->value.size(1), "conv1d: input ", x->value.shape(), " has ", x->value.size(1),
-            " channels, the weight ", w->value.shape(), " expects ", w->value.size(1));
   CPC_CHECK(g.stride >= 1 && g.dilation >= 1 && g.padding >= 0, "conv1d: stride ", g.stride, ", dilation ", g.dilation,
             " must be >= 1 and padding ", g.padding, " >= 0");
   const int64_t lout = g.out_length(x->value.size(2), w->value.size(2));
   CPC_CHECK(lout >= 1, "conv1d: input length ", x->value.size(2), " is too short for kernel ", w->value.size(2),
             " (dilation ", g.dilation, ", padding ", g.padding, ")");
-  if (b) {
-    check_var(b, "conv1d", "bias");
-    CPC_CHECK(b->value.rank() == 1 && b->value.size(0) == w->value.size(0), "conv1d: bias ", b->value.shape(),
-              " expected (", w->value.size(0), ",)");
-  }
+  if (b) check_var(b, "conv1d", "bias");
+  // Channels and the bias's size are the front's checks; the geometry is checked here
+  // because it sizes the output.
   Tape& tape = Tape::current();
   Conv1dGeometry gs = g;
   gs.precision = tape.precision();  // the step's arithmetic; the node keeps it for backward

@@ -17,34 +17,22 @@
 
 #include "kernels/common/contrastive_row.h"
 #include "kernels/cpu/blas.h"
+#include "engine/core/op_args.h"
 #include "kernels/cpu/cpu_options.h"
 #include "kernels/cpu/parallel.h"
 
 namespace cpc::cpu {
 
-struct ContrastiveProblem {
+// The backend's ContrastiveSpec (engine/core/op_args.h) with the problem's extents.
+struct ContrastiveProblem : ContrastiveSpec {
   int64_t R = 0, M = 0, D = 0;
-  int64_t blocks = 1;  // rows and columns split into equal blocks; candidates only within a row's block
-  float scale = 1.f;
-  bool neg_l2 = false;    // s = -scale * sqrt(||a - c||^2 + l2_eps) instead of scale * a.c
-  float l2_eps = 1e-12f;  // keeps the gradient finite for identical vectors
-  math::MultiPositiveForm form = math::MultiPositiveForm::supcon;
-  // Column j is a positive of row i iff row_label[i] == col_label[j] (and j is valid).
-  const int32_t* row_label = nullptr;
-  const int32_t* col_label = nullptr;
-  // Column j is invalid for row i if row_group[i] == col_group[j] and j != row_keep[i]
-  // (self-similarity, other time steps of one's own sequence). Optional.
-  const int32_t* row_group = nullptr;
-  const int32_t* col_group = nullptr;
-  const int32_t* row_keep = nullptr;
-  // Explicitly excluded (row, column) pairs as CSR over rows, columns ascending. Optional.
-  const int32_t* excl_offsets = nullptr;
-  const int32_t* excl_cols = nullptr;
-  // Also count columns whose best row (by row-normalised probability, as seed 004's
-  // argmax over dim 0 of its softmax) is one of their positives.
-  bool column_argmax = false;
   int64_t max_tile_rows = 0;  // 0: automatic; tests force 1 (fused) or R (one tile: unfused)
 
+  ContrastiveProblem() = default;
+  ContrastiveProblem(const ContrastiveSpec& s, int64_t r, int64_t m, int64_t d) : ContrastiveSpec(s), R(r), M(m), D(d) {}
+  math::MultiPositiveForm form() const {
+    return logsumexp_positives ? math::MultiPositiveForm::logsumexp : math::MultiPositiveForm::supcon;
+  }
   int64_t rows_per_block() const { return R / blocks; }
   int64_t cols_per_block() const { return M / blocks; }
   // Row-tile height: keeps the score tile near 4 MiB of floats, at least 16 rows.
@@ -197,9 +185,9 @@ ContrastiveResult contrastive_forward(const T* A, const T* C, const ContrastiveP
           (pos ? sum_pos : sum_neg) += e;
           row[j] = e;
         }
-        const math::RowStats<T> st = math::row_stats(p1, sum_neg, sum_pos, p.form);
+        const math::RowStats<T> st = math::row_stats(p1, sum_neg, sum_pos, p.form());
         row_loss[i] = st.loss;
-        factors[r] = math::row_grad_factors(p1, st, p.form);
+        factors[r] = math::row_grad_factors(p1, st, p.form());
       });
       if (p.column_argmax) {  // serial: columns are shared between rows
         for (int64_t r = 0; r < n; ++r) {

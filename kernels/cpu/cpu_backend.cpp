@@ -266,7 +266,7 @@ class CpuBackend final : public Backend {
 
   ContrastiveStats contrastive_forward_impl(const Tensor& a, const Tensor& c, const ContrastiveSpec& spec,
                                             const Tensor& da, const Tensor& dc) override {
-    const cpu::ContrastiveProblem p = problem(a, c, spec);
+    const cpu::ContrastiveProblem p(spec, a.size(0), c.size(0), a.size(1));
     const cpu::ContrastiveResult r =
         cpu::contrastive_forward(a.f32(), c.f32(), p, workspace(p.workspace()), f(da), f(dc));
     return {r.loss, r.used, r.skipped, r.correct, r.column_correct};
@@ -317,17 +317,6 @@ class CpuBackend final : public Backend {
     std::vector<float>& ws = scratch().ws;
     if (static_cast<int64_t>(ws.size()) < n) ws.resize(static_cast<size_t>(n));
     return ws.data();
-  }
-  static cpu::ContrastiveProblem problem(const Tensor& a, const Tensor& c, const ContrastiveSpec& s) {
-    cpu::ContrastiveProblem p;
-    p.R = a.size(0), p.M = c.size(0), p.D = a.size(1), p.blocks = s.blocks;
-    p.scale = s.scale, p.neg_l2 = s.neg_l2, p.l2_eps = s.l2_eps;
-    p.form = s.logsumexp_positives ? math::MultiPositiveForm::logsumexp : math::MultiPositiveForm::supcon;
-    p.row_label = s.row_label, p.col_label = s.col_label;
-    p.row_group = s.row_group, p.col_group = s.col_group, p.row_keep = s.row_keep;
-    p.excl_offsets = s.excl_offsets, p.excl_cols = s.excl_cols;
-    p.column_argmax = s.column_argmax;
-    return p;
   }
 };
 

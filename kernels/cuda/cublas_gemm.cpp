@@ -56,7 +56,7 @@ void gemm(const CudaContext& ctx, const RowMajorGemm& g, const char* what) {
             b_cols, ", ", g.n);
   if (g.m == 0 || g.n == 0 || g.batch == 0) return;
   const cublasOperation_t opa = g.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, opb = g.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
-  if (g.bf16 && g.k > 0) {  // k = 0 reads neither A nor B: nothing to round
+  if (g.bf16() && g.k > 0) {  // k = 0 reads neither A nor B: nothing to round
     CPC_CHECK(fits_int(g.stride_a) && fits_int(g.stride_b), what, ": bf16 gemm strides ", g.stride_a, ", ",
               g.stride_b, " must lie in [0, ", INT_MAX, "]");
     gemm_bf16(ctx, g, opa, opb);

@@ -10,22 +10,16 @@
 
 #include <cstdint>
 
+#include "engine/core/op_args.h"
 #include "kernels/cuda/runtime/cuda_context.h"
 
 namespace cpc::cuda {
 
-struct RowMajorGemm {
-  bool trans_a = false, trans_b = false;
-  int64_t m = 0, n = 0, k = 0;
-  float alpha = 1.f, beta = 0.f;
-  const float* a = nullptr;
-  int64_t lda = 0, stride_a = 0;
-  const float* b = nullptr;
-  int64_t ldb = 0, stride_b = 0;
-  float* c = nullptr;
-  int64_t ldc = 0, stride_c = 0;
+// The Backend's GemmArgs (engine/core/op_args.h), optionally batched with strides.
+struct RowMajorGemm : GemmArgs {
+  int64_t stride_a = 0, stride_b = 0, stride_c = 0;
   int64_t batch = 1;
-  bool bf16 = false;  // bf16 inputs, fp32 accumulation and output
+  bool bf16() const { return precision == Precision::bf16; }  // bf16 inputs, fp32 accumulation and output
 };
 
 // Checks sizes (int range, leading dimensions) and runs cublasSgemm or

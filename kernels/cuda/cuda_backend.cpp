@@ -149,9 +149,7 @@ class CudaBackend final : public Backend {
     dev_.check_device_pointer(g.c, "gemm", "C");
     if (g.k > 0) dev_.check_device_pointer(g.a, "gemm", "A"), dev_.check_device_pointer(g.b, "gemm", "B");
     cuda::RowMajorGemm r;
-    r.trans_a = g.trans_a, r.trans_b = g.trans_b, r.m = g.m, r.n = g.n, r.k = g.k, r.alpha = g.alpha, r.beta = g.beta;
-    r.a = g.a, r.lda = g.lda, r.b = g.b, r.ldb = g.ldb, r.c = g.c, r.ldc = g.ldc;
-    r.bf16 = g.precision == Precision::bf16;
+    static_cast<GemmArgs&>(r) = g;
     cuda::gemm(dev_.ctx(false), r, "gemm on cuda");
   }
 

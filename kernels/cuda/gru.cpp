@@ -18,7 +18,7 @@ void gru_forward(const CudaContext& ctx, const float* x, const float* h0, const 
   RowMajorGemm in;  // gi (B*T, 3H) = x (B*T, Din) . w_ih^T
   in.trans_b = true, in.m = rows, in.n = G, in.k = d.Din;
   in.a = x, in.lda = d.Din, in.b = w_ih, in.ldb = d.Din, in.c = gi.get<float>(), in.ldc = G;
-  in.bf16 = ctx.bf16;  // the batched GEMMs take bf16 under mixed precision; per-step ones stay fp32 (as on the CPU)
+  in.precision = ctx.bf16 ? Precision::bf16 : Precision::fp32;  // the batched GEMMs take bf16 under mixed precision; per-step ones stay fp32 (as on the CPU)
   gemm(ctx, in, "gru input projection");
   const GruShape s{d.B, d.T, d.H};
   for (int64_t t = 0; t < d.T; ++t) {
@@ -63,21 +63,21 @@ void gru_backward(const CudaContext& ctx, const float* x, const float* h0, const
     RowMajorGemm g;  // dw_hh (3H, H) += dgh^T (3H, B*T) . h_prev_all (B*T, H)
     g.trans_a = true, g.m = G, g.n = H, g.k = rows, g.beta = 1.f;
     g.a = dgh, g.lda = G, g.b = h_prev_all, g.ldb = H, g.c = dw_hh, g.ldc = H;
-    g.bf16 = ctx.bf16;
+    g.precision = ctx.bf16 ? Precision::bf16 : Precision::fp32;
     gemm(ctx, g, "gru weight_hh gradient");
   }
   if (dw_ih) {
     RowMajorGemm g;  // dw_ih (3H, Din) += dgi^T (3H, B*T) . x (B*T, Din)
     g.trans_a = true, g.m = G, g.n = d.Din, g.k = rows, g.beta = 1.f;
     g.a = dgi, g.lda = G, g.b = x, g.ldb = d.Din, g.c = dw_ih, g.ldc = d.Din;
-    g.bf16 = ctx.bf16;
+    g.precision = ctx.bf16 ? Precision::bf16 : Precision::fp32;
     gemm(ctx, g, "gru weight_ih gradient");
   }
   if (dx) {
     RowMajorGemm g;  // dx (B*T, Din) += dgi (B*T, 3H) . w_ih (3H, Din)
     g.m = rows, g.n = d.Din, g.k = G, g.beta = 1.f;
     g.a = dgi, g.lda = G, g.b = w_ih, g.ldb = d.Din, g.c = dx, g.ldc = d.Din;
-    g.bf16 = ctx.bf16;
+    g.precision = ctx.bf16 ? Precision::bf16 : Precision::fp32;
     gemm(ctx, g, "gru input gradient");
   }
   if (db_ih) CPC_CUDA_CHECK(launch_bias_grad(dgi, db_ih, rows, G, 1, ctx.stream));

@@ -24,7 +24,8 @@ struct Problem {
     offsets = {0, 1, 1, 1, 1, 1, 2, 2, 2, 3, 3, 3, 3};
     cols = {2, 4, 1};  // (0, 2), (5, 4), (8, 1)
     cpu::ContrastiveProblem p;
-    p.R = R, p.M = M, p.D = D, p.blocks = blocks, p.scale = 1.7f, p.neg_l2 = neg_l2, p.form = form;
+    p.R = R, p.M = M, p.D = D, p.blocks = blocks, p.scale = 1.7f, p.neg_l2 = neg_l2;
+    p.logsumexp_positives = form == math::MultiPositiveForm::logsumexp;
     p.row_label = row_label.data(), p.col_label = col_label.data();
     p.row_group = group.data(), p.col_group = group.data(), p.row_keep = keep.data();
     if (blocks == 1) p.excl_offsets = offsets.data(), p.excl_cols = cols.data();

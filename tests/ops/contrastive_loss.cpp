@@ -98,12 +98,7 @@ OpCase contrastive_case(const Variant& v, int64_t tile = 0) {
     return out;
   };
   c.reference = [=](const std::vector<Vec>& in) {
-    cpu::ContrastiveProblem p;
-    p.R = v.R, p.M = v.M, p.D = v.D, p.blocks = v.blocks, p.scale = v.scale, p.neg_l2 = v.neg_l2;
-    p.form = v.logsumexp ? math::MultiPositiveForm::logsumexp : math::MultiPositiveForm::supcon;
-    p.row_label = l->spec.row_label, p.col_label = l->spec.col_label;
-    p.row_group = l->spec.row_group, p.col_group = l->spec.col_group, p.row_keep = l->spec.row_keep;
-    p.excl_offsets = l->spec.excl_offsets, p.excl_cols = l->spec.excl_cols, p.column_argmax = v.column_argmax;
+    const cpu::ContrastiveProblem p(l->spec, v.R, v.M, v.D);
     const Vec& a = in[0];
     const Vec& cand = same ? in[0] : in[1];
     Vec ws(p.workspace()), da(v.want_da ? a.size() : 0, 0.0), dc(v.want_dc && !same ? cand.size() : 0, 0.0);

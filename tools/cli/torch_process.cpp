@@ -1,5 +1,8 @@
 #include "tools/cli/torch_process.h"
 
+#include <pthread.h>
+#include <signal.h>
+
 #include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -61,6 +64,9 @@ TorchProcess::TorchProcess(const std::string& script, const std::vector<std::str
   pid_ = fork();
   CPC_CHECK(pid_ >= 0, "pytorch reference: cannot fork");
   if (pid_ == 0) {
+    sigset_t none;  // the signal mask survives exec: the reference process gets an empty one
+    sigemptyset(&none);
+    pthread_sigmask(SIG_SETMASK, &none, nullptr);
     dup2(in[0], 0);
     dup2(out[1], 1);
     close(in[1]);

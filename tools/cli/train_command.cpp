@@ -25,20 +25,13 @@
 #include "tools/training/metrics_log.h"
 #include "tools/cli/output_path.h"
 #include "tools/cli/progress_bar.h"
+#include "tools/cli/stop_signals.h"
 #include "tools/training/trainer.h"
 
 namespace cpc::tools {
 
 namespace {
 
-std::atomic<int> g_signal{0};
-void on_stop_signal(int sig) {
-  if (g_signal.exchange(sig) != 0) {  // a second signal ends the process at once
-    std::signal(sig, SIG_DFL);
-    std::raise(sig);
-  }
-}
-const char* signal_name(int sig) { return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "SIGHUP"; }
 
 void checkpoint_run(const std::string& dir, Trainer& trainer, int64_t step, const nlohmann::json& data_info) {
   save_checkpoint(dir + "/" + kCheckpointFile, trainer.model().state_dict(), trainer.optimizer_state(), step,
@@ -97,10 +90,6 @@ EvalResult validate(Trainer& trainer, const Tensor& mine, int64_t batch, Communi
 }
 
 }  // namespace
-
-void catch_stop_signals() {
-  for (int sig : {SIGINT, SIGTERM, SIGHUP}) std::signal(sig, on_stop_signal);
-}
 
 int run_train(const TrainArgs& a) {
   catch_stop_signals();
@@ -222,10 +211,10 @@ int run_train(const TrainArgs& a) {
   int stop_signal = 0;
   int64_t last_checkpoint = start;
   for (; step < last; ++step) {
-    double stop = g_signal.load();
+    double stop = stop_signal_received();
     if (world > 1) comm.allreduce_host(&stop, 1);  // every rank stops at the same step, whichever got the signal
     if (stop > 0) {
-      stop_signal = g_signal.load() ? g_signal.load() : SIGTERM;
+      stop_signal = stop_signal_received() ? stop_signal_received() : SIGTERM;
       break;
     }
     // The profile leaves out the first step (one-time set-up: kernels, arenas), unless
@@ -288,7 +277,7 @@ int run_train(const TrainArgs& a) {
                 comm_seconds * 1e3 / static_cast<double>(step - start));
   if (lead && stop_signal)
     std::printf("stopped by %s at step %lld of %lld; checkpoint %s (continue with --resume; exit status %d)\n",
-                signal_name(stop_signal), static_cast<long long>(step), static_cast<long long>(tc.steps),
+                stop_signal_name(stop_signal), static_cast<long long>(step), static_cast<long long>(tc.steps),
                 ckpt_path.c_str(), kExitStoppedBySignal);
   else if (lead)
     std::printf("%s at step %lld; checkpoint %s\n", step < tc.steps ? "stopped" : "done", static_cast<long long>(step),

@@ -33,9 +33,8 @@ int run_train(const TrainArgs& args);
 
 // SIGINT, SIGTERM (kill, timeout, SLURM's time limit and preemption) and SIGHUP stop a
 // run at the next step boundary with a checkpoint (exit kExitStoppedBySignal); a second
-// signal ends the process at once. run_train installs this before anything else (MPI,
-// data loading) and leaves it installed, so a signal during start-up or teardown is
-// caught too (a signal before the first step stops the run there).
-void catch_stop_signals();
+// signal ends the process at once. run_train starts catching them (stop_signals.h)
+// before anything else (MPI, data loading, worker threads) and leaves it so, so a signal
+// during start-up or teardown is caught too (one before the first step stops the run there).
 
 }  // namespace cpc::tools

@@ -122,7 +122,7 @@ TEST(OpErrors, ConvChannelMismatchSaysExpectedAndFound) {
     ops::conv1d(x, &w, nullptr, {});
     FAIL();
   } catch (const Error& e) {
-    EXPECT_STREQ(e.what(), "conv1d: input (2, 2, 30) has 2 channels, the weight (4, 3, 5) expects 3");
+    EXPECT_STREQ(e.what(), "conv1d_forward on cpu: x (2, 2, 30) has 2 channels, the weight (4, 3, 5) expects 3");
   }
   Var* short_x = tape.var(Tensor::zeros({2, 3, 4}));
   EXPECT_THROW(ops::conv1d(short_x, &w, nullptr, {}), Error);
