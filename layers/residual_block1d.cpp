@@ -1,21 +1,8 @@
 #include "layers/residual_block1d.h"
 
 #include "engine/ops/ops.h"
-#include "layers/batch_norm1d.h"
-#include "layers/channel_norm.h"
 
 namespace cpc {
-
-NormKind parse_norm_kind(const std::string& s) {
-  if (s == "batch") return NormKind::batch;
-  if (s == "channel") return NormKind::channel;
-  fail("norm '", s, "': expected \"batch\" or \"channel\"");
-}
-
-std::unique_ptr<Layer> make_norm(NormKind kind, int64_t channels) {
-  if (kind == NormKind::batch) return std::make_unique<BatchNorm1d>(channels);
-  return std::make_unique<ChannelNorm>(channels);
-}
 
 ResidualBlock1d::ResidualBlock1d(int64_t in, int64_t out, int64_t kernel, int64_t stride, NormKind norm,
                                  Generator& gen) {

@@ -4,14 +4,11 @@
 
 #include "engine/core/random.h"
 #include "layers/conv1d.h"
+#include "layers/make_norm.h"
 #include "layers/module.h"
 #include "layers/sequential.h"
 
 namespace cpc {
-
-enum class NormKind { batch, channel };
-NormKind parse_norm_kind(const std::string& s);  // "batch" | "channel"
-std::unique_ptr<Layer> make_norm(NormKind kind, int64_t channels);
 
 // The 1-D ResNet basic block used for 12-lead ECG:
 //   relu(norm2(conv2(relu(norm1(conv1(x))))) + skip(x))

@@ -10,7 +10,7 @@
 #include "engine/core/error.h"
 #include "kernels/cuda/runtime/cuda_check.h"
 #include "kernels/cuda/elementwise.h"
-#include "kernels/cuda/layout.h"
+#include "kernels/cuda/bias.h"
 
 namespace cpc::cuda {
 

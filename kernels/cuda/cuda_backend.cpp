@@ -28,6 +28,8 @@
 #include "kernels/cuda/elementwise.h"
 #include "kernels/cuda/gru.h"
 #include "kernels/cuda/gru_cudnn.h"
+#include "kernels/cuda/bias.h"
+#include "kernels/cuda/l2_normalize.h"
 #include "kernels/cuda/layout.h"
 #include "kernels/cuda/norms.h"
 #include "kernels/cuda/runtime/copy_stream.h"

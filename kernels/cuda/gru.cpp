@@ -6,7 +6,7 @@
 #include "kernels/cuda/runtime/cuda_check.h"
 #include "kernels/cuda/elementwise.h"
 #include "kernels/cuda/gru_kernels.h"
-#include "kernels/cuda/layout.h"
+#include "kernels/cuda/bias.h"
 
 namespace cpc::cuda {
 

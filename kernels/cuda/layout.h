@@ -1,5 +1,5 @@
 #pragma once
-// Launchers for the layout, reduction and bias kernels of layout.cu (same semantics
+// Launchers for the layout and reduction kernels of layout.cu (same semantics
 // as kernels/cpu/elementwise.h and the CPU backend's bias loops). Plain pointers and
 // a stream; each returns the launch status. Backward launchers accumulate.
 #include <cuda_runtime_api.h>
@@ -26,13 +26,6 @@ cudaError_t launch_max_axis_forward(const float* x, float* y, float* argmax, int
                                     cudaStream_t s);
 cudaError_t launch_max_axis_backward(const float* dy, const float* argmax, float* dx, int64_t O, int64_t N, int64_t I,
                                      cudaStream_t s);
-// y (O, C, inner) += bias[c]; dbias[c] += sum over o, i of dy (O, C, inner).
-cudaError_t launch_add_bias(float* y, const float* bias, int64_t O, int64_t C, int64_t inner, cudaStream_t s);
-cudaError_t launch_bias_grad(const float* dy, float* dbias, int64_t O, int64_t C, int64_t inner, cudaStream_t s);
-// Rows of x (N, D): y = x / max(||x||, eps); backward accumulates into dx.
-cudaError_t launch_l2_normalize_forward(const float* x, float* y, int64_t N, int64_t D, float eps, cudaStream_t s);
-cudaError_t launch_l2_normalize_backward(const float* x, const float* dy, float* dx, int64_t N, int64_t D, float eps,
-                                         cudaStream_t s);
 // y *= alpha (n elements).
 cudaError_t launch_scale(float* y, int64_t n, float alpha, cudaStream_t s);
 
