@@ -35,7 +35,64 @@ int64_t positive_int(const json& j, const std::string& where, const char* key, i
   return v.get<int64_t>();
 }
 
-double number(const json& j, const std::string& where, const char* key, double fallback, double min = 0.0) {
+// [lo, hi] with lo <= hi, both within [min, max].
+AugmentRange range(const json& j, const std::string& where, const char* key, double min, double max) {
+  const json& v = j.at(key);
+  CPC_CHECK(v.is_array() && v.size() == 2 && v[0].is_number() && v[1].is_number(), sub(where, key),
+            ": expected a range [lo, hi], found ", v.dump());
+  const AugmentRange r{v[0].get<double>(), v[1].get<double>()};
+  CPC_CHECK(min <= r.lo && r.lo <= r.hi && r.hi <= max, sub(where, key), ": expected ", min, " <= lo <= hi <= ", max,
+            ", found ", v.dump());
+  return r;
+}
+
+double number(const json& j, const std::string& where, const char* key, double fallback, double min = 0.0);
+
+AugmentOptions augment_options(const json& j, const std::string& where) {
+  only_keys(j, where,
+            {"noise_snr_db", "gain_db", "bandpass", "time_mask", "baseline_wander", "powerline", "amplitude_scale",
+             "lead_dropout"});
+  AugmentOptions o;
+  if (j.contains("noise_snr_db")) o.noise_snr_db = range(j, where, "noise_snr_db", -20, 100);
+  if (j.contains("gain_db")) o.gain_db = range(j, where, "gain_db", -40, 40);
+  if (j.contains("amplitude_scale")) o.amplitude_scale = range(j, where, "amplitude_scale", 0, 100);
+  if (j.contains("bandpass")) {
+    const std::string w = sub(where, "bandpass");
+    only_keys(j["bandpass"], w, {"low_hz", "high_hz", "p"});
+    CPC_CHECK(j["bandpass"].contains("low_hz") && j["bandpass"].contains("high_hz"), w,
+              ": expected low_hz and high_hz ranges");
+    AugmentOptions::Bandpass b;
+    b.low_hz = range(j["bandpass"], w, "low_hz", 1e-3, 1e9);
+    b.high_hz = range(j["bandpass"], w, "high_hz", 1e-3, 1e9);
+    b.p = number(j["bandpass"], w, "p", 1.0);
+    CPC_CHECK(b.p <= 1.0 && b.low_hz.hi < b.high_hz.lo, w, ": expected p <= 1 and every low corner below every high one");
+    o.bandpass = b;
+  }
+  if (j.contains("time_mask")) {
+    const std::string w = sub(where, "time_mask");
+    only_keys(j["time_mask"], w, {"count", "max_s"});
+    o.time_mask = AugmentOptions::TimeMask{positive_int(j["time_mask"], w, "count", 1), number(j["time_mask"], w, "max_s", 0.05)};
+  }
+  if (j.contains("baseline_wander")) {
+    const std::string w = sub(where, "baseline_wander");
+    only_keys(j["baseline_wander"], w, {"amplitude", "max_hz"});
+    CPC_CHECK(j["baseline_wander"].contains("amplitude"), w, ": expected an amplitude range");
+    o.baseline_wander = AugmentOptions::Wander{range(j["baseline_wander"], w, "amplitude", 0, 1e9),
+                                               number(j["baseline_wander"], w, "max_hz", 0.5, 0.05)};
+  }
+  if (j.contains("powerline")) {
+    const std::string w = sub(where, "powerline");
+    only_keys(j["powerline"], w, {"amplitude", "hz"});
+    CPC_CHECK(j["powerline"].contains("amplitude"), w, ": expected an amplitude range");
+    o.powerline = AugmentOptions::Powerline{range(j["powerline"], w, "amplitude", 0, 1e9),
+                                            number(j["powerline"], w, "hz", 50.0, 1e-3)};
+  }
+  o.lead_dropout = number(j, where, "lead_dropout", 0.0);
+  CPC_CHECK(o.lead_dropout < 1.0, sub(where, "lead_dropout"), ": expected a probability below 1, found ", o.lead_dropout);
+  return o;
+}
+
+double number(const json& j, const std::string& where, const char* key, double fallback, double min) {
   if (!j.contains(key)) return fallback;
   const json& v = j.at(key);
   CPC_CHECK(v.is_number() && v.get<double>() >= min, sub(where, key), ": expected a number >= ", min, ", found ",
@@ -118,9 +175,11 @@ CpcConfig CpcConfig::from_json(const json& j, const std::string& where) {
   CpcConfig c;
   c.source = j;
   if (j.contains("data")) {
-    only_keys(j["data"], sub(where, "data"), {"channels", "window"});
+    only_keys(j["data"], sub(where, "data"), {"channels", "window", "augment"});
     c.channels = positive_int(j["data"], sub(where, "data"), "channels", c.channels);
     c.window = positive_int(j["data"], sub(where, "data"), "window", c.window);
+    if (j["data"].contains("augment") && !j["data"]["augment"].is_null())
+      c.augment = augment_options(j["data"]["augment"], sub(sub(where, "data"), "augment"));
   }
   CPC_CHECK(j.contains("encoder"), where, " missing key 'encoder'");
   c.encoder = encoder_config(j["encoder"], sub(where, "encoder"));

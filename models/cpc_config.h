@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/data/augment.h"
 #include "engine/optim/lr_schedule.h"
 #include "layers/residual_block1d.h"
 #include "losses/info_nce_loss.h"
@@ -49,6 +50,7 @@ struct TrainConfig {
 
 struct CpcConfig {
   int64_t channels = 1, window = 20480;  // input (C, L)
+  AugmentOptions augment;                 // data.augment: training windows only (off by default)
   EncoderConfig encoder;
   int64_t context = 256, context_layers = 1;  // GRU hidden size and layers
   int64_t K = 12;

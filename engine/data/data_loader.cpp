@@ -1,18 +1,21 @@
 #include "engine/data/data_loader.h"
 
+#include <utility>
+
 #include "engine/core/backend.h"
 #include "engine/core/error.h"
 
 namespace cpc {
 
 DataLoader::DataLoader(const WindowDataset& dataset, const BatchSampler& sampler, int64_t first_step, int rank,
-                       int world, int prefetch, Device device, int micro)
+                       int world, int prefetch, Device device, int micro, LoaderAugment augment)
     : dataset_(dataset),
       sampler_(sampler),
       rank_(rank),
       world_(world),
       micro_(micro),
       device_(device),
+      augment_(std::move(augment)),
       next_fill_(first_step * micro),
       next_take_(first_step * micro) {
   CPC_CHECK(prefetch >= 1, "data loader: prefetch must be >= 1");
@@ -64,8 +67,16 @@ void DataLoader::run() {
       std::vector<WindowRef> w = sampler_.batch(step, micro * world_ + rank_, world_ * micro_);
       b.windows.assign(w.begin(), w.end());
       const int64_t per = dataset_.channels() * dataset_.window();
-      for (size_t i = 0; i < b.windows.size(); ++i)
-        dataset_.read_window(b.windows[i].recording, b.windows[i].start, b.x.f32() + static_cast<int64_t>(i) * per);
+      for (size_t i = 0; i < b.windows.size(); ++i) {
+        float* x = b.x.f32() + static_cast<int64_t>(i) * per;
+        dataset_.read_window(b.windows[i].recording, b.windows[i].start, x);
+        if (augment_.options.any()) {  // one draw per (step, micro-batch, rank, row): resume replays it
+          const uint64_t stream = ((static_cast<uint64_t>(step) * 131 + static_cast<uint64_t>(micro)) * 8191 +
+                                   static_cast<uint64_t>(rank_)) * 65537 + i;
+          augment_window(augment_.options, augment_.rate_hz, augment_.seed, stream, x, dataset_.channels(),
+                         dataset_.window());
+        }
+      }
       // The slot's previous batch was used by work queued before the trainer released
       // it, and copy_async waits for all of that before it writes.
       if (b.x_device.defined()) b.ticket = backend(device_).copy_async(b.x_device, b.x);

@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "engine/data/augment.h"
 #include "engine/data/batch_sampler.h"
 #include "engine/core/tensor.h"
 #include "engine/data/window_dataset.h"
@@ -29,6 +30,13 @@ struct Batch {
   const Tensor& input() const { return x_device.defined() ? x_device : x; }
 };
 
+// Augmentation of the loader's windows (augment.h); off when options.any() is false.
+struct LoaderAugment {
+  AugmentOptions options;
+  double rate_hz = 0;  // the data's sample rate (transforms given in Hz or seconds)
+  uint64_t seed = 0;   // train.seed: with (step, micro-batch, rank, row) it fixes every draw
+};
+
 class DataLoader {
  public:
   // micro > 1 (gradient accumulation): each step's global batch (the sampler's) is read
@@ -36,7 +44,7 @@ class DataLoader {
   // global batch's rows of shard i * world + rank of micro * world (micro = 1: rank r's
   // rows [r * B, (r + 1) * B), as before).
   DataLoader(const WindowDataset& dataset, const BatchSampler& sampler, int64_t first_step, int rank = 0, int world = 1,
-             int prefetch = 2, Device device = Device::cpu(), int micro = 1);
+             int prefetch = 2, Device device = Device::cpu(), int micro = 1, LoaderAugment augment = {});
   ~DataLoader();
   DataLoader(const DataLoader&) = delete;
   DataLoader& operator=(const DataLoader&) = delete;
@@ -49,6 +57,7 @@ class DataLoader {
   const BatchSampler& sampler_;
   int rank_, world_, micro_;
   Device device_;
+  LoaderAugment augment_;
   uint64_t last_ticket_ = 0;  // the newest copy_async (waited for before the buffers go)
   std::vector<Batch> ring_;
   int64_t next_fill_, next_take_;

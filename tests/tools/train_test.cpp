@@ -102,6 +102,23 @@ TEST_F(TrainTest, AccumulationResumesExactly) {
   expect_same_losses(kDir + "/acc_resumed", kDir + "/acc_full", 6);
 }
 
+// Augmentation draws from (seed, step, micro-batch, rank, row) only: a stopped and resumed
+// run augments exactly as the uninterrupted one, and augmentation changes the losses.
+TEST_F(TrainTest, AugmentationResumesExactly) {
+  auto aug = [&](const std::string& run) {
+    TrainArgs a = args(run, 6);
+    a.overrides.push_back(R"(data.augment={"noise_snr_db": [10, 30], "amplitude_scale": [0.8, 1.2],
+        "baseline_wander": {"amplitude": [0, 0.2]}, "powerline": {"amplitude": [0, 0.05], "hz": 50},
+        "time_mask": {"count": 2, "max_s": 0.1}, "lead_dropout": 0.1})");
+    return a;
+  };
+  ASSERT_EQ(run_train(aug("aug_full")), 0);
+  stop_and_resume(aug("aug_resumed"), 3);
+  expect_same_losses(kDir + "/aug_resumed", kDir + "/aug_full", 6);
+  ASSERT_EQ(run_train(args("aug_off", 6)), 0);
+  EXPECT_NE(losses(kDir + "/aug_full")[0], losses(kDir + "/aug_off")[0]) << "augmentation changed nothing";
+}
+
 // An error in the middle of validation leaves the model in training mode with its
 // communicator (the next training step must not run BatchNorm in eval mode).
 TEST_F(TrainTest, EvaluateRestoresTrainingModeAfterAnError) {

@@ -89,6 +89,18 @@ EvalResult validate(Trainer& trainer, const Tensor& mine, int64_t batch, Communi
   return out;
 }
 
+// The sample rate the file records (prepare writes it as the root attribute rate_hz).
+double data_rate_hz(const std::string& path) {
+  H5File f(path, H5File::Mode::read);
+  CPC_CHECK(f.has_attribute("", "rate_hz"), path, ": data.augment gives frequencies or durations, but the file has no ",
+            "rate_hz attribute (write it with prepare, or drop bandpass / time_mask / baseline_wander / powerline)");
+  const std::string v = f.attribute("", "rate_hz");
+  char* end = nullptr;
+  const double r = std::strtod(v.c_str(), &end);
+  CPC_CHECK(end && *end == '\0' && r > 0, path, ": rate_hz '", v, "' is not a positive number");
+  return r;
+}
+
 }  // namespace
 
 int run_train(const TrainArgs& a) {
@@ -195,7 +207,10 @@ int run_train(const TrainArgs& a) {
   std::fflush(stdout);
   std::optional<MetricsLog> metrics;  // rank 0 writes it
   if (lead) metrics.emplace(a.out + "/metrics.jsonl", resume ? start : -1);
-  DataLoader loader(data, sampler, start, rank, world, /*prefetch=*/2, device, static_cast<int>(k));
+  LoaderAugment augment{cfg.augment, cfg.augment.needs_rate() ? data_rate_hz(a.data) : 0.0,
+                        static_cast<uint64_t>(tc.seed)};
+  if (lead && cfg.augment.any()) std::printf("augmentation: %s\n", cfg.augment.describe().c_str());
+  DataLoader loader(data, sampler, start, rank, world, /*prefetch=*/2, device, static_cast<int>(k), augment);
   if (lead && k > 1)
     std::printf("gradient accumulation: %lld micro-batches of %lld per step (%lld windows per optimizer step); "
                 "InfoNCE's negatives come from each micro-batch (%lld windows), not from the whole step\n",
