@@ -175,7 +175,12 @@ CpcConfig CpcConfig::from_json(const json& j, const std::string& where) {
   CpcConfig c;
   c.source = j;
   if (j.contains("data")) {
-    only_keys(j["data"], sub(where, "data"), {"channels", "window", "augment"});
+    only_keys(j["data"], sub(where, "data"), {"channels", "window", "augment", "group_by"});
+    if (j["data"].contains("group_by") && !j["data"]["group_by"].is_null()) {
+      CPC_CHECK(j["data"]["group_by"].is_string(), sub(sub(where, "data"), "group_by"),
+                ": expected the name of a label in the data (e.g. \"speaker\"), found ", j["data"]["group_by"].dump());
+      c.group_by = j["data"]["group_by"].get<std::string>();
+    }
     c.channels = positive_int(j["data"], sub(where, "data"), "channels", c.channels);
     c.window = positive_int(j["data"], sub(where, "data"), "window", c.window);
     if (j["data"].contains("augment") && !j["data"]["augment"].is_null())

@@ -51,6 +51,7 @@ struct TrainConfig {
 struct CpcConfig {
   int64_t channels = 1, window = 20480;  // input (C, L)
   AugmentOptions augment;                 // data.augment: training windows only (off by default)
+  std::string group_by;                   // data.group_by: each batch from recordings sharing this label
   EncoderConfig encoder;
   int64_t context = 256, context_layers = 1;  // GRU hidden size and layers
   int64_t K = 12;

@@ -119,6 +119,25 @@ TEST_F(TrainTest, AugmentationResumesExactly) {
   EXPECT_NE(losses(kDir + "/aug_full")[0], losses(kDir + "/aug_off")[0]) << "augmentation changed nothing";
 }
 
+// data.group_by through the command: batches from one rhythm each, resume bit-exact, and a
+// label the file lacks is an error naming the labels it has.
+TEST_F(TrainTest, GroupedBatchesResumeExactlyAndNameMissingLabels) {
+  auto grouped = [&](const std::string& run, const std::string& label) {
+    TrainArgs a = args(run, 6);
+    a.overrides.push_back("data.group_by=" + label);
+    return a;
+  };
+  ASSERT_EQ(run_train(grouped("group_full", "rhythm")), 0);
+  stop_and_resume(grouped("group_resumed", "rhythm"), 3);
+  expect_same_losses(kDir + "/group_resumed", kDir + "/group_full", 6);
+  try {
+    run_train(grouped("group_bad", "speaker"));
+    ADD_FAILURE() << "an unknown label was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("no label 'speaker' (the file has: rhythm)"), std::string::npos) << e.what();
+  }
+}
+
 // An error in the middle of validation leaves the model in training mode with its
 // communicator (the next training step must not run BatchNorm in eval mode).
 TEST_F(TrainTest, EvaluateRestoresTrainingModeAfterAnError) {

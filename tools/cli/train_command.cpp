@@ -12,6 +12,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 
 #include "engine/core/backend.h"
 #include "engine/distributed/communicator.h"
@@ -141,6 +142,17 @@ int run_train(const TrainArgs& a) {
   // With gradient accumulation the step's global batch is k micro-batches of that.
   const int64_t k = tc.accumulate_steps;
   BatchSampler sampler(train_recs, lengths, cfg.window, tc.batch_size * world * k, static_cast<uint64_t>(tc.seed));
+  if (!cfg.group_by.empty()) {  // every batch from one group: in-batch negatives share the label
+    const std::vector<int64_t>& labels = data.labels(cfg.group_by);
+    std::vector<int64_t> groups;
+    std::set<int64_t> distinct;
+    for (int64_t r : train_recs) groups.push_back(labels[static_cast<size_t>(r)]), distinct.insert(groups.back());
+    distinct.erase(-1);
+    sampler.set_groups(groups);
+    if (lead)
+      std::printf("batches grouped by '%s': %zu groups; each global batch of %lld comes from one\n",
+                  cfg.group_by.c_str(), distinct.size(), static_cast<long long>(tc.batch_size * world * k));
+  }
   const int64_t local_candidates = cfg.loss.negatives_from == InfoNceOptions::NegativesFrom::global
                                        ? tc.batch_size * world
                                        : tc.batch_size;

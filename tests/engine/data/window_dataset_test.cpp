@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <limits>
+#include <map>
 #include <set>
 
 #include "engine/data/data_loader.h"
@@ -222,6 +223,48 @@ TEST(DataLoader, PrefetchedBatchesEqualDirectReads) {
     }
   }
   std::remove(p.c_str());
+}
+
+// data.group_by: every global batch from one group, deterministic in (seed, step),
+// the same windows over 2 ranks as in one process, groups drawn by size, members without
+// replacement when the group holds a batch, ungrouped (-1) recordings never drawn.
+TEST(BatchSampler, GroupedBatchesShareOneGroup) {
+  // 9 recordings: group 7 has 5, group 3 has 3, recording 8 has none.
+  const std::vector<int64_t> recs = {0, 1, 2, 3, 4, 5, 6, 7, 8}, groups = {7, 7, 3, 7, 3, 7, 3, 7, -1};
+  BatchSampler s(recs, std::vector<int64_t>(9, 100), 16, 4, 42);
+  s.set_groups(groups);
+  std::map<int64_t, int> seen;
+  for (int64_t step = 0; step < 400; ++step) {
+    const std::vector<WindowRef> b = s.batch(step);
+    ASSERT_EQ(b.size(), 4u);
+    const int64_t g = groups[static_cast<size_t>(b[0].recording)];
+    ASSERT_NE(g, -1);
+    std::set<int64_t> distinct;
+    for (const WindowRef& w : b) {
+      EXPECT_EQ(groups[static_cast<size_t>(w.recording)], g) << "step " << step;
+      distinct.insert(w.recording);
+    }
+    if (g == 7) {
+      EXPECT_EQ(distinct.size(), 4u) << "a group of 5 gives 4 distinct recordings";
+    }
+    ++seen[g];
+    const auto r0 = s.batch(step, 0, 2), r1 = s.batch(step, 1, 2);
+    EXPECT_EQ(r0[1].recording, b[1].recording);
+    EXPECT_EQ(r1[0].start, b[2].start);
+  }
+  EXPECT_NEAR(seen[7] / 400.0, 5.0 / 8, 0.08);  // groups weighted by their size
+  EXPECT_NEAR(seen[3] / 400.0, 3.0 / 8, 0.08);
+  BatchSampler again(recs, std::vector<int64_t>(9, 100), 16, 4, 42);
+  again.set_groups(groups);
+  EXPECT_EQ(again.batch(17)[3].recording, s.batch(17)[3].recording);
+  EXPECT_EQ(again.batch(17)[3].start, s.batch(17)[3].start);
+  BatchSampler none(recs, std::vector<int64_t>(9, 100), 16, 4, 42);
+  try {
+    none.set_groups(std::vector<int64_t>(9, -1));
+    ADD_FAILURE() << "no groups accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("no recording has a group"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace
