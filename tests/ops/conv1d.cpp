@@ -39,6 +39,33 @@ OpCase conv_case(const char* name, int64_t B, int64_t Cin, int64_t L, int64_t Co
   return c;
 }
 
+// The backward ops ADD into their outputs (gradients accumulate): dx, dw and db start
+// from random values (inputs 4..6) and must end as those values plus the gradients.
+OpCase conv_accumulates_case() {
+  const int64_t B = 2, Cin = 3, L = 17, Cout = 4, K = 3;
+  const Conv1dGeometry g{2, 1, 1};
+  const int64_t Lout = g.out_length(L, K);
+  const Conv1dDims d{B, Cin, L, Cout, K, Lout, 2, 1, 1};
+  OpCase c;
+  c.name = "conv1d/backward_accumulates";
+  c.ops = {Op::conv1d_backward_data, Op::conv1d_backward_weights};
+  c.inputs = {Shape{B, Cin, L}, Shape{Cout, Cin, K}, Shape{B, Cout, Lout}, Shape{B, Cin, L}, Shape{Cout, Cin, K},
+              Shape{Cout}};
+  c.run = [=](Backend& b, const Tensors& in) {
+    Tensor dx = copy_of(in[3]), dw = copy_of(in[4]), db = copy_of(in[5]);
+    b.conv1d_backward_data(in[2], in[1], g, dx);
+    b.conv1d_backward_weights(in[0], in[2], g, dw, &db);
+    return Tensors{dx, dw, db};
+  };
+  c.reference = [=](const std::vector<Vec>& in) {
+    Vec dx = in[3], dw = in[4], db = in[5], col(cpu::col_size(d));
+    cpu::conv1d_backward_data(in[2].data(), in[1].data(), d, dx.data(), col.data());
+    cpu::conv1d_backward_weights(in[0].data(), in[2].data(), d, dw.data(), db.data(), col.data());
+    return std::vector<Vec>{dx, dw, db};
+  };
+  return c;
+}
+
 CPC_OP_CASES({
     conv_case("k3_pad1", 2, 5, 21, 7, 3, 1, 1, 1),
     conv_case("stride5_k10_pad3", 2, 1, 160, 8, 10, 5, 3, 1),  // audio_cdck2's first layer
@@ -47,6 +74,7 @@ CPC_OP_CASES({
     conv_case("pointwise", 2, 16, 19, 12, 1, 1, 0, 1),
     conv_case("no_bias_kernel_longer_than_input", 1, 3, 4, 2, 7, 1, 3, 1, false),
     conv_case("batch1_odd_channels", 1, 13, 50, 9, 5, 3, 2, 1),
+    conv_accumulates_case(),
 });
 
 }  // namespace

@@ -56,6 +56,35 @@ OpCase gru_case(const std::string& name, int64_t B, int64_t T, int64_t Din, int6
   return c;
 }
 
+// The backward ADDS into its outputs: the gradients start from random values (inputs
+// 8..13) and must end as those values plus the gradients.
+OpCase gru_accumulates_case() {
+  OpCase c = gru_case("backward_accumulates", 2, 3, 4, 5, true, true);
+  const int64_t B = 2, T = 3, Din = 4, H = 5;
+  for (const Shape& s : {Shape{B, T, Din}, Shape{B, H}, Shape{3 * H, Din}, Shape{3 * H, H}, Shape{3 * H}, Shape{3 * H}})
+    c.inputs.push_back(s);
+  const auto run = c.run;
+  const auto reference = c.reference;
+  // The same ops from zero give g; from start values s the outputs must be s + g.
+  c.run = [run](Backend& b, const Tensors& in) {
+    const Device dev = in[0].device();
+    Tensor y = Tensor::zeros({2, 3, 5}, dev), reserve = Tensor::zeros(b.gru_reserve_shape(2, 3, 4, 5), dev);
+    Tensor dx = copy_of(in[8]), dh0 = copy_of(in[9]), dwi = copy_of(in[10]), dwh = copy_of(in[11]),
+           dbi = copy_of(in[12]), dbh = copy_of(in[13]);
+    b.gru_layer_forward(in[0], in[1], in[2], in[3], in[4], in[5], y, reserve);
+    b.gru_layer_backward(in[0], in[1], in[2], in[3], y, reserve, in[6], in[7], dx, dh0, dwi, dwh, dbi, dbh);
+    return Tensors{y, dx, dh0, dwi, dwh, dbi, dbh};
+  };
+  c.reference = [reference](const std::vector<Vec>& in) {
+    std::vector<Vec> out = reference(in);
+    for (size_t k = 1; k < out.size(); ++k)
+      for (size_t i = 0; i < out[k].size(); ++i) out[k][i] += in[7 + k][i];
+    return out;
+  };
+  c.grad = {};
+  return c;
+}
+
 std::vector<OpCase> gru_cases() {
   std::vector<OpCase> v;
   for (bool cudnn : {false, true}) {
@@ -64,6 +93,7 @@ std::vector<OpCase> gru_cases() {
     v.push_back(gru_case("one_step", 1, 1, 3, 4, true, false, cudnn));
     v.push_back(gru_case("encoder_size", 4, 16, 128, 256, true, true, cudnn));
   }
+  v.push_back(gru_accumulates_case());
   return v;
 }
 

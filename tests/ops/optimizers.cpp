@@ -51,7 +51,7 @@ OpCase adam_case(const char* name, bool decoupled, bool amsgrad, int64_t step) {
 OpCase adam_multi_case() {
   AdamHyper h;
   h.lr = 3e-3f, h.weight_decay = 0.01f, h.decoupled = true, h.amsgrad = true, h.step = 7;
-  const std::vector<int64_t> sizes = {5, 70001, 333};
+  const std::vector<int64_t> sizes = {5, 0, 70001, 333};  // an empty tensor and one of several chunks
   OpCase c;
   c.name = "adam/multi_equals_per_tensor";
   c.ops = {Op::adam_update_multi, Op::adam_update};
