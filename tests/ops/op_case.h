@@ -75,7 +75,7 @@ struct Register {
 #define CPC_OP_CASES_CAT(a, b) CPC_OP_CASES_CAT2(a, b)
 // CPC_OP_CASES({case, case, ...}); at namespace scope, once or more per file.
 #define CPC_OP_CASES(...) \
-  static const ::cpc::ops_test::Register CPC_OP_CASES_CAT(cpc_op_cases_, __LINE__)(__VA_ARGS__)
+  static const ::cpc::ops_test::Register CPC_OP_CASES_CAT(cpc_op_cases_, __COUNTER__)(__VA_ARGS__)
 
 // Helpers for case definitions.
 inline Tensor zeros_like(const Tensor& t) { return Tensor::zeros(t.shape(), t.device()); }
