@@ -147,13 +147,16 @@ TEST_P(BackendOps, MatchesReferenceAndGradients) {
     ASSERT_EQ(want.size(), got.size());
     for (size_t i = 0; i < want.size(); ++i) {
       const std::string what = c.name + " output " + std::to_string(i) + " " + b.name() + " vs cpu";
-      if (c.exact)
+      if (c.exact) {
         EXPECT_EQ(got[i], want[i]) << what;
-      else
+      } else {
         EXPECT_TRUE(close_scaled(got[i], widen(want[i]), c.device_tol, what));
+      }
     }
   }
-  if (c.check) EXPECT_TRUE(c.check(got)) << c.name;
+  if (c.check) {
+    EXPECT_TRUE(c.check(got)) << c.name;
+  }
 
   // Gradient mode: central differences of sum(y * dy) through this backend's forward.
   const OpCase::Grad& g = c.grad;
