@@ -4,11 +4,7 @@
 namespace cpc::tools {
 namespace {
 
-using namespace prepare_test;
-namespace fs = std::filesystem;
-using ::testing::AllOf;
-using ::testing::HasSubstr;
-
+using namespace prepare_test;  // fs, AllOf, HasSubstr, the files and helpers
 
 TEST(PrepareSplit, StratifiedExactTotalAndDeterministic) {
   auto count = [](const std::vector<int64_t>& split, const std::vector<int64_t>& groups, int64_t g) {

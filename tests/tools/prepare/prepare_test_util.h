@@ -5,9 +5,14 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
 
 #include "engine/core/error.h"
 #include "engine/data/h5_file.h"
@@ -17,11 +22,8 @@
 #include "tools/prepare/prepare_wfdb.h"
 #include "tools/prepare/resample.h"
 #include "tools/prepare/wav_file.h"
-#include "tools/prepare/wfdb_record.h"
-#include <string>
-#include <vector>
-
 #include "tests/support/error_of.h"
+#include "tools/prepare/wfdb_record.h"
 
 namespace cpc::tools::prepare_test {
 
@@ -35,7 +37,10 @@ struct TempDir {
   std::string path;
   TempDir() {
     char tmpl[] = "/tmp/cpc_prepare_XXXXXX";
-    path = mkdtemp(tmpl);
+    const char* made = mkdtemp(tmpl);
+    if (!made) throw std::runtime_error(std::string("cannot create a directory from /tmp/cpc_prepare_XXXXXX: ") +
+                                        std::strerror(errno));
+    path = made;
   }
   ~TempDir() { fs::remove_all(path); }
   std::string operator/(const std::string& rel) const {

@@ -4,11 +4,7 @@
 namespace cpc::tools {
 namespace {
 
-using namespace prepare_test;
-namespace fs = std::filesystem;
-using ::testing::AllOf;
-using ::testing::HasSubstr;
-
+using namespace prepare_test;  // fs, AllOf, HasSubstr, the files and helpers
 
 TEST(PrepareResample, OneKilohertzKeepsAmplitudeAndFrequency) {
   for (auto [in_rate, out_rate] : {std::pair{44100.0, 16000.0},

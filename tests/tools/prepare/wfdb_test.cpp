@@ -4,11 +4,7 @@
 namespace cpc::tools {
 namespace {
 
-using namespace prepare_test;
-namespace fs = std::filesystem;
-using ::testing::AllOf;
-using ::testing::HasSubstr;
-
+using namespace prepare_test;  // fs, AllOf, HasSubstr, the files and helpers
 
 const char* kLeads[12] = {"I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"};
 
