@@ -17,12 +17,12 @@
 #include "engine/core/error.h"
 #include "engine/data/h5_file.h"
 #include "engine/data/window_dataset.h"
+#include "tests/support/error_of.h"
 #include "tools/prepare/prepare_audio.h"
 #include "tools/prepare/prepare_csv.h"
 #include "tools/prepare/prepare_wfdb.h"
 #include "tools/prepare/resample.h"
 #include "tools/prepare/wav_file.h"
-#include "tests/support/error_of.h"
 #include "tools/prepare/wfdb_record.h"
 
 namespace cpc::tools::prepare_test {
