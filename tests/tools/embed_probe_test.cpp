@@ -1,5 +1,6 @@
 // embed writes per-window features with the labels carried over; probe separates
 // separable classes and reports its confusion matrix.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -11,9 +12,14 @@
 #include "tools/prepare/synth_ecg.h"
 #include "tools/cli/probe_command.h"
 #include "tools/cli/train_command.h"
+#include "tests/support/error_of.h"
 
 namespace cpc::tools {
 namespace {
+
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+using test::error_of;
 
 const std::string kDir = "/tmp/cpc_embed_test_" + std::to_string(getpid());
 
@@ -21,16 +27,18 @@ void write_blobs(const std::string& path, int n, uint64_t seed) {
   std::mt19937 rng(seed);
   std::normal_distribution<float> nd(0, 1);
   std::vector<float> x;
-  std::vector<int64_t> y;
+  std::vector<int64_t> y, speaker;
   for (int i = 0; i < n; ++i) {
     const int c = i % 3;
     y.push_back(10 + c);
+    speaker.push_back(i % 5);
     for (int d = 0; d < 8; ++d) x.push_back(nd(rng) + (d == c ? 4.f : 0.f));
   }
   H5File f(path, H5File::Mode::create);
   f.write_floats("context", {n, 8}, x.data());
   f.write_ints("rhythm", y);
-  f.set_attribute("", "labels", "rhythm");
+  f.write_ints("speaker", speaker);
+  f.set_attribute("", "labels", "rhythm,speaker");
   f.commit();
 }
 
@@ -48,7 +56,31 @@ TEST(Probe, SeparatesSeparableClasses) {
     for (int v : row) total += v;
   EXPECT_EQ(total, 60);
   a.feature = "z_mean";
-  EXPECT_THROW(fit_probe(a), Error);
+  EXPECT_THAT(error_of([&] { fit_probe(a); }), HasSubstr("no feature dataset 'z_mean'"));
+  std::filesystem::remove_all(kDir);
+}
+
+TEST(Probe, WhereFiltersKeepTheNamedWindows) {
+  std::filesystem::create_directories(kDir);
+  write_blobs(kDir + "/tr.h5", 90, 1);
+  write_blobs(kDir + "/te.h5", 60, 2);
+  ProbeArgs a;
+  a.train = kDir + "/tr.h5", a.test = kDir + "/te.h5", a.label = "rhythm";
+  a.train_where = "speaker=0,1,2", a.test_where = "speaker=4";  // 12 of the 60 test windows
+  const ProbeResult r = fit_probe(a);
+  int total = 0;
+  for (const auto& row : r.confusion)
+    for (int v : row) total += v;
+  EXPECT_EQ(total, 12);
+  EXPECT_GT(r.accuracy, 0.9);
+  a.test_where = "speaker=7";
+  EXPECT_THAT(error_of([&] { fit_probe(a); }), AllOf(HasSubstr("--test-where speaker=7"), HasSubstr("keeps no window")));
+  a.test_where = "voice=1";
+  EXPECT_THAT(error_of([&] { fit_probe(a); }), AllOf(HasSubstr("'voice', not a dataset"), HasSubstr("rhythm,speaker")));
+  a.test_where = "speaker=x";
+  EXPECT_THAT(error_of([&] { fit_probe(a); }), HasSubstr("'x' is not an integer"));
+  a.test_where = "speaker";
+  EXPECT_THAT(error_of([&] { fit_probe(a); }), HasSubstr("expected NAME=V[,V...]"));
   std::filesystem::remove_all(kDir);
 }
 
@@ -69,8 +101,10 @@ TEST(Embed, FeaturesAndLabelsPerWindow) {
   EXPECT_EQ(f.dims("context"), std::vector<int64_t>({20, 256}));
   EXPECT_EQ(f.dims("z_mean"), std::vector<int64_t>({20, 128}));
   const std::vector<int64_t> rec = f.read_ints("recording"), rhythm = f.read_ints("rhythm");
+  const std::vector<int64_t> start = f.read_ints("start");
   for (int i = 0; i < 20; ++i) {
     EXPECT_EQ(rec[i], i / 2);
+    EXPECT_EQ(start[i], i % 2 ? 3 * 500 - 1024 : 0);  // 3 s at 500 Hz: first and last position
     EXPECT_EQ(rhythm[i], (i / 2) % kNumRhythms);
   }
   // Deterministic: the same command gives the same features; random init differs.

@@ -70,9 +70,10 @@ int run_embed(const EmbedArgs& a) {
     out.write_floats("context", {N, Dc}, context.data());
     out.write_floats("z_mean", {N, Dz}, z_mean.data());
     out.write_floats("c_mean", {N, Dc}, c_mean.data());
-    std::vector<int64_t> rec_index;
-    for (const WindowRef& w : windows) rec_index.push_back(w.recording);
+    std::vector<int64_t> rec_index, start;  // where each window is: for baselines on the same samples
+    for (const WindowRef& w : windows) rec_index.push_back(w.recording), start.push_back(w.start);
     out.write_ints("recording", rec_index);
+    out.write_ints("start", start);
     std::string names;
     for (const std::string& name : data.label_names()) {
       std::vector<int64_t> v;

@@ -88,7 +88,10 @@ int main(int argc, char** argv) {
   probe->add_option("--train", probe_args.train, "embeddings to fit on")->required();
   probe->add_option("--test", probe_args.test, "embeddings to evaluate on")->required();
   probe->add_option("--label", probe_args.label, "label dataset name")->required();
-  probe->add_option("--feature", probe_args.feature, "context, z_mean or c_mean");
+  probe->add_option("--feature", probe_args.feature, "context, z_mean or c_mean (or any (N, D) dataset of the files)");
+  probe->add_option("--train-where", probe_args.train_where,
+                    "fit only on windows whose label NAME is one of the values: NAME=V[,V...]");
+  probe->add_option("--test-where", probe_args.test_where, "evaluate only on windows with NAME=V[,V...]");
   probe->add_option("--json", probe_args.json, "write the results as JSON");
   probe->add_option("--l2", probe_args.l2, "L2 penalty on the weights (standardised features)");
 
@@ -136,7 +139,9 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   wav->add_option("--manifest", wav_args.manifest,
-                  "CSV of path,label[,split] (path relative to --in; split 0/1/train/test) instead of sub-folders");
+                  "CSV of path,label[,split], or with a header path,<label columns>[,split] (e.g. "
+                  "path,speaker,language,split: one label dataset per column); path relative to --in; split "
+                  "0/1/train/test; instead of sub-folders");
   wav->add_option("--test-fraction", wav_args.test_fraction, "share of each label put in split 1 (test)")
       ->check(CLI::Range(0.0, 0.999))
       ->capture_default_str();

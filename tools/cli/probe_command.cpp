@@ -5,6 +5,9 @@
 #include <cstdio>
 #include <fstream>
 #include <map>
+#include <set>
+#include <sstream>
+#include <utility>
 #include <nlohmann/json.hpp>
 
 #include "engine/data/atomic_file.h"
@@ -22,19 +25,54 @@ struct Features {
   std::vector<int64_t> y;
 };
 
-Features load(const std::string& path, const std::string& feature, const std::string& label) {
+// "NAME=V[,V...]" -> (NAME, values); "" -> no filter.
+std::pair<std::string, std::set<int64_t>> parse_where(const std::string& where, const std::string& option) {
+  if (where.empty()) return {};
+  const size_t eq = where.find('=');
+  CPC_CHECK(eq != std::string::npos && eq > 0 && eq + 1 < where.size(), "probe: ", option, " '", where,
+            "': expected NAME=V[,V...], e.g. speaker=0,1,2");
+  std::set<int64_t> values;
+  std::stringstream ss(where.substr(eq + 1));
+  for (std::string v; std::getline(ss, v, ',');) {
+    char* end = nullptr;
+    const long long x = std::strtoll(v.c_str(), &end, 10);
+    CPC_CHECK(!v.empty() && end && *end == '\0', "probe: ", option, " '", where, "': '", v, "' is not an integer");
+    values.insert(x);
+  }
+  return {where.substr(0, eq), values};
+}
+
+Features load(const std::string& path, const std::string& feature, const std::string& label, const std::string& where,
+              const std::string& option) {
   H5File f(path, H5File::Mode::read);
-  CPC_CHECK(feature == "context" || feature == "z_mean" || feature == "c_mean", "probe: --feature '", feature,
-            "': expected context, z_mean or c_mean");
-  CPC_CHECK(f.has(feature), path, ": no feature dataset '", feature, "' (make it with cpc-engine embed)");
+  CPC_CHECK(f.has(feature), path, ": no feature dataset '", feature,
+            "' (cpc-engine embed writes context, z_mean and c_mean)");
   CPC_CHECK(f.has(label), path, ": no label dataset '", label, "' (labels here: ", f.attribute("", "labels"), ")");
-  Features out;
+  const auto [where_name, where_values] = parse_where(where, option);
+  if (!where_name.empty())
+    CPC_CHECK(f.has(where_name), path, ": ", option, " names '", where_name, "', not a dataset here (labels: ",
+              f.attribute("", "labels"), ")");
   const H5Array a = f.read(feature);
   CPC_CHECK(a.dims.size() == 2, path, ": '", feature, "' must be (N, D)");
-  out.n = a.dims[0], out.d = a.dims[1], out.x = a.values;
-  out.y = f.read_ints(label);
-  CPC_CHECK(static_cast<int64_t>(out.y.size()) == out.n, path, ": '", label, "' has ", out.y.size(), " entries for ",
-            out.n, " windows");
+  const int64_t n = a.dims[0], d = a.dims[1];
+  const std::vector<int64_t> y = f.read_ints(label);
+  CPC_CHECK(static_cast<int64_t>(y.size()) == n, path, ": '", label, "' has ", y.size(), " entries for ", n,
+            " windows");
+  std::vector<int64_t> keep_by;
+  if (!where_name.empty()) {
+    keep_by = f.read_ints(where_name);
+    CPC_CHECK(static_cast<int64_t>(keep_by.size()) == n, path, ": '", where_name, "' has ", keep_by.size(),
+              " entries for ", n, " windows");
+  }
+  Features out;
+  out.d = d;
+  for (int64_t i = 0; i < n; ++i) {
+    if (!keep_by.empty() && !where_values.count(keep_by[static_cast<size_t>(i)])) continue;
+    out.x.insert(out.x.end(), a.values.begin() + i * d, a.values.begin() + (i + 1) * d);
+    out.y.push_back(y[static_cast<size_t>(i)]);
+    ++out.n;
+  }
+  CPC_CHECK(out.n > 0, path, ": ", option, " ", where, " keeps no window");
   return out;
 }
 
@@ -42,7 +80,8 @@ Features load(const std::string& path, const std::string& feature, const std::st
 
 ProbeResult fit_probe(const ProbeArgs& a) {
   CPC_CHECK(std::isfinite(a.l2) && a.l2 >= 0, "probe: --l2 must be a finite number >= 0, found ", a.l2);
-  const Features tr = load(a.train, a.feature, a.label), te = load(a.test, a.feature, a.label);
+  const Features tr = load(a.train, a.feature, a.label, a.train_where, "--train-where"),
+                 te = load(a.test, a.feature, a.label, a.test_where, "--test-where");
   CPC_CHECK(tr.d == te.d, "probe: train features have ", tr.d, " dimensions, test ", te.d);
   // Classes are the labels seen in training, indexed densely.
   std::map<int64_t, int> index;
@@ -117,6 +156,9 @@ int run_probe(const ProbeArgs& a) {
   if (!a.json.empty()) check_output_path(a.json);  // before the work
   const ProbeResult r = fit_probe(a);
   std::printf("probe %s on '%s': accuracy %.3f\n", a.feature.c_str(), a.label.c_str(), r.accuracy);
+  if (!a.train_where.empty() || !a.test_where.empty())
+    std::printf("windows: train where %s, test where %s\n", a.train_where.empty() ? "all" : a.train_where.c_str(),
+                a.test_where.empty() ? "all" : a.test_where.c_str());
   std::printf("per class:");
   for (size_t c = 0; c < r.classes.size(); ++c) std::printf("  %lld: %.3f", r.classes[c], r.per_class[c]);
   std::printf("\nconfusion (rows true, columns predicted):\n");
@@ -127,6 +169,8 @@ int run_probe(const ProbeArgs& a) {
   if (!a.json.empty()) {
     nlohmann::json j{{"accuracy", r.accuracy},   {"per_class", r.per_class}, {"classes", r.classes},
                      {"confusion", r.confusion}, {"feature", a.feature},     {"label", a.label}};
+    if (!a.train_where.empty()) j["train_where"] = a.train_where;
+    if (!a.test_where.empty()) j["test_where"] = a.test_where;
     write_file_atomically(a.json, j.dump(2) + "\n");
   }
   return 0;

@@ -8,7 +8,10 @@ namespace cpc::tools {
 
 struct ProbeArgs {
   std::string train, test, label;
-  std::string feature = "context";  // context | z_mean | c_mean
+  std::string feature = "context";  // context | z_mean | c_mean, or any (N, D) dataset of the files
+  // Optional window filters "NAME=V[,V...]": keep windows whose integer label NAME is
+  // one of the values (e.g. train on some speakers, test on the others).
+  std::string train_where, test_where;
   std::string json;                 // optional output file
   double l2 = 1e-3;
   int iterations = 500;

@@ -1,5 +1,6 @@
 #include "tools/prepare/prepare_audio.h"
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <map>
@@ -16,51 +17,98 @@ namespace fs = std::filesystem;
 namespace {
 
 struct Entry {
-  std::string path;    // relative to --in
-  std::string label;   // "" when unlabelled
-  int64_t split = -1;  // from the manifest; -1: seeded
+  std::string path;                 // relative to --in
+  std::vector<std::string> labels;  // one per label column; none when unlabelled
+  int64_t split = -1;               // from the manifest; -1: seeded
 };
 
-std::vector<Entry> entries_from_manifest(const PrepareWavArgs& a) {
+struct Entries {
+  std::vector<std::string> columns;  // the label columns ("label" for folders)
+  std::vector<Entry> rows;
+};
+
+// A manifest is path,label[,split] rows, or starts with a header naming its columns:
+// path, then any label columns (each becomes an integer dataset of that name, e.g.
+// speaker, language) and optionally split.
+Entries entries_from_manifest(const PrepareWavArgs& a) {
   const std::vector<CsvRow> rows = read_csv_rows(a.manifest);
-  std::vector<Entry> out;
+  Entries out;
+  int64_t split_column = -1;
+  size_t first = 0;
+  if (!rows.empty() && !rows[0].fields.empty() && (rows[0].fields[0] == "path" || rows[0].fields[0] == "PATH")) {
+    const std::vector<std::string>& h = rows[0].fields;
+    first = 1;
+    for (size_t c = 1; c < h.size(); ++c) {
+      const std::string& name = h[c];
+      CPC_CHECK(!name.empty() && name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") ==
+                                     std::string::npos,
+                a.manifest, " line ", rows[0].line, ": column name '", name,
+                "' must be letters, digits or _ (it names a dataset)");
+      CPC_CHECK(name != "signals" && name != "offsets" && name != "path", a.manifest, " line ", rows[0].line,
+                ": column name '", name, "' is reserved");
+      if (name == "split") {
+        CPC_CHECK(split_column < 0, a.manifest, " line ", rows[0].line, ": two split columns");
+        split_column = static_cast<int64_t>(c);
+        continue;
+      }
+      CPC_CHECK(std::find(out.columns.begin(), out.columns.end(), name) == out.columns.end(), a.manifest, " line ",
+                rows[0].line, ": column '", name, "' appears twice");
+      out.columns.push_back(name);
+    }
+    CPC_CHECK(!out.columns.empty(), a.manifest, " line ", rows[0].line,
+              ": the header names no label column (expected path,<label columns>[,split])");
+  } else {
+    out.columns = {"label"};
+  }
+  const std::string expected = first ? cat(rows[0].fields.size(), " fields as the header says") : "path,label[,split]";
   int64_t with_split = 0;
-  for (size_t r = 0; r < rows.size(); ++r) {
+  for (size_t r = first; r < rows.size(); ++r) {
     const CsvRow& row = rows[r];
-    if (r == 0 && !row.fields.empty() && (row.fields[0] == "path" || row.fields[0] == "PATH")) continue;  // header
-    CPC_CHECK(row.fields.size() == 2 || row.fields.size() == 3, a.manifest, " line ", row.line,
-              ": expected path,label[,split], found ", row.fields.size(), " fields");
-    Entry e{row.fields[0], row.fields[1], -1};
-    CPC_CHECK(!e.path.empty() && !e.label.empty(), a.manifest, " line ", row.line, ": empty ",
-              e.path.empty() ? "path" : "label");
+    const size_t n = row.fields.size();
+    const bool ok = first ? n == rows[0].fields.size() : n == 2 || n == 3;
+    CPC_CHECK(ok, a.manifest, " line ", row.line, ": expected ", expected, ", found ", n, " fields");
+    Entry e;
+    e.path = row.fields[0];
+    CPC_CHECK(!e.path.empty(), a.manifest, " line ", row.line, ": empty path");
+    std::string split_text;
+    for (size_t c = 1; c < n; ++c) {
+      if (static_cast<int64_t>(c) == split_column || (!first && c == 2)) {
+        split_text = row.fields[c];
+        continue;
+      }
+      CPC_CHECK(!row.fields[c].empty(), a.manifest, " line ", row.line, ": empty ",
+                first ? rows[0].fields[c] : std::string("label"));
+      e.labels.push_back(row.fields[c]);
+    }
     CPC_CHECK(fs::is_regular_file(fs::path(a.in) / e.path), a.manifest, " line ", row.line, ": file '", e.path,
               "' not found under ", a.in);
-    if (row.fields.size() == 3) {
-      e.split = parse_split(row.fields[2]);
-      CPC_CHECK(e.split >= 0, a.manifest, " line ", row.line, ": split '", row.fields[2],
-                "' is not 0/1/train/test/val");
+    if (split_column >= 0 || n == 3) {
+      e.split = parse_split(split_text);
+      CPC_CHECK(e.split >= 0, a.manifest, " line ", row.line, ": split '", split_text, "' is not 0/1/train/test/val");
       ++with_split;
     }
-    out.push_back(std::move(e));
+    out.rows.push_back(std::move(e));
   }
-  CPC_CHECK(!out.empty(), a.manifest, ": the manifest lists no files (expected rows path,label[,split])");
-  CPC_CHECK(with_split == 0 || with_split == static_cast<int64_t>(out.size()), a.manifest, ": ", with_split, " of ",
-            out.size(), " rows have a split column; give it on every row or on none");
+  CPC_CHECK(!out.rows.empty(), a.manifest, ": the manifest lists no files (expected rows ", expected, ")");
+  CPC_CHECK(with_split == 0 || with_split == static_cast<int64_t>(out.rows.size()), a.manifest, ": ", with_split,
+            " of ", out.rows.size(), " rows have a split column; give it on every row or on none");
   return out;
 }
 
-std::vector<Entry> entries_from_folders(const PrepareWavArgs& a) {
+Entries entries_from_folders(const PrepareWavArgs& a) {
   const std::vector<std::string> files = find_files(a.in, ".wav", "--in");
   CPC_CHECK(!files.empty(), "--in ", a.in, ": no *.wav files found (searched recursively)");
-  std::vector<Entry> out;
+  Entries out;
   bool any_sub = false;
   for (const std::string& f : files) {
     const size_t slash = f.find('/');
-    out.push_back({f, slash == std::string::npos ? "." : f.substr(0, slash), -1});
+    out.rows.push_back({f, {slash == std::string::npos ? "." : f.substr(0, slash)}, -1});
     any_sub |= slash != std::string::npos;
   }
-  if (!any_sub)
-    for (Entry& e : out) e.label.clear();  // a flat directory: no labels
+  if (any_sub)
+    out.columns = {"label"};
+  else
+    for (Entry& e : out.rows) e.labels.clear();  // a flat directory: no labels
   return out;
 }
 
@@ -77,11 +125,15 @@ PrepareReport prepare_wav(const PrepareWavArgs& a) {
             a.test_fraction);
   CPC_CHECK(fs::is_directory(a.in), "--in ", a.in, ": not a directory");
   check_output_path(a.out);
-  const std::vector<Entry> entries = a.manifest.empty() ? entries_from_folders(a) : entries_from_manifest(a);
-  const bool labelled = !entries.front().label.empty() || !a.manifest.empty();
-  std::vector<std::string> names;
-  for (const Entry& e : entries) names.push_back(e.label);
-  const LabelIndex labels(names, a.manifest.empty() ? a.in : a.manifest);
+  const Entries listed = a.manifest.empty() ? entries_from_folders(a) : entries_from_manifest(a);
+  const std::vector<Entry>& entries = listed.rows;
+  const size_t n_labels = listed.columns.size();
+  std::vector<LabelIndex> indices;
+  for (size_t c = 0; c < n_labels; ++c) {
+    std::vector<std::string> names;
+    for (const Entry& e : entries) names.push_back(e.labels[c]);
+    indices.emplace_back(names, a.manifest.empty() ? a.in : a.manifest);
+  }
 
   PrepareReport rep;
   rep.command = "prepare wav", rep.out = a.out, rep.rate = a.rate;
@@ -89,7 +141,8 @@ PrepareReport prepare_wav(const PrepareWavArgs& a) {
   RaggedOutput o;
   o.flat = !a.keep_channels;
   std::vector<std::vector<float>> channels;  // kept channels, appended per recording
-  std::vector<int64_t> label, manifest_split;
+  std::vector<std::vector<int64_t>> label(std::max<size_t>(n_labels, 1));  // per column, per recording
+  std::vector<int64_t> manifest_split;
   Resamplers resamplers;
   for (const Entry& e : entries) {
     const std::string path = (fs::path(a.in) / e.path).string();
@@ -122,14 +175,14 @@ PrepareReport prepare_wav(const PrepareWavArgs& a) {
     const int64_t length = append_resampled(w.samples.data(), w.frames, w.rate, a.rate, channels, resamplers);
     o.offsets.push_back(o.offsets.back() + length);
     ++rep.source_rates[w.rate];
-    label.push_back(labelled ? labels(e.label) : 0);
+    for (size_t c = 0; c < label.size(); ++c) label[c].push_back(c < n_labels ? indices[c](e.labels[c]) : 0);
     manifest_split.push_back(e.split);
   }
-  CPC_CHECK(!label.empty(), "--in ", a.in, ": none of the ", entries.size(),
+  CPC_CHECK(!manifest_split.empty(), "--in ", a.in, ": none of the ", entries.size(),
             " WAV files could be read; the first: ", rep.skipped.front().first, ": ", rep.skipped.front().second);
 
   const std::vector<int64_t> split =
-      manifest_split.front() >= 0 ? manifest_split : assign_split(label, a.test_fraction, a.seed);
+      manifest_split.front() >= 0 ? manifest_split : assign_split(label[0], a.test_fraction, a.seed);
   o.channels = static_cast<int64_t>(channels.size());
   const int64_t total = o.offsets.back();
   if (channels.size() == 1) {
@@ -141,13 +194,16 @@ PrepareReport prepare_wav(const PrepareWavArgs& a) {
       std::vector<float>().swap(c);
     }
   }
-  add_labels_and_split(label, split, labelled, labels, o, rep);
+  const LabelIndex none({}, a.in);
+  add_labels_and_split(label[0], split, n_labels > 0, n_labels ? indices[0] : none, o, rep,
+                       n_labels ? listed.columns[0] : "label");
+  for (size_t c = 1; c < n_labels; ++c) add_label(listed.columns[c], label[c], indices[c], o, rep);
   o.attributes["rate_hz"] = format_rate(a.rate);
   o.attributes["source"] = "prepare wav --in " + fs::absolute(a.in).lexically_normal().string() +
                            (a.manifest.empty() ? "" : " --manifest " + fs::absolute(a.manifest).string());
   write_ragged(a.out, o);
 
-  rep.recordings = static_cast<int64_t>(label.size());
+  rep.recordings = static_cast<int64_t>(split.size());
   rep.channels = o.channels;
   rep.samples = total;
   return rep;

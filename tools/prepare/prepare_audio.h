@@ -10,7 +10,7 @@ namespace cpc::tools {
 
 struct PrepareWavArgs {
   std::string in, out;
-  std::string manifest;  // optional CSV path,label[,split]; paths relative to `in`
+  std::string manifest;  // optional CSV: path,label[,split] or a header path,<labels>[,split]; paths relative to `in`
   double rate = 16000;   // every file is resampled to this rate
   double test_fraction = 0.1;
   uint64_t seed = 0;
@@ -19,7 +19,8 @@ struct PrepareWavArgs {
 
 // Walks args.in recursively in sorted order for *.wav. Labels: the first-level
 // sub-folder of each file ("." for files directly in `in`; none at all when every
-// file is), or the manifest's label column. Writes signals (total,) float32 (PCM
+// file is), or the manifest's label columns (a header row `path,speaker,language,split`
+// makes datasets speaker and language). Writes signals (total,) float32 (PCM
 // full scale = 1; resampling may overshoot it slightly), offsets, label (when
 // labelled), split, and root attributes labels, label_names, rate_hz, source. With
 // keep_channels, signals is (C, total) and files with another channel count are

@@ -181,6 +181,16 @@ void write_ragged(const std::string& path, const RaggedOutput& o) {
   f.commit();
 }
 
+void add_label(const std::string& name, const std::vector<int64_t>& values, const LabelIndex& index, RaggedOutput& o,
+                PrepareReport& rep) {
+  CPC_CHECK(!o.ints.count(name), "label '", name, "' is given twice");
+  o.ints[name] = values;
+  std::string& all = o.attributes["labels"];
+  all += (all.empty() ? "" : ",") + name;
+  o.attributes[name + "_names"] = index.joined();
+  rep.notes.push_back(cat("label ", name, ": ", index.names().size(), " classes (", index.joined(), ")"));
+}
+
 std::string format_rate(double hz) {
   char b[32];
   std::snprintf(b, sizeof(b), "%.10g", hz);
@@ -188,11 +198,11 @@ std::string format_rate(double hz) {
 }
 
 void add_labels_and_split(const std::vector<int64_t>& label, const std::vector<int64_t>& split, bool labelled,
-                          const LabelIndex& labels, RaggedOutput& o, PrepareReport& rep) {
+                          const LabelIndex& labels, RaggedOutput& o, PrepareReport& rep, const std::string& name) {
   o.ints["split"] = split;
-  if (labelled) o.ints["label"] = label;
-  o.attributes["labels"] = labelled ? "label" : "";
-  o.attributes["label_names"] = labelled ? labels.joined() : "";
+  if (labelled) o.ints[name] = label;
+  o.attributes["labels"] = labelled ? name : "";
+  o.attributes[name + "_names"] = labelled ? labels.joined() : "";
   if (labelled) {
     rep.label_names = labels.names();
     rep.label_counts.assign(labels.names().size(), 0);

@@ -83,8 +83,14 @@ struct PrepareReport {
 };
 // Records the per-recording `split` and (when labelled) `label` datasets with the
 // `labels`/`label_names` attributes in o, and the label and split counts in rep.
+// `name` is the label's dataset (its names go to `<name>_names`).
 void add_labels_and_split(const std::vector<int64_t>& label, const std::vector<int64_t>& split, bool labelled,
-                          const LabelIndex& labels, RaggedOutput& o, PrepareReport& rep);
+                          const LabelIndex& labels, RaggedOutput& o, PrepareReport& rep,
+                          const std::string& name = "label");
+// One more label after add_labels_and_split: dataset `name`, attribute `<name>_names`,
+// appended to `labels`; its class count goes to the report's notes.
+void add_label(const std::string& name, const std::vector<int64_t>& values, const LabelIndex& index, RaggedOutput& o,
+               PrepareReport& rep);
 
 void print_report(const PrepareReport& r, double seconds_taken, std::FILE* out);
 

@@ -153,6 +153,45 @@ TEST(PrepareWav, ManifestGivesLabelsAndSplit) {
   EXPECT_THAT(error_of([&] { prepare_wav(a); }), AllOf(HasSubstr("line 1"), HasSubstr("split 'maybe'")));
 }
 
+TEST(PrepareWav, ManifestHeaderNamesSeveralLabels) {
+  TempDir d;
+  for (int k = 0; k < 4; ++k) write_wav(d / ("in/" + std::to_string(k) + ".wav"), mono(ramp(600, k), 16000));
+  write_text(d / "m.csv",
+             "path,speaker,split,language\n"
+             "0.wav,bob,train,en\n"
+             "1.wav,ann,test,de\n"
+             "2.wav,bob,train,de\n"
+             "3.wav,cat,test,en\n");
+  PrepareWavArgs a;
+  a.in = d / "in", a.out = d / "out.h5", a.manifest = d / "m.csv";
+  const PrepareReport rep = prepare_wav(a);
+  EXPECT_EQ(rep.label_names, (std::vector<std::string>{"ann", "bob", "cat"}));
+  WindowDataset ds(a.out, 1, 600);
+  EXPECT_EQ(ds.label_names(), (std::vector<std::string>{"speaker", "language"}));
+  EXPECT_EQ(ds.labels("speaker"), (std::vector<int64_t>{1, 0, 1, 2}));
+  EXPECT_EQ(ds.labels("language"), (std::vector<int64_t>{1, 0, 0, 1}));
+  EXPECT_EQ(ds.usable(1), (std::vector<int64_t>{1, 3}));
+  H5File f(a.out, H5File::Mode::read);
+  EXPECT_EQ(f.attribute("", "speaker_names"), "ann,bob,cat");
+  EXPECT_EQ(f.attribute("", "language_names"), "de,en");
+  EXPECT_FALSE(f.has("label"));
+
+  write_text(d / "bad.csv", "path,speaker,language\n0.wav,bob\n");
+  a.manifest = d / "bad.csv";
+  EXPECT_THAT(error_of([&] { prepare_wav(a); }),
+              AllOf(HasSubstr("line 2"), HasSubstr("expected 3 fields as the header says"), HasSubstr("found 2")));
+  write_text(d / "bad2.csv", "path,speaker,speaker\n0.wav,bob,ann\n");
+  a.manifest = d / "bad2.csv";
+  EXPECT_THAT(error_of([&] { prepare_wav(a); }), HasSubstr("column 'speaker' appears twice"));
+  write_text(d / "bad3.csv", "path,offsets\n0.wav,bob\n");
+  a.manifest = d / "bad3.csv";
+  EXPECT_THAT(error_of([&] { prepare_wav(a); }), HasSubstr("'offsets' is reserved"));
+  write_text(d / "bad4.csv", "path,the speaker\n0.wav,bob\n");
+  a.manifest = d / "bad4.csv";
+  EXPECT_THAT(error_of([&] { prepare_wav(a); }), HasSubstr("letters, digits or _"));
+  EXPECT_FALSE(fs::exists(a.out + ".tmp"));
+}
+
 TEST(PrepareWav, EmptyOrMissingInputIsAnError) {
   TempDir d;
   fs::create_directories(d / "empty/sub");
