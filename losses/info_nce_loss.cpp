@@ -4,6 +4,7 @@
 
 #include "engine/core/error.h"
 #include "engine/ops/ops.h"
+#include "losses/negative_sampler.h"
 
 namespace cpc {
 
@@ -51,13 +52,17 @@ InfoNceOptions InfoNceOptions::from_json(const nlohmann::json& j, const std::str
     else if (key == "exclude_own_sequence") {
       CPC_CHECK(v.is_boolean(), where, ".", key, ": expected true or false, found ", v.dump());
       o.exclude_own_sequence = v.get<bool>();
+    } else if (key == "negatives_count") {
+      CPC_CHECK(v.is_number_integer() && v.get<int64_t>() >= 0, where, ".", key,
+                ": expected an integer >= 0 (0: every candidate), found ", v.dump());
+      o.negatives_count = v.get<int64_t>();
     } else if (key == "temperature") {
       CPC_CHECK(v.is_number() && v.get<double>() > 0, where, ".", key, ": expected a number > 0, found ", v.dump());
       o.temperature = v.get<float>();
     } else {
       fail(where, ": unknown key '", key,
-           "' (expected t_mode, normalize, negatives, negatives_from, exclude_own_sequence, score, temperature, "
-           "accuracy)");
+           "' (expected t_mode, normalize, negatives, negatives_count, negatives_from, exclude_own_sequence, score, "
+           "temperature, accuracy)");
     }
   }
   return o;
@@ -147,6 +152,34 @@ const InfoNceResult& InfoNceLoss::forward(Var* c, Var* z, const std::vector<Line
   }
   spec.column_argmax = options_.accuracy == InfoNceOptions::Accuracy::seed004_column;
 
+  // Sampled negatives: each row lists its positive and N draws from its mode's pool.
+  const int64_t N = options_.negatives_count;
+  uint64_t sample_seed = 0;
+  NegativePool pool;
+  if (N > 0) {
+    CPC_CHECK(!spec.column_argmax, "InfoNCE: accuracy seed004_column is not defined with negatives_count");
+    using Kind = NegativePool::Kind;
+    pool.kind = sequence ? Kind::same_sequence
+                : batch_time ? (options_.exclude_own_sequence ? Kind::other_sequences : Kind::all_steps)
+                             : Kind::same_step;
+    pool.steps = nt, pool.batch = B, pool.global_batch = BG, pool.rank = rank;
+    CPC_CHECK(pool.size() >= 1, "InfoNCE: negatives_count ", N, " draws from an empty pool: negatives '",
+              sequence ? "sequence" : batch_time ? "batch_time" : "batch", "' with ", BG, " sequence(s) and ", nt,
+              " selected step(s) leaves no candidate besides the positive");
+    if (given_.empty()) {
+      CPC_CHECK(rng != nullptr, "InfoNCE: negatives_count needs a generator");
+      sample_seed = rng->next();
+    } else {
+      CPC_CHECK(static_cast<int64_t>(given_.size()) == K, "InfoNCE: ", given_.size(), " candidate lists for K = ", K);
+    }
+    spec.blocks = 1;
+    spec.row_group = spec.col_group = spec.row_keep = nullptr;
+    spec.candidates_per_row = N + 1;
+    candidates_.resize(static_cast<size_t>(K));
+  } else {
+    candidates_.clear();
+  }
+
   const bool over_latents = options_.normalize == InfoNceOptions::Normalize::over_latents;
   // (B, nt, D) -> (nt * B, D), rows (t, b); for sequence negatives rows (b, t), so that
   // each sequence's rows and candidates form one block.
@@ -168,6 +201,17 @@ const InfoNceResult& InfoNceLoss::forward(Var* c, Var* z, const std::vector<Line
     if (options_.score == InfoNceOptions::Score::cosine) {
       pred = ops::l2_normalize(pred, options_.cosine_eps);
       target = ops::l2_normalize(target, options_.cosine_eps);
+    }
+    if (N > 0) {
+      std::vector<int32_t>& cand = candidates_[static_cast<size_t>(k - 1)];
+      if (given_.empty()) {
+        sample_negatives(pool, sample_seed, k, N, cand);
+      } else {
+        cand = given_[static_cast<size_t>(k - 1)];
+        CPC_CHECK(static_cast<int64_t>(cand.size()) == R * (N + 1), "InfoNCE: the given candidates for k = ", k,
+                  " hold ", cand.size(), " entries, expected ", R, " x ", N + 1);
+      }
+      spec.row_candidates = cand.data();
     }
     ContrastiveStats st;
     Var* lk =

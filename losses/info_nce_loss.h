@@ -29,6 +29,11 @@ struct InfoNceOptions {
   // samesequence; needs t_mode all), so sequences never serve as each other's negatives.
   enum class Negatives { batch, batch_time, sequence } negatives = Negatives::batch;
   bool exclude_own_sequence = false;  // batch_time: drop one's own sequence's other steps
+  // 0: every candidate of the mode (the seeds). N > 0: N negatives per row drawn
+  // uniformly with replacement from that pool (positive excluded), as CPC_audio's
+  // negativeSamplingExt; fresh draws per k, keyed by (step, k, row): resume stays exact
+  // and global negatives over N ranks draw what one process would.
+  int64_t negatives_count = 0;
   // Data parallel: local = candidates from this rank's batch only; global = from every
   // rank's batch (all-gathered), so the loss equals that of the concatenated global batch.
   enum class NegativesFrom { local, global } negatives_from = NegativesFrom::local;
@@ -65,12 +70,18 @@ class InfoNceLoss {
   const InfoNceResult& forward(Var* c, Var* z, const std::vector<LinearPredictor>& predictors, Generator* rng,
                                int64_t t_random = -1);
   const InfoNceOptions& options() const { return options_; }
+  // negatives_count: the last forward's candidates, per k (R, 1 + N) column indices of
+  // the score matrix (positive first).
+  const std::vector<std::vector<int32_t>>& candidates() const { return candidates_; }
+  // Tests: forwards use these candidates instead of drawing (PyTorch gets the same).
+  void set_candidates(std::vector<std::vector<int32_t>> per_k) { given_ = std::move(per_k); }
 
  private:
   InfoNceOptions options_;
   Communicator* comm_ = nullptr;
   InfoNceResult result_;
   std::vector<int32_t> labels_, groups_, col_labels_, col_groups_;  // reused across steps
+  std::vector<std::vector<int32_t>> candidates_, given_;
 };
 
 }  // namespace cpc

@@ -225,6 +225,19 @@ ContrastiveStats Backend::contrastive_forward(const Tensor& a, const Tensor& c, 
   CPC_FRONT_CHECK(!spec.excl_offsets == !spec.excl_cols, "excl_offsets and excl_cols go together");
   CPC_FRONT_CHECK(spec.scale > 0.f && std::isfinite(spec.scale) && spec.l2_eps >= 0.f, "scale ", spec.scale,
                   " must be finite and > 0 and l2_eps ", spec.l2_eps, " >= 0");
+  if (spec.row_candidates) {
+    CPC_FRONT_CHECK(spec.candidates_per_row >= 1, "sampled candidates: candidates_per_row ", spec.candidates_per_row,
+                    " must be >= 1");
+    CPC_FRONT_CHECK(spec.blocks == 1 && !spec.row_group && !spec.excl_offsets && !spec.neg_l2 && !spec.column_argmax,
+                    "sampled candidates do not combine with blocks, groups, exclusions, neg_l2 or column_argmax");
+    f.ints({R * spec.candidates_per_row}, "anchors x candidates_per_row");
+    for (int64_t e = 0; e < R * spec.candidates_per_row; ++e)
+      CPC_FRONT_CHECK(spec.row_candidates[e] >= 0 && spec.row_candidates[e] < M, "sampled candidate ",
+                      spec.row_candidates[e], " of anchor ", e / spec.candidates_per_row, " is outside [0, ", M, ")");
+  } else {
+    CPC_FRONT_CHECK(spec.candidates_per_row == 0, "candidates_per_row ", spec.candidates_per_row,
+                    " without row_candidates");
+  }
   if (da.defined()) f.shape(da, a.shape(), "d(anchors)"), f.apart(da, "d(anchors)", a, "anchors");
   if (dc.defined()) f.shape(dc, c.shape(), "d(candidates)"), f.apart(dc, "d(candidates)", c, "candidates");
   if (da.defined()) f.apart(da, "d(anchors)", c, "candidates");

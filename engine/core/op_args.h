@@ -50,6 +50,11 @@ struct ContrastiveSpec {
   const int32_t* excl_offsets = nullptr;  // excluded pairs, CSR over rows, ascending columns
   const int32_t* excl_cols = nullptr;
   bool column_argmax = false;
+  // Sampled candidates: row i is scored against exactly the columns
+  // row_candidates[i * candidates_per_row + j] (repeats count each time); blocks,
+  // groups, exclusions, neg_l2 and column_argmax do not combine with it.
+  const int32_t* row_candidates = nullptr;
+  int64_t candidates_per_row = 0;
 };
 
 struct ContrastiveStats {

@@ -7,6 +7,16 @@
 
 namespace cpc {
 
+// SplitMix64: a well-mixed 64-bit value from a counter, for draws addressed by
+// (seed, step, row, ...) instead of a generator's running state (resume stays exact
+// and every rank draws what one process would).
+inline uint64_t splitmix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
 class Generator {
  public:
   explicit Generator(uint64_t seed = 0) : rng_(seed) {}

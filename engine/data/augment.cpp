@@ -7,20 +7,13 @@
 #include <vector>
 
 #include "engine/core/error.h"
+#include "engine/core/random.h"
 
 namespace cpc {
 
 namespace {
 
 constexpr double kPi = 3.14159265358979323846;
-
-// SplitMix64: a well-mixed 64-bit seed for the window's own generator.
-uint64_t mix(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
 
 double uniform(std::mt19937_64& g, const AugmentRange& r) {
   return r.lo + (r.hi - r.lo) * std::uniform_real_distribution<double>(0.0, 1.0)(g);
@@ -77,7 +70,7 @@ void augment_window(const AugmentOptions& o, double rate, uint64_t seed, uint64_
   if (!o.any() || C == 0 || L == 0) return;
   CPC_CHECK(!o.needs_rate() || rate > 0, "data.augment: ", o.describe(),
             " needs the data's sample rate (the file's rate_hz attribute)");
-  std::mt19937_64 g(mix(mix(seed) ^ stream));
+  std::mt19937_64 g(splitmix64(splitmix64(seed) ^ stream));  // the window's own generator
   std::uniform_real_distribution<double> u01(0.0, 1.0);
   const int64_t n = C * L;
   if (o.amplitude_scale) {

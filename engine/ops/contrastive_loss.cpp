@@ -47,8 +47,9 @@ Var* contrastive_loss(Var* a, Var* c, const ContrastiveSpec& spec, ContrastiveSt
   }
   const ContrastiveStats st = be(a).contrastive_forward(a->value, c->value, spec, da, dc);
   const int64_t R = a->value.size(0), M = c->value.size(0);
-  FlopCount::add(2.0 * static_cast<double>(R) * static_cast<double>(M / spec.blocks) *
-                 static_cast<double>(a->value.size(1)));  // the scores of each row's block
+  const int64_t per_row = spec.row_candidates ? spec.candidates_per_row : M / spec.blocks;
+  FlopCount::add(2.0 * static_cast<double>(R) * static_cast<double>(per_row) *
+                 static_cast<double>(a->value.size(1)));  // the scores of each row's candidates
   if (stats) *stats = st;
   Tensor l = tape.alloc({}, a->value.device());
   be(a).fill(l, static_cast<float>(st.loss));

@@ -14,6 +14,7 @@
 #include "kernels/common/optimizer_math.h"
 #include "kernels/cpu/blas.h"
 #include "kernels/cpu/contrastive.h"
+#include "kernels/cpu/contrastive_sampled.h"
 #include "kernels/cpu/conv1d.h"
 #include "kernels/cpu/conv1d_onednn.h"
 #include "kernels/cpu/elementwise.h"
@@ -268,7 +269,10 @@ class CpuBackend final : public Backend {
                                             const Tensor& da, const Tensor& dc) override {
     const cpu::ContrastiveProblem p(spec, a.size(0), c.size(0), a.size(1));
     const cpu::ContrastiveResult r =
-        cpu::contrastive_forward(a.f32(), c.f32(), p, workspace(p.workspace()), f(da), f(dc));
+        spec.row_candidates
+            ? cpu::contrastive_sampled(a.f32(), c.f32(), p,
+                                       workspace(cpu::sampled_workspace(p.R, spec.candidates_per_row)), f(da), f(dc))
+            : cpu::contrastive_forward(a.f32(), c.f32(), p, workspace(p.workspace()), f(da), f(dc));
     return {r.loss, r.used, r.skipped, r.correct, r.column_correct};
   }
   void l2_normalize_forward_impl(const Tensor& x, float eps, const Tensor& y) override {

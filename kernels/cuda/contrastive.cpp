@@ -5,6 +5,7 @@
 
 #include "engine/core/error.h"
 #include "kernels/cuda/contrastive_kernels.h"
+#include "kernels/cuda/contrastive_sampled.h"
 #include "kernels/cuda/cublas_gemm.h"
 #include "kernels/cuda/runtime/cuda_check.h"
 #include "kernels/cuda/elementwise.h"
@@ -32,6 +33,7 @@ TilePlan plan_tiles(int64_t Rg, int64_t Mg, int64_t blocks, int64_t budget) {
 ContrastiveOutcome contrastive_forward(const CudaContext& ctx, HostStaging& staging, const float* A, const float* C,
                                        int64_t R, int64_t M, int64_t D, const ContrastiveSpec& hp, float* dA,
                                        float* dC, int64_t tile_elements) {
+  if (hp.row_candidates) return contrastive_sampled(ctx, staging, A, C, R, M, D, hp, dA, dC);
   const cudaStream_t s = ctx.stream;
   const int64_t Rg = R / hp.blocks, Mg = M / hp.blocks;
   CPC_CHECK(R <= INT_MAX && M <= INT_MAX, "contrastive_loss on cuda: ", R, " anchors and ", M,

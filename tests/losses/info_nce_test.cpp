@@ -91,6 +91,60 @@ std::vector<std::string> info_nce_cases() {
 INSTANTIATE_TEST_SUITE_P(AllOptions, InfoNceParity, ::testing::ValuesIn(info_nce_cases()),
                          [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });
 
+// negatives_count: PyTorch drew each row's candidates from the pool its full mask
+// allows; the engine is given the same lists and must give the same loss, accuracy
+// and gradients without the full score matrix.
+class InfoNceSampledParity : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(InfoNceSampledParity, LossAccuracyAndAllGradientsWithTheSameDraws) {
+  const ReferenceCase c(GetParam());
+  const auto& cfg = c.config();
+  nlohmann::json opts = cfg;
+  opts.erase("t_random");
+  opts.erase("K");
+  const InfoNceOptions o = InfoNceOptions::from_json(opts, "case " + c.name());
+  const int K = cfg["K"];
+  Predictors pr = load_predictors(c, K, true);
+  const H5Array given = c.expected("in/candidates");  // (K, R, 1 + N)
+  ASSERT_EQ(given.dims.size(), 3u);
+  std::vector<std::vector<int32_t>> per_k(static_cast<size_t>(K));
+  const int64_t per = given.dims[1] * given.dims[2];
+  for (int k = 0; k < K; ++k)
+    for (int64_t e = 0; e < per; ++e) per_k[k].push_back(static_cast<int32_t>(given.values[k * per + e]));
+  Tape tape;
+  TapeScope scope(tape);
+  Var* cv = tape.var(c.tensor("in/c"), true);
+  Var* zv = tape.var(c.tensor("in/z"), true);
+  InfoNceLoss loss(o);
+  loss.set_candidates(per_k);
+  const InfoNceResult& r = loss.forward(cv, zv, pr.list, nullptr, cfg["t_random"].get<int64_t>());
+  const double expected = c.expected("out/loss").values[0];
+  EXPECT_NEAR(r.loss->value.to_vector()[0], expected, 1e-5 * std::fabs(expected));
+  const H5Array acc = c.expected("out/accuracy_per_k");
+  for (int k = 0; k < K; ++k) EXPECT_DOUBLE_EQ(r.accuracy_per_k[k], acc.values[k]) << "k = " << k + 1;
+  EXPECT_EQ(loss.candidates(), per_k);
+  tape.backward(r.loss);
+  expect_close(cv->grad, c.expected("grad/in/c"), 1e-4, c.name() + " dc");
+  expect_close(zv->grad, c.expected("grad/in/z"), 1e-4, c.name() + " dz");
+  for (size_t i = 0; i < pr.params.size(); ++i)
+    expect_close(pr.params[i]->grad, c.expected("grad/param/" + pr.names[i]), 1e-4, c.name() + " d" + pr.names[i],
+                 1e-6);
+}
+
+std::vector<std::string> info_nce_sampled_cases() {
+  std::vector<std::string> out;
+  for (const char* t : {"all", "random"})
+    for (const char* n : {"over_latents", "over_predictions"})
+      for (const char* neg : {"batch", "batch_time", "batch_time_exclown", "sequence"})
+        for (const char* s : {"dot", "cosine"})
+          if (std::string(neg) != "sequence" || std::string(t) == "all")
+            out.push_back(std::string("infonce_sampled_") + t + "_" + n + "_" + neg + "_" + s);
+  return out;
+}
+
+INSTANTIATE_TEST_SUITE_P(Sampled, InfoNceSampledParity, ::testing::ValuesIn(info_nce_sampled_cases()),
+                         [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });
+
 TEST(InfoNceSeeds, Seed000VectorisedAndLoopVersions) {
   const ReferenceCase c("seed000");
   const int K = c.config()["K"];

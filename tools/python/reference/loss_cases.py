@@ -161,6 +161,90 @@ def write_info_nce_cases(w):
             g[f"grad/param/Wk.{k}.bias"] = bd[k].grad.numpy()
 
 
+def info_nce_sampled(c, z, weights, biases, t_mode, t_random, normalize, negatives, exclude_own, score, temperature,
+                     n_neg, gen):
+    """InfoNCE with sampled negatives: each row's positive and n_neg draws (uniform, with
+    replacement) from the columns its mode allows, minus the positive; drawn per k from
+    the full mask, so the pools are defined independently of the engine's sampler.
+    Returns (loss, row accuracy per k, candidates per k) with rows and columns (t, b)."""
+    B, T, _ = c.shape
+    K = len(weights)
+    Dz = z.shape[2]
+    ts = {"last": [T - K - 1], "random": [t_random], "all": list(range(T - K))}[t_mode]
+    nt = len(ts)
+    R = nt * B
+    t_of = torch.arange(R) // B
+    b_of = torch.arange(R) % B
+    valid = torch.ones(R, R, dtype=torch.bool)
+    if negatives == "batch":
+        valid &= t_of[:, None] == t_of[None, :]
+    if negatives == "sequence":
+        valid &= b_of[:, None] == b_of[None, :]
+    if exclude_own:
+        valid &= ~((b_of[:, None] == b_of[None, :]) & ~torch.eye(R, dtype=torch.bool))
+    pool = valid & ~torch.eye(R, dtype=torch.bool)
+    scale = {"dot": 1.0, "scaled_dot": 1.0 / Dz, "cosine": 1.0 / temperature}[score]
+    losses, row_acc, cands = [], [], []
+    for k in range(1, K + 1):
+        cand = torch.empty(R, 1 + n_neg, dtype=torch.long)
+        for i in range(R):
+            members = pool[i].nonzero().flatten()
+            cand[i, 0] = i
+            cand[i, 1:] = members[torch.randint(len(members), (n_neg,), generator=gen)]
+        pred = torch.cat([c[:, t] @ weights[k - 1].T + biases[k - 1] for t in ts])
+        targ = torch.cat([z[:, t + k] for t in ts])
+        if score == "cosine":
+            pred, targ = F.normalize(pred, dim=1, eps=1e-8), F.normalize(targ, dim=1, eps=1e-8)
+        a, cnd = (pred, targ) if normalize == "over_latents" else (targ, pred)
+        s = (a @ cnd.T * scale).gather(1, cand)  # (R, 1 + n_neg): the positive in column 0
+        losses.append(-torch.log_softmax(s, dim=1)[:, 0].mean())
+        row_acc.append((s.argmax(dim=1) == 0).double().mean().item())
+        cands.append(cand)
+    return torch.stack(losses).mean(), row_acc, cands
+
+
+def write_info_nce_sampled_cases(w):
+    B, T, Dc, Dz, K, N = 4, 9, 6, 4, 3, 5
+    c = w.randn(B, T, Dc)
+    z = w.randn(B, T, Dz)
+    weights = [w.randn(Dz, Dc, scale=0.5) for _ in range(K)]
+    biases = [w.randn(Dz, scale=0.1) for _ in range(K)]
+    gen = torch.Generator().manual_seed(17)
+    grid = [(t, n, neg, sc) for t in ["all", "random"] for n in ["over_latents", "over_predictions"]
+            for neg in [("batch", False), ("batch_time", False), ("batch_time", True), ("sequence", False)]
+            for sc in ["dot", "cosine"] if not (neg[0] == "sequence" and t != "all")]
+    for t_mode, normalize, (negatives, exclude), score in grid:
+        name = f"infonce_sampled_{t_mode}_{normalize}_{negatives}{'_exclown' if exclude else ''}_{score}"
+        cfg = {"t_mode": t_mode, "normalize": normalize, "negatives": negatives, "exclude_own_sequence": exclude,
+               "score": score, "temperature": 0.5, "negatives_count": N, "t_random": 2, "K": K}
+        g = w.f.create_group(name)
+        g.attrs["kind"] = "info_nce"
+        g.attrs["config"] = json.dumps(cfg)
+        g["in/c"], g["in/z"] = c.numpy(), z.numpy()
+        for k in range(K):
+            g[f"param/Wk.{k}.weight"] = weights[k].numpy()
+            g[f"param/Wk.{k}.bias"] = biases[k].numpy()
+        cd, zd = c.double().requires_grad_(), z.double().requires_grad_()
+        wd = [x.double().requires_grad_() for x in weights]
+        bd = [x.double().requires_grad_() for x in biases]
+        loss, row_acc, cands = info_nce_sampled(cd, zd, wd, bd, t_mode, 2, normalize, negatives, exclude, score, 0.5,
+                                                N, gen)
+        loss.backward()
+        # The engine orders rows and columns (b, t) for sequence negatives: convert.
+        nt = cands[0].shape[0] // B
+        if negatives == "sequence":
+            to_engine = torch.tensor([(r % B) * nt + r // B for r in range(nt * B)])  # (t, b) row -> (b, t) row
+            order = torch.argsort(to_engine)  # engine row -> (t, b) row
+            cands = [to_engine[x[order]] for x in cands]
+        g["in/candidates"] = torch.stack(cands).numpy().astype(np.int64)
+        g["out/loss"] = loss.item()
+        g["out/accuracy_per_k"] = np.array(row_acc)
+        g["grad/in/c"], g["grad/in/z"] = cd.grad.numpy(), zd.grad.numpy()
+        for k in range(K):
+            g[f"grad/param/Wk.{k}.weight"] = wd[k].grad.numpy()
+            g[f"grad/param/Wk.{k}.bias"] = bd[k].grad.numpy()
+
+
 def write_seed_cases(w):
     # Seed 000: (B, T, 128) latents, (B, T, 256) context, 12 matrices 256 x 128 (small scale: finite exp()).
     B, T, K = 16, 27, 12
@@ -227,5 +311,6 @@ def write_nt_xent_cases(w):
 
 def write_loss_cases(w):
     write_info_nce_cases(w)
+    write_info_nce_sampled_cases(w)
     write_seed_cases(w)
     write_nt_xent_cases(w)
