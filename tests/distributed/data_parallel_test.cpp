@@ -93,17 +93,23 @@ TEST_F(DataParallel, SynchronisedBatchNormEqualsOneProcessOnTheGlobalBatch) {
   expect_close(rvW.to_vector(), rv1.to_vector(), 1e-6, "running_var");
 }
 
-TEST_F(DataParallel, GlobalNegativesInfoNceEqualsOneProcessOnTheGlobalBatch) {
+TEST_F(DataParallel, GlobalNegativesInfoNceEqualsOneProcessOnTheGlobalBatch) {  // all or sampled
   const int64_t B = 4, T = 9, Dc = 6, Dz = 5, K = 3;
+  // negatives_count: every rank draws for its rows what one process draws for them.
+  for (int64_t count : {0, 7})
   for (const char* normalize : {"over_latents", "over_predictions"})
     for (const char* negatives : {"batch", "batch_time"}) {
-      SCOPED_TRACE(std::string(normalize) + " / " + negatives);
+      SCOPED_TRACE(std::string(normalize) + " / " + negatives + " / negatives_count " + std::to_string(count));
       Generator gen(3);
       const Tensor c_all = gen.normal_tensor({W * B, T, Dc}, 0, 1), z_all = gen.normal_tensor({W * B, T, Dz}, 0, 1);
       std::vector<Tensor> w0, b0;
       for (int64_t k = 0; k < K; ++k) w0.push_back(gen.normal_tensor({Dz, Dc}, 0, 0.5f)), b0.push_back(gen.normal_tensor({Dz}, 0, 0.1f));
       const InfoNceOptions o = InfoNceOptions::from_json(
-          {{"t_mode", "all"}, {"normalize", normalize}, {"negatives", negatives}, {"negatives_from", "global"}},
+          {{"t_mode", "all"},
+           {"normalize", normalize},
+           {"negatives", negatives},
+           {"negatives_from", "global"},
+           {"negatives_count", count}},
           "test");
       double accuracy = 0;
       auto run = [&](const Tensor& c_in, const Tensor& z_in, Communicator* cm) {
@@ -120,7 +126,8 @@ TEST_F(DataParallel, GlobalNegativesInfoNceEqualsOneProcessOnTheGlobalBatch) {
         loss.set_communicator(cm);
         Var* c = tape.var(c_in.clone(), true);
         Var* z = tape.var(z_in.clone(), true);
-        const InfoNceResult& res = loss.forward(c, z, preds, nullptr);
+        Generator step_rng(11);  // the trainer's per-step generator: the same on every rank
+        const InfoNceResult& res = loss.forward(c, z, preds, &step_rng);
         tape.backward(res.loss);
         accuracy = res.accuracy;
         std::vector<std::vector<float>> out{{res.loss->value.to_vector()[0]}, c->grad.to_vector(), z->grad.to_vector()};

@@ -119,6 +119,23 @@ TEST_F(TrainTest, AugmentationResumesExactly) {
   EXPECT_NE(losses(kDir + "/aug_full")[0], losses(kDir + "/aug_off")[0]) << "augmentation changed nothing";
 }
 
+// Sampled negatives (with augmentation on): the draws are keyed by the step, so a
+// stopped and resumed run equals the uninterrupted one bit for bit.
+TEST_F(TrainTest, SampledNegativesResumeExactly) {
+  auto sampled = [&](const std::string& run, int64_t count) {
+    TrainArgs a = args(run, 6);
+    a.overrides.push_back("loss.negatives_count=" + std::to_string(count));
+    a.overrides.push_back("loss.negatives=batch_time");
+    a.overrides.push_back(R"(data.augment={"noise_snr_db": [10, 30], "lead_dropout": 0.1})");
+    return a;
+  };
+  ASSERT_EQ(run_train(sampled("neg_full", 5)), 0);
+  stop_and_resume(sampled("neg_resumed", 5), 3);
+  expect_same_losses(kDir + "/neg_resumed", kDir + "/neg_full", 6);
+  ASSERT_EQ(run_train(sampled("neg_all", 0)), 0);
+  EXPECT_NE(losses(kDir + "/neg_full")[0], losses(kDir + "/neg_all")[0]) << "sampling changed nothing";
+}
+
 // data.group_by through the command: batches from one rhythm each, resume bit-exact, and a
 // label the file lacks is an error naming the labels it has.
 TEST_F(TrainTest, GroupedBatchesResumeExactlyAndNameMissingLabels) {
