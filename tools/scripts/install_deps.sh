@@ -12,6 +12,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev                        # tests and benchmarks
   clang libclang-rt-14-dev                                          # sanitizer build and libFuzzer (tools/scripts/sanitizers.sh)
   python3-torch python3-numpy python3-h5py libjemalloc2             # the PyTorch reference (/usr/bin/python3)
+  espeak-ng                                                         # the speech benchmark's corpus (tools/scripts/speech_bench.sh)
   libopenblas0-openmp                                               # the tuned PyTorch peer's BLAS (bench --torch)
 )
 missing=()
