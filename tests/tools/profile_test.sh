@@ -21,7 +21,7 @@ m = re.search(r"profile: (\d+) steps", out); assert m and int(m.group(1)) == 7, 
 rows = re.findall(r"^(\w+)\s+(fwd|bwd)\s+(\d+)\s+([\d.]+)", out, re.M)
 have = {(op, p) for op, p, _, _ in rows}
 for need in [("conv1d", "fwd"), ("conv1d", "bwd"), ("gru", "fwd"), ("gru", "bwd"), ("linear", "fwd"), ("linear", "bwd"),
-             ("channel_norm", "fwd"), ("channel_norm", "bwd"), ("contrastive_loss", "fwd"), ("adamw_update", "fwd"),
+             ("batch_norm", "fwd"), ("batch_norm", "bwd"), ("contrastive_loss", "fwd"), ("adamw_update", "fwd"),
              ("grad_norm", "fwd")]:
     assert need in have, f"no row for {need}"
 calls = {(op, p): int(c) for op, p, c, _ in rows}
