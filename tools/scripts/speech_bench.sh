@@ -5,7 +5,8 @@
 # linear probe: speaker ID, language ID, and language ID across voices (fit on the
 # speakers of voice_group 0, tested on the held-out speakers of voice_group 1). The
 # untrained encoder of each config and an MFCC baseline are probed on the same windows.
-# Settings: OUT (default speech_bench), CONFIGS (default "audio_cpc_content audio_cdck2"),
+# Settings: OUT (default speech_bench), CONFIGS (default "audio_cpc_content audio_cdck2"; a
+# name from models/configs/ or a path to a .json),
 # STEPS (default: each config's train.steps), THREADS, PER_CELL (utterances per speaker
 # and language, default 50), WINDOWS (per recording, default 2), B (the binary).
 # Existing corpus, data file and runs in OUT are kept (runs resume).
@@ -29,9 +30,11 @@ mkdir -p "$OUT"
 STEPS_ARG=()
 [ -n "${STEPS:-}" ] && STEPS_ARG=(--steps "$STEPS")
 rows=()  # "name train.h5 test.h5 feature"
-for cfg in $CONFIGS; do
+config_path() { case "$1" in *.json) echo "$1" ;; *) echo "models/configs/$1.json" ;; esac; }
+for entry in $CONFIGS; do
+  cfg=$(basename "$entry" .json)
   run="$OUT/run_$cfg"
-  "$B" train --config "models/configs/$cfg.json" --data "$OUT/speech.h5" --out "$run" --threads "$THREADS" \
+  "$B" train --config "$(config_path "$entry")" --data "$OUT/speech.h5" --out "$run" --threads "$THREADS" \
     "${STEPS_ARG[@]}" --resume auto
   for split in train test; do
     "$B" embed --ckpt "$run" --data "$OUT/speech.h5" --out "$OUT/${cfg}_$split.h5" --split "$split" \
@@ -44,8 +47,9 @@ for cfg in $CONFIGS; do
     rows+=("$cfg-untrained:$f $OUT/${cfg}_random_train.h5 $OUT/${cfg}_random_test.h5 $f")
   done
 done
-first=${CONFIGS%% *}
-window=$("$PY" -c "import json,sys; print(json.load(open(sys.argv[1]))['data']['window'])" "models/configs/$first.json")
+first_entry=${CONFIGS%% *}
+first=$(basename "$first_entry" .json)
+window=$("$PY" -c "import json,sys; print(json.load(open(sys.argv[1]))['data']['window'])" "$(config_path "$first_entry")")
 for split in train test; do
   "$PY" tools/python/speech_bench/mfcc_features.py --data "$OUT/speech.h5" --emb "$OUT/${first}_$split.h5" \
     --window "$window" --out "$OUT/mfcc_$split.h5" > /dev/null
