@@ -269,6 +269,23 @@ TEST(BackendOpsTable, FrontNamesOpArgumentAndShapes) {
     b.contrastive_forward(Tensor::zeros({6, 3}), Tensor::zeros({6, 3}), spec, Tensor(), Tensor());
   });
   EXPECT_NE(msg.find("4 blocks do not divide 6 anchors and 6 candidates"), std::string::npos) << msg;
+  msg = error_of([&] {  // sampled candidates: every listed column is checked
+    const int32_t labels[6] = {0, 1, 2, 3, 4, 5}, cand[6] = {0, 1, 1, 6, 2, 0};
+    ContrastiveSpec spec;
+    spec.row_label = spec.col_label = labels;
+    spec.row_candidates = cand, spec.candidates_per_row = 2;
+    b.contrastive_forward(Tensor::zeros({3, 3}), Tensor::zeros({6, 3}), spec, Tensor(), Tensor());
+  });
+  EXPECT_NE(msg.find("sampled candidate 6 of anchor 1 is outside [0, 6)"), std::string::npos) << msg;
+  msg = error_of([&] {
+    const int32_t labels[6] = {0, 1, 2, 3, 4, 5}, cand[6] = {0, 1, 1, 2, 2, 0};
+    ContrastiveSpec spec;
+    spec.blocks = 3;
+    spec.row_label = spec.col_label = labels;
+    spec.row_candidates = cand, spec.candidates_per_row = 2;
+    b.contrastive_forward(Tensor::zeros({3, 3}), Tensor::zeros({6, 3}), spec, Tensor(), Tensor());
+  });
+  EXPECT_NE(msg.find("sampled candidates do not combine with blocks"), std::string::npos) << msg;
   msg = error_of([&] {
     b.channel_norm_forward(Tensor::zeros({2, 3, 4}), Tensor::zeros({3}), Tensor::zeros({3}), 1e-5f,
                            Tensor::zeros({2, 3}), Tensor::zeros({8}), Tensor::zeros({2, 3, 4}));
