@@ -223,6 +223,27 @@ TEST(InfoNceErrors, TooFewStepsAndUnknownKeys) {
   } catch (const Error& e) {
     EXPECT_STREQ(e.what(), "loss.score: 'cos' is not one of dot, scaled_dot, cosine");
   }
+  try {
+    InfoNceOptions::from_json(nlohmann::json{{"negatives_count", -3}}, "loss");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "loss.negatives_count: expected an integer >= 0 (0: every candidate), found -3");
+  }
+  // Batch negatives with one sequence: nothing to draw from.
+  InfoNceOptions o;
+  o.negatives_count = 4;
+  InfoNceLoss sampled(o);
+  Generator g(1);
+  std::vector<LinearPredictor> one(1, LinearPredictor{&w, nullptr});
+  try {
+    sampled.forward(tape.var(Tensor::zeros({1, 4, 3})), tape.var(Tensor::zeros({1, 4, 2})), one, &g);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("negatives_count 4 draws from an empty pool: negatives 'batch' with 1 "
+                                         "sequence(s)"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 }  // namespace
