@@ -79,6 +79,24 @@ inline bool candidate_valid(const ContrastiveProblem& p, int64_t i, int64_t j, i
   return true;
 }
 
+// Counts and the mean loss from the per-row flags (0 skipped, 1 used, 2 used and
+// correct), summed in row order: deterministic for any thread count. Keeps
+// res.column_correct.
+template <class T, class Result>
+void reduce_rows(const T* row_flag, const T* row_loss, int64_t R, Result& res) {
+  double total = 0;
+  for (int64_t i = 0; i < R; ++i) {
+    if (row_flag[i] == T(0)) {
+      ++res.skipped;
+      continue;
+    }
+    ++res.used;
+    if (row_flag[i] == T(2)) ++res.correct;
+    total += static_cast<double>(row_loss[i]);
+  }
+  res.loss = res.used ? total / static_cast<double>(res.used) : 0.0;
+}
+
 // |a|^2 + |c|^2 - 2 a.c loses all precision when a ~ c (duplicates): such pairs get
 // their distance, and their gradient, from explicit differences.
 template <class T>
@@ -289,17 +307,7 @@ ContrastiveResult contrastive_forward(const T* A, const T* C, const ContrastiveP
   } else {
     for (int64_t g = 0; g < p.blocks; ++g) run_block(g, tile, factors);
   }
-  double total = 0;  // summed in row order: deterministic for any thread count
-  for (int64_t i = 0; i < p.R; ++i) {
-    if (row_flag[i] == T(0)) {
-      ++res.skipped;
-      continue;
-    }
-    ++res.used;
-    if (row_flag[i] == T(2)) ++res.correct;
-    total += static_cast<double>(row_loss[i]);
-  }
-  res.loss = res.used ? total / static_cast<double>(res.used) : 0.0;
+  detail::reduce_rows(row_flag, row_loss, p.R, res);
   if (grad && res.used) {  // the mean over used rows
     const T inv = T(1) / static_cast<T>(res.used);
     if (dA) parallel_for(p.R * p.D, p.R * p.D > 65536, [&](int64_t k) { dA[k] *= inv; });

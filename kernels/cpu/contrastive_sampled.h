@@ -5,10 +5,10 @@
 // everywhere else. Only the (R, S) scores are held, never (R, M): each row's S dot
 // products, its two passes (kernels/common/contrastive_row.h), and d(loss)/d(score) in
 // place. dA is a gather per row; dC a scatter, done per column over a column-sorted
-// index (no atomics), so the result does not depend on the thread count.
+// index (no atomics), so the result does not depend on the thread count. R * S and M
+// fit int32 (the backend's front checks).
 #include <algorithm>
 #include <cstdint>
-#include <vector>
 
 #include "kernels/common/contrastive_row.h"
 #include "kernels/cpu/contrastive.h"
@@ -16,8 +16,10 @@
 
 namespace cpc::cpu {
 
-// Elements of T the sampled path needs: scores (R, S), row loss and flags.
-inline int64_t sampled_workspace(int64_t R, int64_t S) { return R * S + 2 * R; }
+// Elements of T the sampled path needs: scores (R, S), row loss and flags, and dC's
+// column-sorted entry index (M + 1 offsets, R * S entries, M cursors; int32 in T-sized
+// slots), so a step allocates nothing.
+inline int64_t sampled_workspace(int64_t R, int64_t S, int64_t M) { return R * S + 2 * R + (2 * M + 1 + R * S); }
 
 template <class T>
 ContrastiveResult contrastive_sampled(const T* A, const T* C, const ContrastiveProblem& p, T* ws, T* dA, T* dC) {
@@ -60,17 +62,7 @@ ContrastiveResult contrastive_sampled(const T* A, const T* C, const ContrastiveP
     for (int64_t j = 0; j < S; ++j) s[j] = math::row_score_grad(s[j], label == p.col_label[ci[j]], f);
   });
   ContrastiveResult res;
-  double total = 0;  // in row order: deterministic
-  for (int64_t i = 0; i < R; ++i) {
-    if (row_flag[i] == T(0)) {
-      ++res.skipped;
-      continue;
-    }
-    ++res.used;
-    if (row_flag[i] == T(2)) ++res.correct;
-    total += static_cast<double>(row_loss[i]);
-  }
-  res.loss = res.used ? total / static_cast<double>(res.used) : 0.0;
+  detail::reduce_rows(row_flag, row_loss, R, res);
   if (!grad) return res;
   // The mean over used rows, folded into the GEMM-free gradients' factor.
   const T g = res.used ? scale / static_cast<T>(res.used) : T(0);
@@ -86,15 +78,18 @@ ContrastiveResult contrastive_sampled(const T* A, const T* C, const ContrastiveP
       }
     });
   if (dC) {  // entries sorted by column (counting sort keeps row order within a column)
-    std::vector<int64_t> first(static_cast<size_t>(M) + 1, 0), entry(static_cast<size_t>(R * S));
-    for (int64_t e = 0; e < R * S; ++e) ++first[static_cast<size_t>(cand[e]) + 1];
+    int32_t* first = reinterpret_cast<int32_t*>(row_flag + R);  // M + 1
+    int32_t* fill = reinterpret_cast<int32_t*>(row_flag + R + M + 1);  // M
+    int32_t* entry = reinterpret_cast<int32_t*>(row_flag + R + 2 * M + 1);  // R * S
+    std::fill(first, first + M + 1, 0);
+    for (int64_t e = 0; e < R * S; ++e) ++first[cand[e] + 1];
     for (int64_t j = 0; j < M; ++j) first[j + 1] += first[j];
-    std::vector<int64_t> fill(first.begin(), first.end() - 1);
-    for (int64_t e = 0; e < R * S; ++e) entry[static_cast<size_t>(fill[cand[e]]++)] = e;
+    std::copy(first, first + M, fill);
+    for (int64_t e = 0; e < R * S; ++e) entry[fill[cand[e]]++] = static_cast<int32_t>(e);
     parallel_for(M, R * S * D > 32768, [&](int64_t j) {
       T* dc = dC + j * D;
-      for (int64_t k = first[j]; k < first[j + 1]; ++k) {
-        const int64_t e = entry[static_cast<size_t>(k)];
+      for (int32_t k = first[j]; k < first[j + 1]; ++k) {
+        const int64_t e = entry[k];
         const T w = g * score[e];
         const T* a = A + (e / S) * D;
         for (int64_t d = 0; d < D; ++d) dc[d] += w * a[d];

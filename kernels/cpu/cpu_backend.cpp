@@ -271,7 +271,7 @@ class CpuBackend final : public Backend {
     const cpu::ContrastiveResult r =
         spec.row_candidates
             ? cpu::contrastive_sampled(a.f32(), c.f32(), p,
-                                       workspace(cpu::sampled_workspace(p.R, spec.candidates_per_row)), f(da), f(dc))
+                                       workspace(cpu::sampled_workspace(p.R, spec.candidates_per_row, p.M)), f(da), f(dc))
             : cpu::contrastive_forward(a.f32(), c.f32(), p, workspace(p.workspace()), f(da), f(dc));
     return {r.loss, r.used, r.skipped, r.correct, r.column_correct};
   }

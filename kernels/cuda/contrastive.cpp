@@ -30,6 +30,24 @@ TilePlan plan_tiles(int64_t Rg, int64_t Mg, int64_t blocks, int64_t budget) {
 
 }  // namespace
 
+ContrastiveOutcome reduce_and_read_stats(const CudaContext& ctx, const ContrastiveDeviceProblem& p,
+                                         const ContrastiveRowState& st, bool column_argmax) {
+  const cudaStream_t s = ctx.stream;
+  DeviceScratch stats_s = ctx.scratch(sizeof(ContrastiveDeviceStats));
+  auto* dstats = stats_s.get<ContrastiveDeviceStats>();
+  CPC_CUDA_CHECK(launch_contrastive_stats(p, st, column_argmax, dstats, s));
+  ContrastiveDeviceStats hs{};
+  CPC_CUDA_CHECK(cudaMemcpyAsync(&hs, dstats, sizeof(hs), cudaMemcpyDeviceToHost, s));
+  CPC_CUDA_CHECK(cudaStreamSynchronize(s));
+  ContrastiveOutcome out;
+  out.used = static_cast<int64_t>(hs.used);
+  out.skipped = static_cast<int64_t>(hs.skipped);
+  out.correct = static_cast<int64_t>(hs.correct);
+  out.column_correct = static_cast<int64_t>(hs.column_correct);
+  out.loss = out.used ? hs.loss_sum / static_cast<double>(out.used) : 0.0;
+  return out;
+}
+
 ContrastiveOutcome contrastive_forward(const CudaContext& ctx, HostStaging& staging, const float* A, const float* C,
                                        int64_t R, int64_t M, int64_t D, const ContrastiveSpec& hp, float* dA,
                                        float* dC, int64_t tile_elements) {
@@ -78,7 +96,6 @@ ContrastiveOutcome contrastive_forward(const CudaContext& ctx, HostStaging& stag
                                      sizeof(math::RowGradFactors<float>) * static_cast<size_t>(tile_rows));
   DeviceScratch norms_s = ctx.scratch(hp.neg_l2 ? sizeof(float) * static_cast<size_t>(R + M) : 0);
   DeviceScratch cols_s = ctx.scratch(hp.column_argmax ? 2 * sizeof(float) * static_cast<size_t>(M) : 0);
-  DeviceScratch stats_s = ctx.scratch(sizeof(ContrastiveDeviceStats));
   float* tile = tile_s.get<float>();
   float* dup_w = dup_s.get<float>();
   ContrastiveRowState st;
@@ -142,17 +159,7 @@ ContrastiveOutcome contrastive_forward(const CudaContext& ctx, HostStaging& stag
     }
   }
 
-  auto* dstats = stats_s.get<ContrastiveDeviceStats>();
-  CPC_CUDA_CHECK(launch_contrastive_stats(p, st, hp.column_argmax, dstats, s));
-  ContrastiveDeviceStats hs{};
-  CPC_CUDA_CHECK(cudaMemcpyAsync(&hs, dstats, sizeof(hs), cudaMemcpyDeviceToHost, s));
-  CPC_CUDA_CHECK(cudaStreamSynchronize(s));
-  ContrastiveOutcome out;
-  out.used = static_cast<int64_t>(hs.used);
-  out.skipped = static_cast<int64_t>(hs.skipped);
-  out.correct = static_cast<int64_t>(hs.correct);
-  out.column_correct = static_cast<int64_t>(hs.column_correct);
-  out.loss = out.used ? hs.loss_sum / static_cast<double>(out.used) : 0.0;
+  const ContrastiveOutcome out = reduce_and_read_stats(ctx, p, st, hp.column_argmax);
   if (grad && out.used) {  // the mean over used rows, as the CPU: one float factor
     const float inv = 1.f / static_cast<float>(out.used);
     if (dA) CPC_CUDA_CHECK(launch_scale(dA, R * D, inv, s));

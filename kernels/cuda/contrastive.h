@@ -12,6 +12,7 @@
 
 #include "engine/core/backend.h"  // ContrastiveSpec: the problem, index arrays in host memory
 #include "kernels/common/contrastive_row.h"
+#include "kernels/cuda/contrastive_kernels.h"
 #include "kernels/cuda/runtime/cuda_context.h"
 #include "kernels/cuda/runtime/host_staging.h"
 
@@ -24,6 +25,11 @@ struct ContrastiveOutcome {
 
 // The score-tile budget in elements when none is set.
 constexpr int64_t kDefaultContrastiveTile = int64_t{1} << 23;  // 32 MiB of floats
+
+// The row reduction (loss sum and counts) of st's R rows on the device, copied back
+// once: the op's one synchronisation. Both contrastive paths end with it.
+ContrastiveOutcome reduce_and_read_stats(const CudaContext& ctx, const ContrastiveDeviceProblem& p,
+                                         const ContrastiveRowState& st, bool column_argmax);
 
 ContrastiveOutcome contrastive_forward(const CudaContext& ctx, HostStaging& staging, const float* A, const float* C,
                                        int64_t R, int64_t M, int64_t D, const ContrastiveSpec& spec, float* dA,

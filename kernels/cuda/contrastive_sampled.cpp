@@ -47,7 +47,6 @@ ContrastiveOutcome contrastive_sampled(const CudaContext& ctx, HostStaging& stag
   const int32_t* entry = dC ? upload(col_entry.data(), n) : nullptr;
 
   DeviceScratch score_s = ctx.scratch(sizeof(float) * static_cast<size_t>(n + 2 * R));
-  DeviceScratch stats_s = ctx.scratch(sizeof(ContrastiveDeviceStats));
   float* score = score_s.get<float>();
   ContrastiveRowState st;
   st.row_loss = score + n;
@@ -55,16 +54,7 @@ ContrastiveOutcome contrastive_sampled(const CudaContext& ctx, HostStaging& stag
   CPC_CUDA_CHECK(launch_sampled_rows(p, grad, score, st.row_loss, st.row_flag, s));
   ContrastiveDeviceProblem rows;  // the row reduction needs R only
   rows.R = R;
-  auto* dstats = stats_s.get<ContrastiveDeviceStats>();
-  CPC_CUDA_CHECK(launch_contrastive_stats(rows, st, false, dstats, s));
-  ContrastiveDeviceStats hs{};
-  CPC_CUDA_CHECK(cudaMemcpyAsync(&hs, dstats, sizeof(hs), cudaMemcpyDeviceToHost, s));
-  CPC_CUDA_CHECK(cudaStreamSynchronize(s));
-  ContrastiveOutcome out;
-  out.used = static_cast<int64_t>(hs.used);
-  out.skipped = static_cast<int64_t>(hs.skipped);
-  out.correct = static_cast<int64_t>(hs.correct);
-  out.loss = out.used ? hs.loss_sum / static_cast<double>(out.used) : 0.0;
+  const ContrastiveOutcome out = reduce_and_read_stats(ctx, rows, st, false);
   if (!grad) return out;
   // Gradients of the mean over used rows: scale / used folded into one factor.
   const float g = out.used ? hp.scale / static_cast<float>(out.used) : 0.f;

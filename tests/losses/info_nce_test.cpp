@@ -34,14 +34,40 @@ Predictors load_predictors(const ReferenceCase& c, int K, bool bias) {
   return p;
 }
 
+// The case's config as InfoNCE options (without the test's own keys t_random and K).
+nlohmann::json loss_options(const ReferenceCase& c) {
+  nlohmann::json opts = c.config();
+  opts.erase("t_random");
+  opts.erase("K");
+  return opts;
+}
+
+// Loss, per-k accuracy, and (after backward) the gradients of c, z and every W_k, b_k
+// against the PyTorch reference.
+void expect_matches_reference(const ReferenceCase& c, const InfoNceResult& r, Tape& tape, Var* cv, Var* zv,
+                              const Predictors& pr) {
+  const double expected = c.expected("out/loss").values[0];
+  EXPECT_NEAR(r.loss->value.to_vector()[0], expected, 1e-5 * std::fabs(expected));
+  const H5Array acc = c.expected("out/accuracy_per_k");
+  ASSERT_EQ(r.accuracy_per_k.size(), acc.values.size());
+  for (size_t k = 0; k < acc.values.size(); ++k)
+    EXPECT_DOUBLE_EQ(r.accuracy_per_k[k], acc.values[k]) << "k = " << k + 1;
+  tape.backward(r.loss);
+  expect_close(cv->grad, c.expected("grad/in/c"), 1e-4, c.name() + " dc");
+  expect_close(zv->grad, c.expected("grad/in/z"), 1e-4, c.name() + " dz");
+  // Under over_predictions the predictor biases shift a whole row's scores: their
+  // gradient is exactly 0 and only rounding (~1e-8) remains, hence the 1e-6 floor.
+  for (size_t i = 0; i < pr.params.size(); ++i)
+    expect_close(pr.params[i]->grad, c.expected("grad/param/" + pr.names[i]), 1e-4, c.name() + " d" + pr.names[i],
+                 1e-6);
+}
+
 class InfoNceParity : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(InfoNceParity, LossAccuracyAndAllGradients) {
   const ReferenceCase c(GetParam());
   const auto& cfg = c.config();
-  nlohmann::json opts = cfg;
-  opts.erase("t_random");
-  opts.erase("K");
+  nlohmann::json opts = loss_options(c);
   const InfoNceOptions o = InfoNceOptions::from_json(opts, "case " + c.name());
   const int K = cfg["K"];
   Predictors pr = load_predictors(c, K, true);
@@ -51,18 +77,7 @@ TEST_P(InfoNceParity, LossAccuracyAndAllGradients) {
   Var* zv = tape.var(c.tensor("in/z"), true);
   InfoNceLoss loss(o);
   const InfoNceResult& r = loss.forward(cv, zv, pr.list, nullptr, cfg["t_random"].get<int64_t>());
-  const double expected = c.expected("out/loss").values[0];
-  EXPECT_NEAR(r.loss->value.to_vector()[0], expected, 1e-5 * std::fabs(expected));
-  const H5Array acc = c.expected("out/accuracy_per_k");
-  for (int k = 0; k < K; ++k) EXPECT_DOUBLE_EQ(r.accuracy_per_k[k], acc.values[k]) << "k = " << k + 1;
-  tape.backward(r.loss);
-  expect_close(cv->grad, c.expected("grad/in/c"), 1e-4, c.name() + " dc");
-  expect_close(zv->grad, c.expected("grad/in/z"), 1e-4, c.name() + " dz");
-  // Under over_predictions the predictor biases shift a whole row's scores: their
-  // gradient is exactly 0 and only rounding (~1e-8) remains, hence the 1e-6 floor.
-  for (size_t i = 0; i < pr.params.size(); ++i)
-    expect_close(pr.params[i]->grad, c.expected("grad/param/" + pr.names[i]), 1e-4, c.name() + " d" + pr.names[i],
-                 1e-6);
+  expect_matches_reference(c, r, tape, cv, zv, pr);
 
   // The seed-004 accuracy variant: argmax per column of the same score matrices.
   opts["accuracy"] = "seed004_column";
@@ -99,9 +114,7 @@ class InfoNceSampledParity : public ::testing::TestWithParam<std::string> {};
 TEST_P(InfoNceSampledParity, LossAccuracyAndAllGradientsWithTheSameDraws) {
   const ReferenceCase c(GetParam());
   const auto& cfg = c.config();
-  nlohmann::json opts = cfg;
-  opts.erase("t_random");
-  opts.erase("K");
+  nlohmann::json opts = loss_options(c);
   const InfoNceOptions o = InfoNceOptions::from_json(opts, "case " + c.name());
   const int K = cfg["K"];
   Predictors pr = load_predictors(c, K, true);
@@ -118,17 +131,8 @@ TEST_P(InfoNceSampledParity, LossAccuracyAndAllGradientsWithTheSameDraws) {
   InfoNceLoss loss(o);
   loss.set_candidates(per_k);
   const InfoNceResult& r = loss.forward(cv, zv, pr.list, nullptr, cfg["t_random"].get<int64_t>());
-  const double expected = c.expected("out/loss").values[0];
-  EXPECT_NEAR(r.loss->value.to_vector()[0], expected, 1e-5 * std::fabs(expected));
-  const H5Array acc = c.expected("out/accuracy_per_k");
-  for (int k = 0; k < K; ++k) EXPECT_DOUBLE_EQ(r.accuracy_per_k[k], acc.values[k]) << "k = " << k + 1;
   EXPECT_EQ(loss.candidates(), per_k);
-  tape.backward(r.loss);
-  expect_close(cv->grad, c.expected("grad/in/c"), 1e-4, c.name() + " dc");
-  expect_close(zv->grad, c.expected("grad/in/z"), 1e-4, c.name() + " dz");
-  for (size_t i = 0; i < pr.params.size(); ++i)
-    expect_close(pr.params[i]->grad, c.expected("grad/param/" + pr.names[i]), 1e-4, c.name() + " d" + pr.names[i],
-                 1e-6);
+  expect_matches_reference(c, r, tape, cv, zv, pr);
 }
 
 std::vector<std::string> info_nce_sampled_cases() {

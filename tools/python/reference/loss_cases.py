@@ -13,14 +13,10 @@ import torch
 import torch.nn.functional as F
 
 
-def info_nce(c, z, weights, biases, t_mode, t_random, normalize, negatives, exclude_own, score, temperature):
-    """Returns (loss, row accuracy per k, column accuracy per k)."""
-    B, T, _ = c.shape
-    K = len(weights)
-    Dz = z.shape[2]
+def info_nce_candidates(B, T, K, t_mode, t_random, negatives, exclude_own):
+    """The selected steps and the (R, R) mask of allowed candidates, rows and columns (t, b)."""
     ts = {"last": [T - K - 1], "random": [t_random], "all": list(range(T - K))}[t_mode]
-    nt = len(ts)
-    R = nt * B
+    R = len(ts) * B
     t_of = torch.arange(R) // B
     b_of = torch.arange(R) % B
     valid = torch.ones(R, R, dtype=torch.bool)
@@ -30,6 +26,15 @@ def info_nce(c, z, weights, biases, t_mode, t_random, normalize, negatives, excl
         valid &= b_of[:, None] == b_of[None, :]
     if exclude_own:
         valid &= ~((b_of[:, None] == b_of[None, :]) & ~torch.eye(R, dtype=torch.bool))
+    return ts, R, valid
+
+
+def info_nce(c, z, weights, biases, t_mode, t_random, normalize, negatives, exclude_own, score, temperature):
+    """Returns (loss, row accuracy per k, column accuracy per k)."""
+    B, T, _ = c.shape
+    K = len(weights)
+    Dz = z.shape[2]
+    ts, R, valid = info_nce_candidates(B, T, K, t_mode, t_random, negatives, exclude_own)
     scale = {"dot": 1.0, "scaled_dot": 1.0 / Dz, "cosine": 1.0 / temperature}[score]
     losses, row_acc, col_acc = [], [], []
     for k in range(1, K + 1):
@@ -170,18 +175,7 @@ def info_nce_sampled(c, z, weights, biases, t_mode, t_random, normalize, negativ
     B, T, _ = c.shape
     K = len(weights)
     Dz = z.shape[2]
-    ts = {"last": [T - K - 1], "random": [t_random], "all": list(range(T - K))}[t_mode]
-    nt = len(ts)
-    R = nt * B
-    t_of = torch.arange(R) // B
-    b_of = torch.arange(R) % B
-    valid = torch.ones(R, R, dtype=torch.bool)
-    if negatives == "batch":
-        valid &= t_of[:, None] == t_of[None, :]
-    if negatives == "sequence":
-        valid &= b_of[:, None] == b_of[None, :]
-    if exclude_own:
-        valid &= ~((b_of[:, None] == b_of[None, :]) & ~torch.eye(R, dtype=torch.bool))
+    ts, R, valid = info_nce_candidates(B, T, K, t_mode, t_random, negatives, exclude_own)
     pool = valid & ~torch.eye(R, dtype=torch.bool)
     scale = {"dot": 1.0, "scaled_dot": 1.0 / Dz, "cosine": 1.0 / temperature}[score]
     losses, row_acc, cands = [], [], []
