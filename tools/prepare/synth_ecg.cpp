@@ -68,25 +68,29 @@ void synthesize_ecg(Rhythm rhythm, const SynthEcgOptions& o, uint64_t seed, floa
   const std::vector<Wave> pvc{
       {-0.10, 0.30, {-0.6, 0.9, 0.8}}, {0.35, 0.30, {0.3, -0.6, -0.5}}, {1.60, 0.50, {-0.2, -0.3, 0.1}}};
 
-  // Beat times.
+  // Beat times. Heart-rate ranges as clinically defined, so classes overlap in rate the
+  // way real ones do: AF and ectopy occur at any rate, and only the rhythm's regularity
+  // (or the premature beats) tells them from sinus rhythm.
   double hr = 0, hrv = 0;
   switch (rhythm) {
     case Rhythm::normal:
-      hr = 60 + 35 * u01(rng), hrv = 0.03;
+      hr = 60 + 40 * u01(rng), hrv = 0.02 + 0.04 * u01(rng);
       break;
     case Rhythm::tachycardia:
-      hr = 110 + 40 * u01(rng), hrv = 0.02;
+      hr = 100 + 60 * u01(rng), hrv = 0.01 + 0.02 * u01(rng);
       break;
     case Rhythm::bradycardia:
-      hr = 38 + 17 * u01(rng), hrv = 0.03;
+      hr = 38 + 22 * u01(rng), hrv = 0.02 + 0.04 * u01(rng);
       break;
     case Rhythm::irregular:
-      hr = 70 + 50 * u01(rng), hrv = 0.0;
+      hr = 60 + 90 * u01(rng), hrv = 0.0;
       break;
     case Rhythm::ectopic:
-      hr = 60 + 30 * u01(rng), hrv = 0.03;
+      hr = 55 + 55 * u01(rng), hrv = 0.02 + 0.04 * u01(rng);
       break;
   }
+  const double af_spread = 0.12 + 0.15 * u01(rng);   // how irregular the AF ventricular response is
+  const double pvc_rate = 0.10 + 0.20 * u01(rng);    // share of premature beats
   const double seconds = static_cast<double>(L) / o.rate;
   struct Beat {
     double t_r, rr;
@@ -97,14 +101,14 @@ void synthesize_ecg(Rhythm rhythm, const SynthEcgOptions& o, uint64_t seed, floa
   while (t < seconds + 1.5) {
     double rr = 60.0 / hr;
     if (rhythm == Rhythm::irregular) {
-      rr *= std::exp(0.25 * n01(rng));  // AF: irregularly irregular
+      rr *= std::exp(af_spread * n01(rng));  // AF: irregularly irregular
     } else {
       // Respiratory sinus arrhythmia plus Mayer waves (the HRV of ECGSYN's spectrum).
       rr *=
           1.0 + hrv * (std::sin(2 * kPi * 0.25 * t + resp_phase) + 0.5 * std::sin(2 * kPi * 0.1 * t)) + 0.01 * n01(rng);
     }
     bool ect = false;
-    if (rhythm == Rhythm::ectopic && !beats.empty() && !beats.back().ectopic && u01(rng) < 0.25) {
+    if (rhythm == Rhythm::ectopic && !beats.empty() && !beats.back().ectopic && u01(rng) < pvc_rate) {
       ect = true;
       rr *= 0.6;  // premature
     } else if (!beats.empty() && beats.back().ectopic) {
@@ -114,8 +118,15 @@ void synthesize_ecg(Rhythm rhythm, const SynthEcgOptions& o, uint64_t seed, floa
     t += rr;
   }
 
-  const double wander_f = 0.15 + 0.2 * u01(rng), wander_a = 0.05 + 0.1 * u01(rng), wander_p = 2 * kPi * u01(rng);
-  const double noise = 0.01 + 0.02 * u01(rng);
+  // Recording conditions vary far more between people and sessions than the rhythm
+  // does: body habitus scales every lead, electrode placement each lead, and the noise
+  // (muscle, mains, breathing) ranges from clean to poor.
+  const double wander_f = 0.15 + 0.2 * u01(rng), wander_a = 0.05 + 0.25 * u01(rng), wander_p = 2 * kPi * u01(rng);
+  const double noise = 0.01 + 0.07 * u01(rng);
+  const double mains_a = 0.05 * u01(rng), mains_f = u01(rng) < 0.5 ? 50.0 : 60.0, mains_p = 2 * kPi * u01(rng);
+  const double body_gain = std::exp(0.3 * n01(rng));
+  double lead_gain[12];
+  for (double& g : lead_gain) g = body_gain * std::exp(0.15 * n01(rng));
   const double f_wave_f = 5 + 3 * u01(rng);  // AF fibrillatory waves (4-8 Hz)
   for (int64_t i = 0; i < L; ++i) {
     const double ti = static_cast<double>(i) / o.rate;
@@ -137,8 +148,10 @@ void synthesize_ecg(Rhythm rhythm, const SynthEcgOptions& o, uint64_t seed, floa
       v.x += f, v.y += f;
     }
     const double wander = wander_a * std::sin(2 * kPi * wander_f * ti + wander_p);
+    const double mains = mains_a * std::sin(2 * kPi * mains_f * ti + mains_p);
     for (int l = 0; l < 12; ++l)
-      out[l * L + i] = static_cast<float>(dot(kLeads[l], v) + wander * (0.5 + 0.1 * l / 12.0) + noise * n01(rng));
+      out[l * L + i] = static_cast<float>(lead_gain[l] * dot(kLeads[l], v) + wander * (0.5 + 0.1 * l / 12.0) + mains +
+                                          noise * n01(rng));
   }
 }
 

@@ -3,7 +3,9 @@
 // Each beat is a sum of P, Q, R, S and T Gaussian waves over the cardiac phase (the
 // closed form of McSharry et al.'s ECGSYN dynamical model), each wave with a 3-D
 // cardiac vector projected onto the 12 standard lead directions. Beat times follow
-// a rhythm class with heart-rate variability; noise and baseline wander are added.
+// a rhythm class with heart-rate variability, in rate ranges that overlap between
+// classes as their clinical definitions do; per-recording gains, noise, mains
+// interference and baseline wander vary widely, so a probe is not at its ceiling.
 #include <cstdint>
 #include <string>
 
