@@ -22,7 +22,13 @@ Var* BatchNorm1d::forward(Var* x) {
       one_ = Tensor::from_vector({}, {1.f}).to(num_batches_tracked->device());
     backend(num_batches_tracked->device()).axpy(1.f, one_, *num_batches_tracked);
   }
-  return ops::batch_norm(x, weight, bias, *running_mean, *running_var, update, momentum, eps, sync);
+  if (!channels_last) return ops::batch_norm(x, weight, bias, *running_mean, *running_var, update, momentum, eps, sync);
+  // (B, L, C) is (B * L, C, 1) to the op: the same statistics per channel.
+  const Shape s = x->value.shape();
+  CPC_CHECK(s.rank() == 3, "BatchNorm1d: channels-last input ", s, " expected (B, L, C)");
+  Var* y = ops::batch_norm(ops::reshape(x, {s[0] * s[1], s[2], 1}), weight, bias, *running_mean, *running_var, update,
+                           momentum, eps, sync);
+  return ops::reshape(y, s);
 }
 
 }  // namespace cpc

@@ -4,8 +4,8 @@
 
 namespace cpc {
 
-// BatchNorm1d on (B, C, L) with PyTorch's names: weight, bias, running_mean,
-// running_var, num_batches_tracked.
+// BatchNorm1d on (B, C, L), or (B, L, C) when channels_last, with PyTorch's names:
+// weight, bias, running_mean, running_var, num_batches_tracked.
 class BatchNorm1d : public Layer {
  public:
   explicit BatchNorm1d(int64_t channels, float eps = 1e-5f, float momentum = 0.1f);
@@ -17,6 +17,7 @@ class BatchNorm1d : public Layer {
   Tensor* running_var;
   Tensor* num_batches_tracked;  // kept for state-dict compatibility with PyTorch
   Communicator* sync = nullptr;  // data parallel: statistics over every rank's batch
+  bool channels_last = false;
 
  private:
   Tensor one_;  // 1 on num_batches_tracked's device, for its increment

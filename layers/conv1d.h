@@ -5,7 +5,8 @@
 
 namespace cpc {
 
-// Conv1d on (B, Cin, L); parameters `weight` (Cout, Cin, K), `bias` (Cout).
+// Conv1d on (B, Cin, L), or (B, L, Cin) with geometry.channels_last; parameters
+// `weight` (Cout, Cin, K), `bias` (Cout).
 class Conv1d : public Layer {
  public:
   Conv1d(int64_t in, int64_t out, int64_t kernel, Conv1dGeometry geometry, bool bias, Generator& gen);

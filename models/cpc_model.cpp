@@ -1,8 +1,10 @@
 #include "models/cpc_model.h"
 
+#include "engine/core/backend.h"
 #include "engine/ops/ops.h"
 #include "layers/activations.h"
 #include "layers/batch_norm1d.h"
+#include "layers/channel_norm.h"
 #include "layers/conv1d.h"
 
 namespace cpc {
@@ -56,8 +58,20 @@ CpcModel::CpcModel(const CpcConfig& config, Generator& gen) : config_(config), i
 CpcModel::Encoded CpcModel::encode(Var* x) {
   CPC_CHECK(x->value.rank() == 3 && x->value.size(1) == config_.channels, "CPC model: input ", x->value.shape(),
             " expected (B, ", config_.channels, ", L)");
-  Var* z = ops::transpose(encoder_->forward(x), 1, 2);  // (B, T, Dz)
+  const bool cl = backend(x->value.device()).conv1d_channels_last();
+  if (cl != channels_last_) set_channels_last(cl);
+  // (B, T, Dz): channels-last, the encoder's output is already the GRU's layout.
+  Var* z = cl ? encoder_->forward(ops::transpose(x, 1, 2)) : ops::transpose(encoder_->forward(x), 1, 2);
   return {z, gru_->forward(z).output};
+}
+
+void CpcModel::set_channels_last(bool on) {
+  encoder_->apply([&](Module& m) {
+    if (auto* conv = dynamic_cast<Conv1d*>(&m)) conv->geometry.channels_last = on;
+    if (auto* bn = dynamic_cast<BatchNorm1d*>(&m)) bn->channels_last = on;
+    if (auto* cn = dynamic_cast<ChannelNorm*>(&m)) cn->channels_last = on;
+  });
+  channels_last_ = on;
 }
 
 void CpcModel::set_communicator(Communicator* comm) {

@@ -35,7 +35,12 @@ class CpcModel : public Module {
   Sequential* encoder() const { return encoder_; }
 
  private:
+  // Runs the encoder's convolutions and norms on (B, L, C) activations (or back on
+  // (B, C, L)); each forward picks what its backend's convolutions run fastest.
+  void set_channels_last(bool on);
+
   CpcConfig config_;
+  bool channels_last_ = false;
   Sequential* encoder_;
   GRU* gru_;
   std::vector<LinearPredictor> predictors_;

@@ -104,7 +104,10 @@ class Backend {
   void max_axis_forward(const Tensor& x, const Tensor& y, const Tensor& argmax);
   void max_axis_backward(const Tensor& dy, const Tensor& argmax, const Tensor& dx);
 
-  // Conv1d: x (B, Cin, L), w (Cout, Cin, K), y (B, Cout, Lout).
+  // Conv1d: x (B, Cin, L), w (Cout, Cin, K), y (B, Cout, Lout); with g.channels_last
+  // x (B, L, Cin) and y (B, Lout, Cout), where conv1d_channels_last() says it runs them.
+  // ops::conv1d transposes around the (B, C, L) kernels where it does not.
+  virtual bool conv1d_channels_last() const { return false; }
   void conv1d_forward(const Tensor& x, const Tensor& w, const Tensor* bias, const Conv1dGeometry& g, const Tensor& y);
   void conv1d_backward_data(const Tensor& dy, const Tensor& w, const Conv1dGeometry& g, const Tensor& dx);
   void conv1d_backward_weights(const Tensor& x, const Tensor& dy, const Conv1dGeometry& g, const Tensor& dw,

@@ -57,24 +57,29 @@ inline NormDims norm_dims(const Front& f, const Tensor& x) {
   return {x.size(0), x.size(1), x.size(2)};
 }
 
-// x (B, Cin, L), w (Cout, Cin, K), y (B, Cout, Lout) with Lout from the geometry.
+// x (B, Cin, L), w (Cout, Cin, K), y (B, Cout, Lout) with Lout from the geometry;
+// channels_last: x (B, L, Cin), y (B, Lout, Cout).
 inline Conv1dDims conv_dims(const Front& f, const Tensor& x, const char* xrole, const Tensor& w, const Conv1dGeometry& g,
                      const Tensor& y, const char* yrole) {
-  f.rank(x, 3, xrole, "(B, Cin, L)");
+  const bool cl = g.channels_last;
+  f.rank(x, 3, xrole, cl ? "(B, L, Cin)" : "(B, Cin, L)");
   f.rank(w, 3, "weight", "(Cout, Cin, K)");
-  f.rank(y, 3, yrole, "(B, Cout, Lout)");
+  f.rank(y, 3, yrole, cl ? "(B, Lout, Cout)" : "(B, Cout, Lout)");
   if (!(g.stride >= 1 && g.dilation >= 1 && g.padding >= 0))
     f.fail_("stride ", g.stride, ", dilation ", g.dilation, " must be >= 1 and padding ", g.padding, " >= 0");
-  if (x.size(1) != w.size(1))
-    f.fail_(xrole, " ", x.shape(), " has ", x.size(1), " channels, the weight ", w.shape(), " expects ", w.size(1));
-  const int64_t lout = g.out_length(x.size(2), w.size(2));
+  const int64_t cin = x.size(cl ? 2 : 1), len = x.size(cl ? 1 : 2);
+  if (cin != w.size(1))
+    f.fail_(xrole, " ", x.shape(), " has ", cin, " channels, the weight ", w.shape(), " expects ", w.size(1));
+  const int64_t lout = g.out_length(len, w.size(2));
   if (lout < 1)
-    f.fail_("length ", x.size(2), " is too short for kernel ", w.size(2), ", dilation ", g.dilation, " and padding ",
+    f.fail_("length ", len, " is too short for kernel ", w.size(2), ", dilation ", g.dilation, " and padding ",
             g.padding);
-  f.shape(y, {x.size(0), w.size(0), lout}, yrole);
-  f.ints({x.size(0), x.size(1), x.size(2), w.size(0), w.size(2), lout, g.stride, g.padding, g.dilation},
-         "dimension");
-  return {x.size(0), x.size(1), x.size(2), w.size(0), w.size(2), lout, g.stride, g.padding, g.dilation, g.precision};
+  if (cl)
+    f.shape(y, {x.size(0), lout, w.size(0)}, yrole);
+  else
+    f.shape(y, {x.size(0), w.size(0), lout}, yrole);
+  f.ints({x.size(0), cin, len, w.size(0), w.size(2), lout, g.stride, g.padding, g.dilation}, "dimension");
+  return {x.size(0), cin, len, w.size(0), w.size(2), lout, g.stride, g.padding, g.dilation, g.precision, cl};
 }
 
 inline GruDims gru_dims(const Front& f, const Tensor& x, const Tensor& w_ih, const Tensor& w_hh) {

@@ -22,14 +22,19 @@ struct Conv1dGeometry {
   int64_t padding = 0;
   int64_t dilation = 1;
   Precision precision = Precision::fp32;
+  // Activations (B, L, C) instead of (B, C, L); the weight stays (Cout, Cin, K). The
+  // CPU backend's oneDNN kernels run ~1.7x faster on it (README "Benchmarks").
+  bool channels_last = false;
   // Output length for input length L and kernel size K (PyTorch's formula).
   int64_t out_length(int64_t L, int64_t K) const { return (L + 2 * padding - dilation * (K - 1) - 1) / stride + 1; }
 };
 
-// Conv1d: x (B, Cin, L), w (Cout, Cin, K), y (B, Cout, Lout).
+// Conv1d: x (B, Cin, L), w (Cout, Cin, K), y (B, Cout, Lout); channels_last: x (B, L, Cin),
+// y (B, Lout, Cout).
 struct Conv1dDims {
   int64_t B, Cin, L, Cout, K, Lout, stride, padding, dilation;
   Precision precision = Precision::fp32;
+  bool channels_last = false;
   bool bf16() const { return precision == Precision::bf16; }
   int64_t x_numel() const { return B * Cin * L; }
   int64_t w_numel() const { return Cout * Cin * K; }

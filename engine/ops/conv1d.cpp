@@ -25,7 +25,7 @@ struct Conv1dNode final : Node {
     if (wants_grad(w)) {
       bk.conv1d_backward_weights(x->value, y->grad, g, tape.grad(w), db.defined() ? &db : nullptr);
     } else if (db.defined()) {
-      bk.bias_grad(y->grad, db, y->value.size(2));
+      bk.bias_grad(y->grad, db, g.channels_last ? 1 : y->value.size(2));
     }
   }
 };
@@ -34,23 +34,32 @@ struct Conv1dNode final : Node {
 
 Var* conv1d(Var* x, Var* w, Var* b, const Conv1dGeometry& g) {
   check_var(x, "conv1d", "input");
+  if (g.channels_last && !be(x).conv1d_channels_last()) {
+    // This backend's kernels take (B, C, L): the same convolution between two transposes.
+    Conv1dGeometry gc = g;
+    gc.channels_last = false;
+    return transpose(conv1d(transpose(x, 1, 2), w, b, gc), 1, 2);
+  }
   profiler::ProfileScope prof("conv1d", false, x->value.device());
   check_var(w, "conv1d", "weight");
   check_same_device(x, w, "conv1d");
-  check_rank(x->value, 3, "conv1d input", "(B, Cin, L)");
+  const bool cl = g.channels_last;
+  check_rank(x->value, 3, "conv1d input", cl ? "(B, L, Cin)" : "(B, Cin, L)");
   check_rank(w->value, 3, "conv1d weight", "(Cout, Cin, K)");
   CPC_CHECK(g.stride >= 1 && g.dilation >= 1 && g.padding >= 0, "conv1d: stride ", g.stride, ", dilation ", g.dilation,
             " must be >= 1 and padding ", g.padding, " >= 0");
-  const int64_t lout = g.out_length(x->value.size(2), w->value.size(2));
-  CPC_CHECK(lout >= 1, "conv1d: input length ", x->value.size(2), " is too short for kernel ", w->value.size(2),
-            " (dilation ", g.dilation, ", padding ", g.padding, ")");
+  const int64_t len = x->value.size(cl ? 1 : 2);
+  const int64_t lout = g.out_length(len, w->value.size(2));
+  CPC_CHECK(lout >= 1, "conv1d: input length ", len, " is too short for kernel ", w->value.size(2), " (dilation ",
+            g.dilation, ", padding ", g.padding, ")");
   if (b) check_var(b, "conv1d", "bias");
   // Channels and the bias's size are the front's checks; the geometry is checked here
   // because it sizes the output.
   Tape& tape = Tape::current();
   Conv1dGeometry gs = g;
   gs.precision = tape.precision();  // the step's arithmetic; the node keeps it for backward
-  Tensor y = tape.alloc({x->value.size(0), w->value.size(0), lout}, x->value.device());
+  const int64_t B = x->value.size(0), cout = w->value.size(0);
+  Tensor y = tape.alloc(cl ? Shape{B, lout, cout} : Shape{B, cout, lout}, x->value.device());
   be(x).conv1d_forward(x->value, w->value, b ? &b->value : nullptr, gs, y);
   FlopCount::add(2.0 * static_cast<double>(y.numel()) * static_cast<double>(w->value.size(1) * w->value.size(2)));
   Var* out = tape.output(y, {x, w, b});

@@ -17,7 +17,15 @@ struct ReshapeNode final : Node {
   ReshapeNode(Var* x_, Var* y_) : x(x_), y(y_) {}
   const char* name() const override { return "reshape"; }
   void backward(Tape& tape) override {
-    if (y->grad.defined() && wants_grad(x)) be(y).axpy(1.f, y->grad.reshape(x->value.shape()), tape.grad(x));
+    if (!y->grad.defined() || !wants_grad(x)) return;
+    // First gradient to reach x: share y's storage (a view, as the forward). y's gradient
+    // is complete and no node reads it after this one; seeds and every other gradient are
+    // the tape's own memory, and parameters always have their own gradient.
+    if (!x->grad.defined()) {
+      x->grad = y->grad.reshape(x->value.shape());
+      return;
+    }
+    be(y).axpy(1.f, y->grad.reshape(x->value.shape()), tape.grad(x));
   }
 };
 

@@ -16,10 +16,10 @@ namespace cpc::cpu {
 namespace {
 
 using dnnl::memory;
-using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool, bool>;
+using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool, bool, bool>;
 
 Key key_of(const Conv1dDims& d, bool bias, bool bf16) {
-  return {d.B, d.Cin, d.L, d.Cout, d.K, d.stride, d.padding, d.dilation, bias, bf16};
+  return {d.B, d.Cin, d.L, d.Cout, d.K, d.stride, d.padding, d.dilation, bias, bf16, d.channels_last};
 }
 
 // Adds src into dst (n elements).
@@ -39,14 +39,25 @@ struct OneDnnConv1d::Impl {
     std::vector<dnnl_exec_arg_t> c_args;  // built once: the C++ execute() builds a vector per call
     size_t scratch_bytes = 0;
   };
+  // A cached reorder between our (Cout, Cin, K) f32 weights and a kernel's own layout.
+  struct Reorder {
+    dnnl::reorder prim;
+    memory from, to;
+    std::vector<float> buffer;  // the kernel-side copy
+  };
   // Under precision bf16 the inputs of each convolution (src and weights forward,
   // diff_dst and weights or src backward) are bf16 copies; outputs and gradients stay f32.
+  // Channels-last (nwc) activations let oneDNN pick its direct kernels; they want the
+  // weights in a blocked layout of their choice, reordered from and to ours per call
+  // (a few hundred KB, against activations of tens of MB).
   struct Entry {
-    bool bf16 = false;
+    bool bf16 = false, channels_last = false;
     memory::desc src, wei, bias, dst;  // as the primitives read them (src/wei bf16 when bf16)
     memory::desc src32, wei32, ddst;   // diff_src, diff_weights (f32); diff_dst (bf16 when bf16)
+    memory::desc wei_user;             // ours: (Cout, Cin, K) f32
     dnnl::convolution_forward::primitive_desc fwd_pd;
     Prim fwd, bwd_data, bwd_weights;
+    Reorder wei_fwd, wei_bwd_data, dwei_out;  // channels-last only
     bool has_fwd = false, has_bwd_data = false, has_bwd_weights = false;
   };
   std::map<Key, Entry> cache;
@@ -72,13 +83,17 @@ struct OneDnnConv1d::Impl {
     if (it != cache.end()) return it->second;
     Entry e;
     e.bf16 = bf16;
+    e.channels_last = d.channels_last;
     const auto f32 = memory::data_type::f32, in = bf16 ? memory::data_type::bf16 : f32;
-    e.src = memory::desc({d.B, d.Cin, d.L}, in, memory::format_tag::ncw);
-    e.wei = memory::desc({d.Cout, d.Cin, d.K}, in, memory::format_tag::oiw);
-    e.dst = memory::desc({d.B, d.Cout, d.Lout}, f32, memory::format_tag::ncw);
-    e.src32 = memory::desc({d.B, d.Cin, d.L}, f32, memory::format_tag::ncw);
-    e.wei32 = memory::desc({d.Cout, d.Cin, d.K}, f32, memory::format_tag::oiw);
-    e.ddst = memory::desc({d.B, d.Cout, d.Lout}, in, memory::format_tag::ncw);
+    const auto act = d.channels_last ? memory::format_tag::nwc : memory::format_tag::ncw;
+    const auto wtag = d.channels_last ? memory::format_tag::any : memory::format_tag::oiw;
+    e.src = memory::desc({d.B, d.Cin, d.L}, in, act);
+    e.wei = memory::desc({d.Cout, d.Cin, d.K}, in, wtag);
+    e.dst = memory::desc({d.B, d.Cout, d.Lout}, f32, act);
+    e.src32 = memory::desc({d.B, d.Cin, d.L}, f32, act);
+    e.wei32 = memory::desc({d.Cout, d.Cin, d.K}, f32, wtag);
+    e.ddst = memory::desc({d.B, d.Cout, d.Lout}, in, act);
+    e.wei_user = memory::desc({d.Cout, d.Cin, d.K}, f32, memory::format_tag::oiw);
     if (bias) e.bias = memory::desc({d.Cout}, f32, memory::format_tag::x);
     // oneDNN counts dilation from 0; its right padding makes the output length exact.
     const memory::dims strides{d.stride}, dil{d.dilation - 1}, pad_l{d.padding},
@@ -114,6 +129,30 @@ struct OneDnnConv1d::Impl {
     stream.wait();
   }
 
+  Reorder make_reorder(const memory::desc& from, const memory::desc& to, bool to_kernel) {
+    Reorder r;
+    r.from = memory(from, eng, nullptr);
+    r.to = memory(to, eng, nullptr);
+    r.prim = dnnl::reorder(r.from, r.to);
+    r.buffer.resize((to_kernel ? to : from).get_size() / sizeof(float) + 1);
+    return r;
+  }
+  // Our weights into the kernel's layout; returns the kernel-side copy.
+  const void* to_kernel(Reorder& r, const float* w) {
+    r.from.set_data_handle(const_cast<float*>(w));
+    r.to.set_data_handle(r.buffer.data());
+    r.prim.execute(stream, r.from, r.to);
+    stream.wait();
+    return r.buffer.data();
+  }
+  // The kernel's weight gradient (in r.buffer) into ours, at `out`.
+  void from_kernel(Reorder& r, float* out) {
+    r.from.set_data_handle(r.buffer.data());
+    r.to.set_data_handle(out);
+    r.prim.execute(stream, r.from, r.to);
+    stream.wait();
+  }
+
   float* temp_buffer(int64_t n) {
     if (static_cast<int64_t>(temp.size()) < n) temp.resize(static_cast<size_t>(n));
     return temp.data();
@@ -129,14 +168,17 @@ void OneDnnConv1d::forward(const float* x, const float* w, const float* bias, co
     if (bias)
       e.fwd = impl_->make(
           dnnl::convolution_forward(e.fwd_pd), e.fwd_pd,
-          {{DNNL_ARG_SRC, e.src}, {DNNL_ARG_WEIGHTS, e.wei}, {DNNL_ARG_BIAS, e.bias}, {DNNL_ARG_DST, e.dst}});
+          {{DNNL_ARG_SRC, e.src}, {DNNL_ARG_WEIGHTS, e.fwd_pd.weights_desc()}, {DNNL_ARG_BIAS, e.bias}, {DNNL_ARG_DST, e.dst}});
     else
       e.fwd = impl_->make(dnnl::convolution_forward(e.fwd_pd), e.fwd_pd,
-                          {{DNNL_ARG_SRC, e.src}, {DNNL_ARG_WEIGHTS, e.wei}, {DNNL_ARG_DST, e.dst}});
+                          {{DNNL_ARG_SRC, e.src}, {DNNL_ARG_WEIGHTS, e.fwd_pd.weights_desc()}, {DNNL_ARG_DST, e.dst}});
+    if (e.channels_last) e.wei_fwd = impl_->make_reorder(e.wei_user, e.fwd_pd.weights_desc(), true);
     e.has_fwd = true;
   }
   const void* xs = e.bf16 ? impl_->bf16_copy(0, x, d.B * d.Cin * d.L) : x;
-  const void* ws = e.bf16 ? impl_->bf16_copy(1, w, d.Cout * d.Cin * d.K) : w;
+  const void* ws = e.channels_last ? impl_->to_kernel(e.wei_fwd, w)
+                   : e.bf16        ? impl_->bf16_copy(1, w, d.Cout * d.Cin * d.K)
+                                   : w;
   if (bias)
     impl_->run(e.fwd, {{DNNL_ARG_SRC, xs}, {DNNL_ARG_WEIGHTS, ws}, {DNNL_ARG_BIAS, bias}, {DNNL_ARG_DST, y}});
   else
@@ -153,13 +195,17 @@ void OneDnnConv1d::backward_data(const float* dy, const float* w, const Conv1dDi
                                              dil, pad_l, pad_r);
     dnnl::convolution_backward_data::primitive_desc pd(bd, impl_->attr(), impl_->eng, e.fwd_pd);
     e.bwd_data = impl_->make(dnnl::convolution_backward_data(pd), pd,
-                             {{DNNL_ARG_DIFF_DST, e.ddst}, {DNNL_ARG_WEIGHTS, e.wei}, {DNNL_ARG_DIFF_SRC, e.src32}});
+                             {{DNNL_ARG_DIFF_DST, e.ddst}, {DNNL_ARG_WEIGHTS, pd.weights_desc()},
+                              {DNNL_ARG_DIFF_SRC, e.src32}});
+    if (e.channels_last) e.wei_bwd_data = impl_->make_reorder(e.wei_user, pd.weights_desc(), true);
     e.has_bwd_data = true;
   }
   const int64_t n = d.B * d.Cin * d.L;
   float* tmp = impl_->temp_buffer(n);
   const void* dys = e.bf16 ? impl_->bf16_copy(0, dy, d.B * d.Cout * d.Lout) : dy;
-  const void* ws = e.bf16 ? impl_->bf16_copy(1, w, d.Cout * d.Cin * d.K) : w;
+  const void* ws = e.channels_last ? impl_->to_kernel(e.wei_bwd_data, w)
+                   : e.bf16        ? impl_->bf16_copy(1, w, d.Cout * d.Cin * d.K)
+                                   : w;
   impl_->run(e.bwd_data, {{DNNL_ARG_DIFF_DST, dys}, {DNNL_ARG_WEIGHTS, ws}, {DNNL_ARG_DIFF_SRC, tmp}});
   add_into(dx, tmp, n);
 }
@@ -175,27 +221,32 @@ void OneDnnConv1d::backward_weights(const float* x, const float* dy, const Conv1
                    : dnnl::convolution_backward_weights::desc(dnnl::algorithm::convolution_direct, e.src, e.wei32,
                                                               e.ddst, strides, dil, pad_l, pad_r);
     dnnl::convolution_backward_weights::primitive_desc pd(bd, impl_->attr(), impl_->eng, e.fwd_pd);
+    const memory::desc dwd = pd.diff_weights_desc();
     if (bias)
       e.bwd_weights = impl_->make(dnnl::convolution_backward_weights(pd), pd,
                                   {{DNNL_ARG_SRC, e.src},
                                    {DNNL_ARG_DIFF_DST, e.ddst},
-                                   {DNNL_ARG_DIFF_WEIGHTS, e.wei32},
+                                   {DNNL_ARG_DIFF_WEIGHTS, dwd},
                                    {DNNL_ARG_DIFF_BIAS, e.bias}});
     else
       e.bwd_weights = impl_->make(dnnl::convolution_backward_weights(pd), pd,
-                                  {{DNNL_ARG_SRC, e.src}, {DNNL_ARG_DIFF_DST, e.ddst}, {DNNL_ARG_DIFF_WEIGHTS, e.wei32}});
+                                  {{DNNL_ARG_SRC, e.src}, {DNNL_ARG_DIFF_DST, e.ddst}, {DNNL_ARG_DIFF_WEIGHTS, dwd}});
+    if (e.channels_last) e.dwei_out = impl_->make_reorder(dwd, e.wei_user, false);
     e.has_bwd_weights = true;
   }
   const int64_t nw = d.Cout * d.Cin * d.K;
   float* tmp = impl_->temp_buffer(nw + d.Cout);
   const void* xs = e.bf16 ? impl_->bf16_copy(0, x, d.B * d.Cin * d.L) : x;
   const void* dys = e.bf16 ? impl_->bf16_copy(1, dy, d.B * d.Cout * d.Lout) : dy;
+  // Channels-last: the kernel writes its blocked layout, reordered into tmp below.
+  float* dwk = e.channels_last ? e.dwei_out.buffer.data() : tmp;
   if (bias)
     impl_->run(
         e.bwd_weights,
-        {{DNNL_ARG_SRC, xs}, {DNNL_ARG_DIFF_DST, dys}, {DNNL_ARG_DIFF_WEIGHTS, tmp}, {DNNL_ARG_DIFF_BIAS, tmp + nw}});
+        {{DNNL_ARG_SRC, xs}, {DNNL_ARG_DIFF_DST, dys}, {DNNL_ARG_DIFF_WEIGHTS, dwk}, {DNNL_ARG_DIFF_BIAS, tmp + nw}});
   else
-    impl_->run(e.bwd_weights, {{DNNL_ARG_SRC, xs}, {DNNL_ARG_DIFF_DST, dys}, {DNNL_ARG_DIFF_WEIGHTS, tmp}});
+    impl_->run(e.bwd_weights, {{DNNL_ARG_SRC, xs}, {DNNL_ARG_DIFF_DST, dys}, {DNNL_ARG_DIFF_WEIGHTS, dwk}});
+  if (e.channels_last) impl_->from_kernel(e.dwei_out, tmp);
   add_into(dw, tmp, nw);
   if (bias) add_into(dbias, tmp + nw, d.Cout);
 }

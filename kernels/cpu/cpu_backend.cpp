@@ -192,6 +192,7 @@ class CpuBackend final : public Backend {
     cpu::max_axis_backward(dy.f32(), argmax.f32(), dx.f32(), dx.size(0), dx.size(1), dx.size(2));
   }
 
+  bool conv1d_channels_last() const override { return cpu::cpu_options().channels_last(); }
   void conv1d_forward_impl(const Tensor& x, const Tensor& w, const Tensor* bias, const Conv1dDims& d,
                            const Tensor& y) override {
     if (cpu::cpu_options().conv == cpu::ConvAlgorithm::onednn)

@@ -13,6 +13,7 @@ CpuOptions from_environment() {
   CpuOptions o;
   if (const char* g = std::getenv("CPC_CPU_GEMM")) set_option(o, "gemm", g, "CPC_CPU_GEMM");
   if (const char* c = std::getenv("CPC_CPU_CONV")) set_option(o, "conv", c, "CPC_CPU_CONV");
+  if (const char* l = std::getenv("CPC_CPU_LAYOUT")) set_option(o, "layout", l, "CPC_CPU_LAYOUT");
   return o;
 }
 }  // namespace
@@ -24,8 +25,12 @@ void set_option(CpuOptions& o, const std::string& key, const std::string& value,
   } else if (key == "conv") {
     CPC_CHECK(value == "onednn" || value == "im2col", where, "='", value, "': expected onednn or im2col");
     o.conv = value == "onednn" ? ConvAlgorithm::onednn : ConvAlgorithm::im2col;
+  } else if (key == "layout") {
+    CPC_CHECK(value == "nwc" || value == "ncw", where, "='", value, "': expected nwc or ncw");
+    o.layout = value == "nwc" ? ConvLayout::nwc : ConvLayout::ncw;
   } else {
-    fail(where, ": unknown cpu option '", key, "' (expected gemm or conv; the arithmetic is train.precision)");
+    fail(where, ": unknown cpu option '", key,
+         "' (expected gemm, conv or layout; the arithmetic is train.precision)");
   }
 }
 
@@ -36,7 +41,8 @@ CpuOptions& cpu_options() {
 
 std::string describe(const CpuOptions& o) {
   return cat("gemm: ", o.gemm == GemmLibrary::onednn ? "oneDNN sgemm" : "OpenBLAS sgemm",
-             ", conv1d: ", o.conv == ConvAlgorithm::onednn ? "oneDNN convolution" : "im2col + gemm");
+             ", conv1d: ", o.conv == ConvAlgorithm::onednn ? "oneDNN convolution" : "im2col + gemm",
+             o.channels_last() ? " (channels-last)" : "");
 }
 
 }  // namespace cpc::cpu

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <vector>
 
 #include "engine/core/op_dims.h"
 #include "kernels/cpu/parallel.h"
@@ -14,10 +15,139 @@ namespace cpc::cpu {
 
 using ::cpc::NormDims;  // engine/core/op_dims.h, shared with the CUDA backend
 
+// Channels-last activations reach these kernels as (B * L, C, 1): rows of C channels.
+// There the channel is the contiguous axis, so the sums run over rows into per-channel
+// accumulators (vector lanes across channels). Rows are split into a fixed number of
+// chunks whose partial sums are added in chunk order: the result does not depend on the
+// thread count.
+namespace rows {
+
+constexpr int64_t kChunks = 64;
+
+// acc (kChunks x W x C doubles), zeroed; f(row, chunk accumulators) adds one row.
+template <class F>
+void chunked(int64_t N, int64_t C, int W, std::vector<double>& acc, F&& f) {
+  acc.assign(static_cast<size_t>(kChunks * W * C), 0.0);
+  parallel_for(kChunks, N * C > 65536, [&](int64_t k) {
+    double* a = acc.data() + k * W * C;
+    for (int64_t r = N * k / kChunks; r < N * (k + 1) / kChunks; ++r) f(r, a);
+  });
+  for (int64_t k = 1; k < kChunks; ++k)
+    for (int64_t i = 0; i < W * C; ++i) acc[i] += acc[k * W * C + i];
+}
+
+inline std::vector<double>& scratch() {
+  static thread_local std::vector<double> v;
+  return v;
+}
+
+// y[r, c] = (add ? y[r, c] : 0) + x[r, c] * scale[c] + shift[c]
+template <class T>
+void affine(const T* x, const T* scale, const T* shift, int64_t N, int64_t C, bool add, T* y) {
+  parallel_for(N, N * C > 65536, [&](int64_t r) {
+    const T* xr = x + r * C;
+    T* yr = y + r * C;
+    if (add) {
+#pragma omp simd
+      for (int64_t c = 0; c < C; ++c) yr[c] += xr[c] * scale[c] + shift[c];
+    } else {
+#pragma omp simd
+      for (int64_t c = 0; c < C; ++c) yr[c] = xr[c] * scale[c] + shift[c];
+    }
+  });
+}
+
+template <class T>
+void stats(const T* x, int64_t N, int64_t C, T* mean, T* var) {
+  std::vector<double>& acc = scratch();
+  chunked(N, C, 1, acc, [&](int64_t r, double* a) {
+    const T* xr = x + r * C;
+#pragma omp simd
+    for (int64_t c = 0; c < C; ++c) a[c] += xr[c];
+  });
+  std::vector<double> m(acc.begin(), acc.begin() + C);
+  for (double& v : m) v /= static_cast<double>(N);
+  chunked(N, C, 1, acc, [&](int64_t r, double* a) {
+    const T* xr = x + r * C;
+#pragma omp simd
+    for (int64_t c = 0; c < C; ++c) {
+      const double v = xr[c] - m[c];
+      a[c] += v * v;
+    }
+  });
+  for (int64_t c = 0; c < C; ++c) mean[c] = static_cast<T>(m[c]), var[c] = static_cast<T>(acc[c] / N);
+}
+
+template <class T>
+void forward_train(const T* x, const T* gamma, const T* beta, T momentum, T eps, int64_t N, int64_t C,
+                   T* running_mean, T* running_var, T* save_mean, T* save_invstd, T* y) {
+  std::vector<double>& acc = scratch();
+  chunked(N, C, 2, acc, [&](int64_t r, double* a) {
+    const T* xr = x + r * C;
+    double* sq = a + C;
+#pragma omp simd
+    for (int64_t c = 0; c < C; ++c) {
+      const double v = xr[c];
+      a[c] += v, sq[c] += v * v;
+    }
+  });
+  std::vector<T> scale(static_cast<size_t>(C)), shift(static_cast<size_t>(C));
+  for (int64_t c = 0; c < C; ++c) {  // as the (B, C, L) kernel below
+    const double s = acc[c], mean = s / N, ss = std::max(0.0, acc[C + c] - s * mean), var = ss / N;
+    const T invstd = static_cast<T>(1.0 / std::sqrt(var + static_cast<double>(eps)));
+    save_mean[c] = static_cast<T>(mean), save_invstd[c] = invstd;
+    if (running_mean) {
+      running_mean[c] = (T(1) - momentum) * running_mean[c] + momentum * static_cast<T>(mean);
+      running_var[c] = (T(1) - momentum) * running_var[c] + momentum * static_cast<T>(ss / (N > 1 ? N - 1 : 1));
+    }
+    scale[c] = invstd * gamma[c], shift[c] = beta[c] - static_cast<T>(mean) * scale[c];
+  }
+  affine(x, scale.data(), shift.data(), N, C, false, y);
+}
+
+template <class T>
+void backward(const T* x, const T* dy, const T* gamma, const T* mean, const T* invstd, bool training, int64_t N,
+              int64_t C, T* dx, T* dgamma, T* dbeta) {
+  std::vector<double>& acc = scratch();
+  chunked(N, C, 2, acc, [&](int64_t r, double* a) {
+    const T* xr = x + r * C;
+    const T* dyr = dy + r * C;
+    double* sx = a + C;
+#pragma omp simd
+    for (int64_t c = 0; c < C; ++c) {
+      a[c] += dyr[c];
+      sx[c] += dyr[c] * ((xr[c] - mean[c]) * invstd[c]);
+    }
+  });
+  for (int64_t c = 0; c < C; ++c) {
+    if (dgamma) dgamma[c] += static_cast<T>(acc[C + c]);
+    if (dbeta) dbeta[c] += static_cast<T>(acc[c]);
+  }
+  if (!dx) return;
+  std::vector<T> k(static_cast<size_t>(C)), mdy(static_cast<size_t>(C)), mdyx(static_cast<size_t>(C));
+  for (int64_t c = 0; c < C; ++c)
+    k[c] = gamma[c] * invstd[c], mdy[c] = static_cast<T>(acc[c] / N), mdyx[c] = static_cast<T>(acc[C + c] / N);
+  parallel_for(N, N * C > 65536, [&](int64_t r) {
+    const T* xr = x + r * C;
+    const T* dyr = dy + r * C;
+    T* dxr = dx + r * C;
+    if (training) {
+#pragma omp simd
+      for (int64_t c = 0; c < C; ++c) dxr[c] += k[c] * (dyr[c] - mdy[c] - (xr[c] - mean[c]) * invstd[c] * mdyx[c]);
+    } else {
+#pragma omp simd
+      for (int64_t c = 0; c < C; ++c) dxr[c] += k[c] * dyr[c];
+    }
+  });
+}
+
+}  // namespace rows
+
 // Per-channel mean and biased variance over B and L (double, two passes): the local
 // half of synchronised BatchNorm, whose ranks then combine them.
 template <class T>
 void batchnorm_stats(const T* x, const NormDims& d, T* mean, T* var) {
+  if (d.L == 1) return rows::stats(x, d.B, d.C, mean, var);
   const int64_t n = d.B * d.L;
   parallel_for(d.C, true, [&](int64_t c) {
     double s = 0, ss = 0;
@@ -42,6 +172,7 @@ void batchnorm_stats(const T* x, const NormDims& d, T* mean, T* var) {
 // y[b, c, l] += scale[c] * x[b, c, l] + shift[c].
 template <class T>
 void channel_affine(const T* x, const T* scale, const T* shift, const NormDims& d, T* y) {
+  if (d.L == 1) return rows::affine(x, scale, shift, d.B, d.C, true, y);
   parallel_for(d.B * d.C, true, [&](int64_t bc) {
     const int64_t c = bc % d.C;
     const T* xr = x + bc * d.L;
@@ -55,6 +186,9 @@ void channel_affine(const T* x, const T* scale, const T* shift, const NormDims& 
 template <class T>
 void batchnorm_forward_train(const T* x, const T* gamma, const T* beta, T momentum, T eps, const NormDims& d,
                              T* running_mean, T* running_var, T* save_mean, T* save_invstd, T* y) {
+  if (d.L == 1)
+    return rows::forward_train(x, gamma, beta, momentum, eps, d.B, d.C, running_mean, running_var, save_mean,
+                               save_invstd, y);
   const int64_t n = d.B * d.L;
   parallel_for(d.C, true, [&](int64_t c) {
     // One pass: sum and sum of squares in double (the cancellation of E[x^2] - E[x]^2
@@ -90,6 +224,14 @@ void batchnorm_forward_train(const T* x, const T* gamma, const T* beta, T moment
 template <class T>
 void batchnorm_forward_eval(const T* x, const T* gamma, const T* beta, T eps, const NormDims& d, const T* running_mean,
                             const T* running_var, T* save_invstd, T* y) {
+  if (d.L == 1) {
+    std::vector<T> scale(static_cast<size_t>(d.C)), shift(static_cast<size_t>(d.C));
+    for (int64_t c = 0; c < d.C; ++c) {
+      save_invstd[c] = static_cast<T>(1.0 / std::sqrt(static_cast<double>(running_var[c]) + eps));
+      scale[c] = save_invstd[c] * gamma[c], shift[c] = beta[c] - running_mean[c] * scale[c];
+    }
+    return rows::affine(x, scale.data(), shift.data(), d.B, d.C, false, y);
+  }
   parallel_for(d.C, true, [&](int64_t c) {
     const T invstd = static_cast<T>(1.0 / std::sqrt(static_cast<double>(running_var[c]) + eps));
     save_invstd[c] = invstd;
@@ -106,6 +248,7 @@ void batchnorm_forward_eval(const T* x, const T* gamma, const T* beta, T eps, co
 template <class T>
 void batchnorm_backward(const T* x, const T* dy, const T* gamma, const T* mean, const T* invstd, bool training,
                         const NormDims& d, T* dx, T* dgamma, T* dbeta) {
+  if (d.L == 1) return rows::backward(x, dy, gamma, mean, invstd, training, d.B, d.C, dx, dgamma, dbeta);
   const int64_t n = d.B * d.L;
   parallel_for(d.C, true, [&](int64_t c) {
     double sdy = 0, sdyx = 0;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A real one-node SLURM (tests/distributed/slurm_cluster.sh) running cpc-engine:
 #   1. `srun -n 2 --mpi=pmix train` gives the same losses and weights as
-#      `mpirun -np 2` (bit for bit) and as one process at the global batch (1e-5);
+#      `mpirun -np 2` (bit for bit) and as one process at the global batch (losses 1e-5,
+#      weights as compare_runs says);
 #   2. tools/slurm/train_cpu.sbatch (the README's job script) submitted with
 #      `sbatch --wait` finishes and its output says so;
 #   3. the same job stopped by `scancel --signal=TERM` checkpoints, exits 75, requeues
@@ -24,7 +25,9 @@ cd "$d"
 fails=0
 # compare_runs RUN_A RUN_B LOSS_TOL WEIGHT_TOL: the same metrics records (losses within
 # LOSS_TOL relative, the rest equal; 0: bit for bit) and every checkpoint tensor within
-# WEIGHT_TOL (0: bit for bit).
+# WEIGHT_TOL (0: bit for bit); with WEIGHT_TOL > 0 also at most 0.1 % of the weights more
+# than WEIGHT_TOL / 100 apart (cli_data_parallel_test.sh says why AdamW's first steps
+# spread fp32 rounding that way).
 compare_runs() {
   "$PY" - "$@" <<'PYEOF'
 import json, sys, h5py, numpy as np
@@ -46,9 +49,13 @@ for x, y in zip(ra, rb):
 fa, fb = h5py.File(f"{a}/checkpoint.h5", "r"), h5py.File(f"{b}/checkpoint.h5", "r")
 names = []
 fa.visit(lambda n: names.append(n) if isinstance(fa[n], h5py.Dataset) and (weight_tol == 0 or n.startswith("model/")) else None)
+over = total = 0
 for n in names:
-    d = np.abs(fa[n][()] - fb[n][()]).max() if fa[n].size else 0.0
+    diff = np.abs(fa[n][()] - fb[n][()])
+    d = diff.max() if fa[n].size else 0.0
     assert d <= weight_tol, (n, d)
+    over, total = over + int((diff > weight_tol / 100).sum()), total + diff.size
+assert weight_tol == 0 or over <= 1e-3 * total, (over, total)
 print(f"{a} vs {b}: {len(ra)} records, {len(names)} tensors")
 PYEOF
 }
@@ -66,8 +73,8 @@ grep -q "launcher: srun\|2 ranks (srun)" srun2.log && ok "srun launched 2 ranks"
 mpirun --allow-run-as-root --oversubscribe -np 2 "$B" train "${CFG[@]}" --out mpi2 --steps 3 --set train.batch_size=8 > mpi2.log 2>&1 ||
   bad "mpirun -np 2 train failed: $(tail -n 3 mpi2.log)"
 "$B" train "${CFG[@]}" --out one16 --steps 3 --set train.batch_size=16 > one16.log 2>&1 || bad "1 x 16 train failed"
-compare_runs srun2 mpi2 0 0 && compare_runs srun2 one16 1e-5 1e-6 &&
-  ok "srun 2 x 8 == mpirun 2 x 8 (bit for bit) == 1 x 16 (losses 1e-5, weights 1e-6)" || bad "srun / mpirun / one process differ"
+compare_runs srun2 mpi2 0 0 && compare_runs srun2 one16 1e-5 1e-5 &&
+  ok "srun 2 x 8 == mpirun 2 x 8 (bit for bit) == 1 x 16 (losses 1e-5, weights 1e-5, 99.9 % within 1e-7)" || bad "srun / mpirun / one process differ"
 
 # ---------------------------------------------------------------- 2. the README's batch script
 job=(--export=ALL,CPC_ENGINE="$B" -o job_%j.out "$SRC/tools/slurm/train_cpu.sbatch"

@@ -87,7 +87,21 @@ TEST(Bf16, GemmRoundsInputsAndAccumulatesInFp32) {
     }
 }
 
-TEST(Bf16, OneDnnConvolutionRoundsInputsAndAccumulatesInFp32) {
+// (B, P, Q) -> (B, Q, P)
+std::vector<float> swap12(const std::vector<float>& v, int64_t B, int64_t P, int64_t Q) {
+  std::vector<float> out(v.size());
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t p = 0; p < P; ++p)
+      for (int64_t q = 0; q < Q; ++q) out[(b * Q + q) * P + p] = v[(b * P + p) * Q + q];
+  return out;
+}
+
+// Both activation layouts: (B, C, L) and channels-last (B, L, C), whose weights oneDNN
+// reorders into its own bf16 layout.
+class Bf16Conv : public ::testing::TestWithParam<bool> {};
+
+TEST_P(Bf16Conv, OneDnnConvolutionRoundsInputsAndAccumulatesInFp32) {
+  const bool cl = GetParam();
   cpu::Conv1dDims d{3, 16, 101, 24, 5, 0, 2, 2, 1};
   d.Lout = (d.L + 2 * d.padding - d.dilation * (d.K - 1) - 1) / d.stride + 1;
   const std::vector<float> x = randn(d.B * d.Cin * d.L, 4), w = randn(d.Cout * d.Cin * d.K, 5),
@@ -96,10 +110,20 @@ TEST(Bf16, OneDnnConvolutionRoundsInputsAndAccumulatesInFp32) {
   {
     cpu::Conv1dDims d16 = d;
     d16.precision = Precision::bf16;
+    d16.channels_last = cl;
     cpu::OneDnnConv1d conv;
-    conv.forward(x.data(), w.data(), nullptr, d16, y.data());
-    conv.backward_data(dy.data(), w.data(), d16, dx.data());
-    conv.backward_weights(x.data(), dy.data(), d16, dw.data(), nullptr);
+    if (cl) {
+      const std::vector<float> xt = swap12(x, d.B, d.Cin, d.L), dyt = swap12(dy, d.B, d.Cout, d.Lout);
+      std::vector<float> yt(y.size()), dxt(dx.size(), 0.f);
+      conv.forward(xt.data(), w.data(), nullptr, d16, yt.data());
+      conv.backward_data(dyt.data(), w.data(), d16, dxt.data());
+      conv.backward_weights(xt.data(), dyt.data(), d16, dw.data(), nullptr);
+      y = swap12(yt, d.B, d.Lout, d.Cout), dx = swap12(dxt, d.B, d.L, d.Cin);
+    } else {
+      conv.forward(x.data(), w.data(), nullptr, d16, y.data());
+      conv.backward_data(dy.data(), w.data(), d16, dx.data());
+      conv.backward_weights(x.data(), dy.data(), d16, dw.data(), nullptr);
+    }
   }
   // Double references (im2col) on the rounded and on the unrounded inputs.
   std::vector<double> col(static_cast<size_t>(d.Cin * d.K * d.Lout));
@@ -121,6 +145,9 @@ TEST(Bf16, OneDnnConvolutionRoundsInputsAndAccumulatesInFp32) {
     EXPECT_LT(rel_err(*ours[i], u[static_cast<size_t>(i)]), 3e-2);
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Layouts, Bf16Conv, ::testing::Values(false, true),
+                         [](const auto& info) { return info.param ? "channels_last" : "channels_first"; });
 
 // 12 steps of ecg12 in bf16 follow the fp32 run: the first loss (same weights; the
 // contrastive kernel keeps the loss in fp32) within 0.5%, later ones within 10% as the

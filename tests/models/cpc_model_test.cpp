@@ -1,12 +1,18 @@
 // CPC models from the shipped JSON configs: shapes, PyTorch names (the audio config
 // loads seed 004's PyTorch state dict strictly and reproduces its z and c), config
-// validation messages, and a few AdamW steps that lower the InfoNCE loss.
+// validation messages, a few AdamW steps that lower the InfoNCE loss, and the CPU's
+// channels-last encoder computing what the (B, C, L) one computes.
 #include "models/cpc_model.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
+
 #include "engine/ops/ops.h"
 #include "engine/optim/optimizer.h"
+#include "kernels/cpu/cpu_options.h"
+#include "layers/conv1d.h"
 #include "tests/support/reference_case.h"
 
 namespace cpc::test {
@@ -113,6 +119,93 @@ TEST(CpcModel, Ecg12TrainsOnAFixedBatch) {
   }
   EXPECT_LT(last, first - 0.1);
 }
+
+// The CPU backend runs the encoder on (B, L, C) activations (oneDNN's direct kernels);
+// CPC_CPU_LAYOUT=ncw keeps (B, C, L). Both give the same loss and gradients, for both
+// encoder types and norms, in fp32 (2e-4 of each tensor's scale) and in bf16, where
+// activations near a rounding boundary round apart and BatchNorm's backward amplifies
+// that: there the two layouts differ by no more than twice bf16's own difference from
+// fp32.
+struct LayoutCase {
+  const char* config;
+  const char* norm;
+  Precision precision;
+  int64_t batch, window;
+};
+
+class CpcModelLayout : public ::testing::TestWithParam<LayoutCase> {};
+
+TEST_P(CpcModelLayout, ChannelsLastEqualsChannelsFirst) {
+  const LayoutCase p = GetParam();
+  cpu::CpuOptions& o = cpu::cpu_options();
+  const cpu::CpuOptions saved = o;
+  o.conv = cpu::ConvAlgorithm::onednn;
+  std::vector<std::string> names{"loss"};
+  auto run = [&](cpu::ConvLayout layout, Precision precision, bool* channels_last) {
+    o.layout = layout;
+    Generator gen(3);
+    CpcModel model(CpcConfig::load(kConfigs + p.config, {std::string("encoder.norm=") + p.norm,
+                                                         "data.window=" + std::to_string(p.window)}),
+                   gen);
+    const Tensor x = gen.normal_tensor({p.batch, model.config().channels, p.window}, 0, 1);
+    Tape tape;
+    TapeScope scope(tape);
+    tape.set_precision(precision);
+    Generator rng(5);
+    const InfoNceResult& r = model.loss(tape.var(x), &rng, 2);
+    tape.backward(r.loss);
+    *channels_last = false;
+    model.encoder()->apply([&](Module& m) {
+      if (auto* conv = dynamic_cast<Conv1d*>(&m)) *channels_last = *channels_last || conv->geometry.channels_last;
+    });
+    std::vector<std::vector<float>> out{r.loss->value.to_vector()};
+    for (const auto& [name, q] : model.named_parameters()) {
+      out.push_back(q->grad.to_vector());
+      if (names.size() < out.size()) names.push_back(name);
+    }
+    return out;
+  };
+  bool cl_first = true, cl_last = false, unused = false;
+  const auto first = run(cpu::ConvLayout::ncw, p.precision, &cl_first);
+  const auto last = run(cpu::ConvLayout::nwc, p.precision, &cl_last);
+  // bf16: the layouts' difference is held to the size of bf16's own (vs fp32, same layout).
+  const auto fp32 = p.precision == Precision::bf16 ? run(cpu::ConvLayout::ncw, Precision::fp32, &unused)
+                                                   : std::vector<std::vector<float>>{};
+  o = saved;
+  EXPECT_FALSE(cl_first);
+  EXPECT_TRUE(cl_last);
+  ASSERT_EQ(first.size(), last.size());
+  auto max_diff = [](const std::vector<float>& a, const std::vector<float>& b) {
+    double worst = 0;
+    for (size_t j = 0; j < a.size(); ++j) worst = std::max(worst, std::fabs(static_cast<double>(a[j]) - b[j]));
+    return worst;
+  };
+  double grad_scale = 0;  // the largest gradient: mathematically zero ones (the predictors' biases) are noise
+  for (size_t i = 1; i < first.size(); ++i)
+    for (float v : first[i]) grad_scale = std::max(grad_scale, std::fabs(static_cast<double>(v)));
+  for (size_t i = 0; i < first.size(); ++i) {
+    double scale = 0;
+    for (float v : first[i]) scale = std::max(scale, std::fabs(static_cast<double>(v)));
+    if (i > 0) scale = std::max(scale, 1e-3 * grad_scale);
+    const double worst = max_diff(first[i], last[i]);
+    if (p.precision == Precision::bf16)
+      EXPECT_LE(worst, 2 * max_diff(first[i], fp32[i]) + 1e-4 * scale) << names[i];
+    else
+      EXPECT_LE(worst, 2e-4 * scale) << names[i];
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Encoders, CpcModelLayout,
+                         ::testing::Values(LayoutCase{"ecg12.json", "batch", Precision::fp32, 4, 1024},
+                                           LayoutCase{"ecg12.json", "channel", Precision::fp32, 4, 1024},
+                                           LayoutCase{"ecg12.json", "batch", Precision::bf16, 4, 1024},
+                                           LayoutCase{"audio_cdck2.json", "batch", Precision::fp32, 3, 2560},
+                                           LayoutCase{"audio_cdck2.json", "channel", Precision::fp32, 3, 2560}),
+                         [](const auto& info) {
+                           std::string n = std::string(info.param.config).substr(0, 5) + "_" + info.param.norm +
+                                           (info.param.precision == Precision::bf16 ? "_bf16" : "");
+                           return n;
+                         });
 
 }  // namespace
 }  // namespace cpc::test

@@ -1,7 +1,9 @@
 // BatchNorm1d: training forward (batch statistics, running statistics updated with the
 // unbiased variance), eval forward, the backward in both modes, and synchronised
 // BatchNorm's pieces (batchnorm_stats, channel_affine); against the double kernels,
-// with finite differences for x, weight and bias.
+// with finite differences for x, weight and bias. The "rows" cases are channels-last
+// activations as the encoder passes them, (B * L, C, 1): the CPU kernels take their own
+// path there, so their reference is the (B, C, L) path on the transposed input (1, C, N).
 #include "kernels/cpu/norms.h"
 #include "tests/ops/op_case.h"
 
@@ -10,9 +12,31 @@ namespace {
 
 constexpr float kMomentum = 0.1f, kEps = 1e-5f;
 
+// (N, C) <-> (C, N) for the rows cases' reference; per-channel vectors pass unchanged.
+Vec swap(const Vec& v, int64_t rows, int64_t cols) {
+  Vec out(v.size());
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) out[c * rows + r] = v[r * cols + c];
+  return out;
+}
+
+// The reference of a rows case: `ref` run on (1, C, N) with activations transposed.
+std::function<std::vector<Vec>(const std::vector<Vec>&)> via_columns(
+    int64_t N, int64_t C, std::vector<bool> activation_in, std::vector<bool> activation_out,
+    std::function<std::vector<Vec>(const std::vector<Vec>&, const NormDims&)> ref) {
+  return [=](const std::vector<Vec>& in) {
+    std::vector<Vec> t = in;
+    for (size_t i = 0; i < t.size(); ++i)
+      if (activation_in[i]) t[i] = swap(in[i], N, C);
+    std::vector<Vec> out = ref(t, NormDims{1, C, N});
+    for (size_t i = 0; i < out.size(); ++i)
+      if (activation_out[i]) out[i] = swap(out[i], C, N);
+    return out;
+  };
+}
+
 // Inputs: x, gamma, beta, dy, running_mean, running_var (positive).
-OpCase train_case(const char* name, int64_t B, int64_t C, int64_t L, bool running = true) {
-  const NormDims d{B, C, L};
+OpCase train_case(const char* name, int64_t B, int64_t C, int64_t L, bool running = true, bool rows = false) {
   OpCase c;
   c.name = std::string("batch_norm/train_") + name;
   c.ops = {Op::batchnorm_forward_train, Op::batchnorm_backward};
@@ -28,7 +52,7 @@ OpCase train_case(const char* name, int64_t B, int64_t C, int64_t L, bool runnin
     if (running) out.push_back(rm), out.push_back(rv);
     return out;
   };
-  c.reference = [=](const std::vector<Vec>& in) {
+  auto ref = [=](const std::vector<Vec>& in, const NormDims& d) {
     Vec y(in[0].size()), mean(C), invstd(C), rm = in[4], rv = in[5], dx(in[0].size(), 0.0), dg(C, 0.0), db(C, 0.0);
     cpu::batchnorm_forward_train(in[0].data(), in[1].data(), in[2].data(), double(kMomentum), double(kEps), d,
                                  running ? rm.data() : nullptr, running ? rv.data() : nullptr, mean.data(),
@@ -39,14 +63,18 @@ OpCase train_case(const char* name, int64_t B, int64_t C, int64_t L, bool runnin
     if (running) out.push_back(rm), out.push_back(rv);
     return out;
   };
+  if (rows)
+    c.reference = via_columns(B, C, {true, false, false, true, false, false},
+                              {true, true, false, false, false, false, false, false}, ref);
+  else
+    c.reference = [=](const std::vector<Vec>& in) { return ref(in, NormDims{B, C, L}); };
   c.tol = 2e-5;
   c.device_tol = 1e-4;  // cuDNN's batch statistics: another summation order over B*L
   c.grad = {3, {0, 1, 2}, {1, 2, 3}};
   return c;
 }
 
-OpCase eval_case(const char* name, int64_t B, int64_t C, int64_t L) {
-  const NormDims d{B, C, L};
+OpCase eval_case(const char* name, int64_t B, int64_t C, int64_t L, bool rows = false) {
   OpCase c;
   c.name = std::string("batch_norm/eval_") + name;
   c.ops = {Op::batchnorm_forward_eval, Op::batchnorm_backward};
@@ -59,7 +87,7 @@ OpCase eval_case(const char* name, int64_t B, int64_t C, int64_t L) {
     b.batchnorm_backward(in[0], in[3], in[1], in[4], invstd, false, dx, dg, dbeta);
     return Tensors{y, dx, dg, dbeta, invstd};
   };
-  c.reference = [=](const std::vector<Vec>& in) {
+  auto ref = [=](const std::vector<Vec>& in, const NormDims& d) {
     Vec y(in[0].size()), invstd(C), dx(in[0].size(), 0.0), dg(C, 0.0), db(C, 0.0);
     cpu::batchnorm_forward_eval(in[0].data(), in[1].data(), in[2].data(), double(kEps), d, in[4].data(), in[5].data(),
                                 invstd.data(), y.data());
@@ -67,16 +95,19 @@ OpCase eval_case(const char* name, int64_t B, int64_t C, int64_t L) {
                             dg.data(), db.data());
     return std::vector<Vec>{y, dx, dg, db, invstd};
   };
+  if (rows)
+    c.reference =
+        via_columns(B, C, {true, false, false, true, false, false}, {true, true, false, false, false}, ref);
+  else
+    c.reference = [=](const std::vector<Vec>& in) { return ref(in, NormDims{B, C, L}); };
   c.device_tol = 1e-5;
   c.grad = {3, {0, 1, 2}, {1, 2, 3}};
   return c;
 }
 
-OpCase sync_pieces_case() {
-  const int64_t B = 3, C = 5, L = 11;
-  const NormDims d{B, C, L};
+OpCase sync_pieces_case(const char* name, int64_t B, int64_t C, int64_t L, bool rows = false) {
   OpCase c;
-  c.name = "batch_norm/sync_pieces";
+  c.name = std::string("batch_norm/sync_pieces") + name;
   c.ops = {Op::batchnorm_stats, Op::channel_affine};
   c.inputs = {Shape{B, C, L}, Shape{C}, Shape{C}};
   c.run = [=](Backend& b, const Tensors& in) {
@@ -86,7 +117,7 @@ OpCase sync_pieces_case() {
     b.channel_affine(inplace, in[1], in[2], inplace);
     return Tensors{mean, var, y, inplace};
   };
-  c.reference = [=](const std::vector<Vec>& in) {
+  auto ref = [=](const std::vector<Vec>& in, const NormDims& d) {
     Vec mean(C), var(C), y(in[0].size());
     cpu::batchnorm_stats(in[0].data(), d, mean.data(), var.data());
     cpu::channel_affine(in[0].data(), in[1].data(), in[2].data(), d, y.data());
@@ -94,13 +125,21 @@ OpCase sync_pieces_case() {
     for (size_t i = 0; i < y.size(); ++i) inplace[i] += y[i];
     return std::vector<Vec>{mean, var, y, inplace};
   };
+  if (rows)
+    c.reference = via_columns(B, C, {true, false, false}, {false, false, true, true}, ref);
+  else
+    c.reference = [=](const std::vector<Vec>& in) { return ref(in, NormDims{B, C, L}); };
   c.tol = 1e-6;
   c.device_tol = 1e-6;
   return c;
 }
 
+// Rows: (B * L, C, 1); the large ones split into the kernels' 64 chunks over 2 threads.
 CPC_OP_CASES({train_case("encoder", 4, 6, 25), train_case("no_running_stats", 2, 3, 9, false),
-              train_case("batch1", 1, 4, 16), eval_case("encoder", 3, 5, 14), sync_pieces_case()});
+              train_case("batch1", 1, 4, 16), eval_case("encoder", 3, 5, 14), sync_pieces_case("", 3, 5, 11),
+              train_case("rows", 37, 6, 1, true, true), train_case("rows_large", 1500, 48, 1, true, true),
+              eval_case("rows", 29, 5, 1, true), eval_case("rows_large", 1500, 48, 1, true),
+              sync_pieces_case("_rows", 1500, 48, 1, true)});
 
 }  // namespace
 }  // namespace cpc::ops_test

@@ -1,7 +1,9 @@
 // conv1d_forward / conv1d_backward_data / conv1d_backward_weights over the geometries
 // the encoders use (strided, padded, dilated, pointwise) and awkward ones, against the
 // double instantiation of the im2col kernel (the CPU backend runs oneDNN by default),
-// with finite differences for x, weight and bias.
+// with finite differences for x, weight and bias. The channels_last cases take x (B, L, Cin)
+// and give y (B, Lout, Cout) (oneDNN's direct kernels on the CPU); backends without them
+// run the same cases through their transposes, as ops::conv1d does.
 #include "kernels/cpu/conv1d.h"
 #include "tests/ops/op_case.h"
 
@@ -34,6 +36,63 @@ OpCase conv_case(const char* name, int64_t B, int64_t Cin, int64_t L, int64_t Co
   };
   c.tol = 1e-5;
   c.device_tol = 1e-5;  // fp32 without TF32: cuDNN and oneDNN differ in summation order only
+  c.grad = {3, {0, 1}, {1, 2}};
+  if (bias) c.grad.inputs.push_back(2), c.grad.outputs.push_back(3);
+  return c;
+}
+
+// (B, P, Q) -> (B, Q, P), on a backend or in double.
+Tensor swap12(Backend& b, const Tensor& t) {
+  Tensor out = Tensor::zeros({t.size(0), t.size(2), t.size(1)}, t.device());
+  b.transpose(t, t.size(0), t.size(1), t.size(2), 1, out, 0.f);
+  return out;
+}
+Vec swap12(const Vec& v, int64_t B, int64_t P, int64_t Q) {
+  Vec out(v.size());
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t p = 0; p < P; ++p)
+      for (int64_t q = 0; q < Q; ++q) out[(b * Q + q) * P + p] = v[(b * P + p) * Q + q];
+  return out;
+}
+
+OpCase conv_channels_last_case(const char* name, int64_t B, int64_t Cin, int64_t L, int64_t Cout, int64_t K,
+                               int64_t stride, int64_t pad, int64_t dil, bool bias = true) {
+  Conv1dGeometry g{stride, pad, dil};
+  g.channels_last = true;
+  const int64_t Lout = g.out_length(L, K);
+  const Conv1dDims d{B, Cin, L, Cout, K, Lout, stride, pad, dil};
+  OpCase c;
+  c.name = std::string("conv1d/channels_last_") + name;
+  c.ops = {Op::conv1d_forward, Op::conv1d_backward_data, Op::conv1d_backward_weights};
+  c.inputs = {Shape{B, L, Cin}, Shape{Cout, Cin, K}, Shape{Cout}, Shape{B, Lout, Cout}};
+  c.run = [=](Backend& b, const Tensors& in) {
+    Tensor dw = zeros_like(in[1]), db = zeros_like(in[2]);
+    if (!b.conv1d_channels_last()) {  // (B, C, L) kernels between transposes
+      Conv1dGeometry gc = g;
+      gc.channels_last = false;
+      Tensor x = swap12(b, in[0]), dy = swap12(b, in[3]);
+      Tensor y = Tensor::zeros({B, Cout, Lout}, x.device()), dx = zeros_like(x);
+      b.conv1d_forward(x, in[1], bias ? &in[2] : nullptr, gc, y);
+      b.conv1d_backward_data(dy, in[1], gc, dx);
+      b.conv1d_backward_weights(x, dy, gc, dw, bias ? &db : nullptr);
+      return Tensors{swap12(b, y), swap12(b, dx), dw, db};
+    }
+    Tensor y = Tensor::zeros({B, Lout, Cout}, in[0].device()), dx = zeros_like(in[0]);
+    b.conv1d_forward(in[0], in[1], bias ? &in[2] : nullptr, g, y);
+    b.conv1d_backward_data(in[3], in[1], g, dx);
+    b.conv1d_backward_weights(in[0], in[3], g, dw, bias ? &db : nullptr);
+    return Tensors{y, dx, dw, db};
+  };
+  c.reference = [=](const std::vector<Vec>& in) {
+    const Vec x = swap12(in[0], B, L, Cin), dy = swap12(in[3], B, Lout, Cout);
+    Vec y(B * Cout * Lout), dx(x.size(), 0.0), dw(in[1].size(), 0.0), db(Cout, 0.0), col(cpu::col_size(d));
+    cpu::conv1d_forward(x.data(), in[1].data(), bias ? in[2].data() : nullptr, d, y.data(), col.data());
+    cpu::conv1d_backward_data(dy.data(), in[1].data(), d, dx.data(), col.data());
+    cpu::conv1d_backward_weights(x.data(), dy.data(), d, dw.data(), bias ? db.data() : nullptr, col.data());
+    return std::vector<Vec>{swap12(y, B, Cout, Lout), swap12(dx, B, Cin, L), dw, db};
+  };
+  c.tol = 1e-5;
+  c.device_tol = 1e-5;
   c.grad = {3, {0, 1}, {1, 2}};
   if (bias) c.grad.inputs.push_back(2), c.grad.outputs.push_back(3);
   return c;
@@ -75,6 +134,14 @@ CPC_OP_CASES({
     conv_case("no_bias_kernel_longer_than_input", 1, 3, 4, 2, 7, 1, 3, 1, false),
     conv_case("batch1_odd_channels", 1, 13, 50, 9, 5, 3, 2, 1),
     conv_accumulates_case(),
+    // ecg12's stem, block and shortcut geometries; the rest as above.
+    conv_channels_last_case("stem_12ch_stride4_k7", 2, 12, 90, 16, 7, 4, 3, 1, false),
+    conv_channels_last_case("k7_stride2_pad3", 3, 16, 45, 32, 7, 2, 3, 1, false),
+    conv_channels_last_case("pointwise_stride2_bias", 2, 16, 31, 24, 1, 2, 0, 1),
+    conv_channels_last_case("stride5_k10_pad3", 2, 1, 160, 8, 10, 5, 3, 1),
+    conv_channels_last_case("dilation2", 2, 4, 30, 5, 3, 1, 2, 2),
+    conv_channels_last_case("kernel_longer_than_input", 1, 3, 4, 2, 7, 1, 3, 1, false),
+    conv_channels_last_case("batch1_odd_channels", 1, 13, 50, 9, 5, 3, 2, 1),
 });
 
 }  // namespace
