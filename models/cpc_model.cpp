@@ -1,5 +1,7 @@
 #include "models/cpc_model.h"
 
+#include <algorithm>
+
 #include "engine/core/backend.h"
 #include "engine/ops/ops.h"
 #include "layers/activations.h"
@@ -53,12 +55,16 @@ CpcModel::CpcModel(const CpcConfig& config, Generator& gen) : config_(config), i
     predictors_.push_back({l->weight, l->bias});
   }
   register_module("Wk", std::move(wk));
+  encoder_->apply([&](Module& m) {
+    if (auto* conv = dynamic_cast<Conv1d*>(&m))
+      widest_ = std::max({widest_, conv->weight->value.size(0), conv->weight->value.size(1)});
+  });
 }
 
 CpcModel::Encoded CpcModel::encode(Var* x) {
   CPC_CHECK(x->value.rank() == 3 && x->value.size(1) == config_.channels, "CPC model: input ", x->value.shape(),
             " expected (B, ", config_.channels, ", L)");
-  const bool cl = backend(x->value.device()).conv1d_channels_last();
+  const bool cl = backend(x->value.device()).conv1d_prefers_channels_last(widest_);
   if (cl != channels_last_) set_channels_last(cl);
   // (B, T, Dz): channels-last, the encoder's output is already the GRU's layout.
   Var* z = cl ? encoder_->forward(ops::transpose(x, 1, 2)) : ops::transpose(encoder_->forward(x), 1, 2);

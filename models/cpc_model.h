@@ -41,6 +41,7 @@ class CpcModel : public Module {
 
   CpcConfig config_;
   bool channels_last_ = false;
+  int64_t widest_ = 0;  // the encoder's widest convolution (channels in or out)
   Sequential* encoder_;
   GRU* gru_;
   std::vector<LinearPredictor> predictors_;

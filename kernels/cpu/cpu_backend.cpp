@@ -193,6 +193,9 @@ class CpuBackend final : public Backend {
   }
 
   bool conv1d_channels_last() const override { return cpu::cpu_options().channels_last(); }
+  bool conv1d_prefers_channels_last(int64_t widest) const override {
+    return cpu::cpu_options().prefer_channels_last(widest);
+  }
   void conv1d_forward_impl(const Tensor& x, const Tensor& w, const Tensor* bias, const Conv1dDims& d,
                            const Tensor& y) override {
     if (cpu::cpu_options().conv == cpu::ConvAlgorithm::onednn)

@@ -26,8 +26,9 @@ void set_option(CpuOptions& o, const std::string& key, const std::string& value,
     CPC_CHECK(value == "onednn" || value == "im2col", where, "='", value, "': expected onednn or im2col");
     o.conv = value == "onednn" ? ConvAlgorithm::onednn : ConvAlgorithm::im2col;
   } else if (key == "layout") {
-    CPC_CHECK(value == "nwc" || value == "ncw", where, "='", value, "': expected nwc or ncw");
-    o.layout = value == "nwc" ? ConvLayout::nwc : ConvLayout::ncw;
+    CPC_CHECK(value == "auto" || value == "nwc" || value == "ncw", where, "='", value,
+              "': expected auto, nwc or ncw");
+    o.layout = value == "auto" ? ConvLayout::automatic : value == "nwc" ? ConvLayout::nwc : ConvLayout::ncw;
   } else {
     fail(where, ": unknown cpu option '", key,
          "' (expected gemm, conv or layout; the arithmetic is train.precision)");
@@ -42,7 +43,9 @@ CpuOptions& cpu_options() {
 std::string describe(const CpuOptions& o) {
   return cat("gemm: ", o.gemm == GemmLibrary::onednn ? "oneDNN sgemm" : "OpenBLAS sgemm",
              ", conv1d: ", o.conv == ConvAlgorithm::onednn ? "oneDNN convolution" : "im2col + gemm",
-             o.channels_last() ? " (channels-last)" : "");
+             !o.channels_last()                  ? ""
+             : o.layout == ConvLayout::automatic ? " (channels-last up to 128 channels)"
+                                                 : " (channels-last)");
 }
 
 }  // namespace cpc::cpu

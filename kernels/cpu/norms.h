@@ -141,6 +141,72 @@ void backward(const T* x, const T* dy, const T* gamma, const T* mean, const T* i
   });
 }
 
+// Channel LayerNorm of rows: each row normalised over its C contiguous channels (sums in
+// double); save_mean / save_invstd per row.
+template <class T>
+void channel_norm_forward(const T* x, const T* gamma, const T* beta, T eps, int64_t N, int64_t C, T* save_mean,
+                          T* save_invstd, T* y) {
+  parallel_for(N, N * C > 65536, [&](int64_t r) {
+    const T* xr = x + r * C;
+    T* yr = y + r * C;
+    double s = 0, ss = 0;
+#pragma omp simd reduction(+ : s)
+    for (int64_t c = 0; c < C; ++c) s += xr[c];
+    const T m = static_cast<T>(s / C);
+#pragma omp simd reduction(+ : ss)
+    for (int64_t c = 0; c < C; ++c) {
+      const double v = xr[c] - m;
+      ss += v * v;
+    }
+    const T is = static_cast<T>(1.0 / std::sqrt(ss / C + static_cast<double>(eps)));
+    save_mean[r] = m, save_invstd[r] = is;
+#pragma omp simd
+    for (int64_t c = 0; c < C; ++c) yr[c] = (xr[c] - m) * is * gamma[c] + beta[c];
+  });
+}
+
+// dx = invstd (g - mean_c g - xhat mean_c(g xhat)) with g = dy gamma, per row; dgamma and
+// dbeta as chunked sums over rows.
+template <class T>
+void channel_norm_backward(const T* x, const T* dy, const T* gamma, const T* mean, const T* invstd, int64_t N,
+                           int64_t C, T* dx, T* dgamma, T* dbeta) {
+  if (dgamma || dbeta) {
+    std::vector<double>& acc = scratch();
+    chunked(N, C, 2, acc, [&](int64_t r, double* a) {
+      const T* xr = x + r * C;
+      const T* dyr = dy + r * C;
+      const T m = mean[r], is = invstd[r];
+      double* sb = a + C;
+#pragma omp simd
+      for (int64_t c = 0; c < C; ++c) {
+        a[c] += dyr[c] * ((xr[c] - m) * is);
+        sb[c] += dyr[c];
+      }
+    });
+    for (int64_t c = 0; c < C; ++c) {
+      if (dgamma) dgamma[c] += static_cast<T>(acc[c]);
+      if (dbeta) dbeta[c] += static_cast<T>(acc[C + c]);
+    }
+  }
+  if (!dx) return;
+  parallel_for(N, N * C > 65536, [&](int64_t r) {
+    const T* xr = x + r * C;
+    const T* dyr = dy + r * C;
+    T* dxr = dx + r * C;
+    const T m = mean[r], is = invstd[r];
+    double s1 = 0, s2 = 0;
+#pragma omp simd reduction(+ : s1, s2)
+    for (int64_t c = 0; c < C; ++c) {
+      const double g = dyr[c] * gamma[c];
+      s1 += g;
+      s2 += g * ((xr[c] - m) * is);
+    }
+    const T m1 = static_cast<T>(s1 / C), m2 = static_cast<T>(s2 / C);
+#pragma omp simd
+    for (int64_t c = 0; c < C; ++c) dxr[c] += is * (dyr[c] * gamma[c] - m1 - (xr[c] - m) * is * m2);
+  });
+}
+
 }  // namespace rows
 
 // Per-channel mean and biased variance over B and L (double, two passes): the local
@@ -285,6 +351,7 @@ void batchnorm_backward(const T* x, const T* dy, const T* gamma, const T* mean, 
 template <class T>
 void channel_norm_forward(const T* x, const T* gamma, const T* beta, T eps, const NormDims& d, T* save_mean,
                           T* save_invstd, T* y) {
+  if (d.L == 1) return rows::channel_norm_forward(x, gamma, beta, eps, d.B, d.C, save_mean, save_invstd, y);
   parallel_for(d.B, true, [&](int64_t b) {
     const T* xb = x + b * d.C * d.L;
     T* yb = y + b * d.C * d.L;
@@ -315,11 +382,15 @@ void channel_norm_forward(const T* x, const T* gamma, const T* beta, T eps, cons
 // sum is bound by the add latency), then dx; the shares are summed over b in order, in
 // double, so the result does not depend on the thread count.
 // (T elements: s1, s2 per sample, then the shares as doubles: 4 floats per channel.)
-inline int64_t channel_norm_backward_workspace(const NormDims& d) { return 2 * d.B * d.L + 4 * d.B * d.C; }
+// (None for rows, L == 1: that path sums in the thread's own scratch.)
+inline int64_t channel_norm_backward_workspace(const NormDims& d) {
+  return d.L == 1 ? 0 : 2 * d.B * d.L + 4 * d.B * d.C;
+}
 
 template <class T>
 void channel_norm_backward(const T* x, const T* dy, const T* gamma, const T* mean, const T* invstd, const NormDims& d,
                            T* dx, T* dgamma, T* dbeta, T* ws) {
+  if (d.L == 1) return rows::channel_norm_backward(x, dy, gamma, mean, invstd, d.B, d.C, dx, dgamma, dbeta);
   const bool params = dgamma || dbeta;
   // (B, 2, C) doubles: this sample's dgamma and dbeta (8-byte aligned: 2 * B * L floats before)
   double* share = reinterpret_cast<double*>(ws + 2 * d.B * d.L);

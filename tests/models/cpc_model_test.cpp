@@ -207,5 +207,33 @@ INSTANTIATE_TEST_SUITE_P(Encoders, CpcModelLayout,
                            return n;
                          });
 
+// layout auto (the default): channels-last where oneDNN's kernels win, i.e. for encoders
+// of at most 128 channels (ecg12), not for audio_cdck2's 512 (cpu_options.h has the numbers).
+TEST(CpcModel, AutoLayoutIsChannelsLastForNarrowEncodersOnly) {
+  cpu::CpuOptions& o = cpu::cpu_options();
+  const cpu::CpuOptions saved = o;
+  o.conv = cpu::ConvAlgorithm::onednn;
+  o.layout = cpu::ConvLayout::automatic;
+  auto channels_last = [&](const char* config, int64_t window) {
+    Generator gen(3);
+    CpcModel model(CpcConfig::load(kConfigs + config, {"data.window=" + std::to_string(window)}), gen);
+    Tape tape;
+    TapeScope scope(tape);
+    NoGradGuard no_grad;
+    model.encode(tape.var(gen.normal_tensor({2, model.config().channels, window}, 0, 1)));
+    bool cl = false;
+    model.encoder()->apply([&](Module& m) {
+      if (auto* conv = dynamic_cast<Conv1d*>(&m)) cl = cl || conv->geometry.channels_last;
+    });
+    return cl;
+  };
+  EXPECT_TRUE(channels_last("ecg12.json", 1024));
+  EXPECT_FALSE(channels_last("audio_cdck2.json", 2560));
+  EXPECT_FALSE(channels_last("audio_cpc_content.json", 2560));
+  o.layout = cpu::ConvLayout::ncw;
+  EXPECT_FALSE(channels_last("ecg12.json", 1024));
+  o = saved;
+}
+
 }  // namespace
 }  // namespace cpc::test

@@ -1,13 +1,22 @@
 // Channel LayerNorm (statistics over C at each (b, l)), forward and backward, against
-// the double kernels, with finite differences for x, weight and bias.
+// the double kernels, with finite differences for x, weight and bias. With L = 1 (the
+// channels-last encoder's (B * L, C, 1)) the CPU kernels take their rows path; those
+// cases' reference is the (B, C, L) path on the transposed input (1, C, N).
 #include "kernels/cpu/norms.h"
 #include "tests/ops/op_case.h"
 
 namespace cpc::ops_test {
 namespace {
 
+// (N, C) -> (C, N) and back.
+Vec swap(const Vec& v, int64_t rows, int64_t cols) {
+  Vec out(v.size());
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) out[c * rows + r] = v[r * cols + c];
+  return out;
+}
+
 OpCase channel_norm_case(const char* name, int64_t B, int64_t C, int64_t L) {
-  const NormDims d{B, C, L};
   constexpr float kEps = 1e-5f;
   OpCase c;
   c.name = std::string("channel_norm/") + name;
@@ -20,7 +29,7 @@ OpCase channel_norm_case(const char* name, int64_t B, int64_t C, int64_t L) {
     b.channel_norm_backward(in[0], in[3], in[1], mean, invstd, dx, dg, dbeta);
     return Tensors{y, dx, dg, dbeta, mean, invstd};
   };
-  c.reference = [=](const std::vector<Vec>& in) {
+  auto ref = [=](const std::vector<Vec>& in, const NormDims& d) {
     Vec y(in[0].size()), mean(B * L), invstd(B * L), dx(in[0].size(), 0.0), dg(C, 0.0), db(C, 0.0);
     Vec ws(cpu::channel_norm_backward_workspace(d));
     cpu::channel_norm_forward(in[0].data(), in[1].data(), in[2].data(), double(kEps), d, mean.data(), invstd.data(),
@@ -29,6 +38,15 @@ OpCase channel_norm_case(const char* name, int64_t B, int64_t C, int64_t L) {
                                dg.data(), db.data(), ws.data());
     return std::vector<Vec>{y, dx, dg, db, mean, invstd};
   };
+  if (L == 1) {
+    c.reference = [=](const std::vector<Vec>& in) {
+      std::vector<Vec> out = ref({swap(in[0], B, C), in[1], in[2], swap(in[3], B, C)}, NormDims{1, C, B});
+      out[0] = swap(out[0], C, B), out[1] = swap(out[1], C, B);  // mean, invstd: one per row either way
+      return out;
+    };
+  } else {
+    c.reference = [=](const std::vector<Vec>& in) { return ref(in, NormDims{B, C, L}); };
+  }
   c.tol = 2e-5;
   c.device_tol = 1e-5;
   c.grad = {3, {0, 1, 2}, {1, 2, 3}};
@@ -36,7 +54,8 @@ OpCase channel_norm_case(const char* name, int64_t B, int64_t C, int64_t L) {
 }
 
 CPC_OP_CASES({channel_norm_case("encoder", 2, 12, 17), channel_norm_case("one_position", 3, 7, 1),
-              channel_norm_case("wide", 1, 64, 40)});
+              channel_norm_case("wide", 1, 64, 40), channel_norm_case("rows", 37, 12, 1),
+              channel_norm_case("rows_large", 1500, 64, 1)});
 
 }  // namespace
 }  // namespace cpc::ops_test
