@@ -21,13 +21,15 @@ export OMP_NUM_THREADS=1
 TRAIN=(train --config "$SRC/models/configs/ecg12.json" --data "$d/ecg.h5" --steps 3 --seed 7 --threads 1
        --set loss.negatives_from=global --set encoder.norm=channel --set loss.negatives=batch)
 
-# run_a run_b: losses per step within 1e-5 relative; exported weights: at most 0.1 % of
+# run_a run_b: losses per step within 1e-5 relative; exported weights: at most 1 % of
 # them differ by more than 1e-7, none by more than 1e-5. For scale: one AdamW step in
 # this warm-up moves a weight by up to lr = 1.5e-5, whatever the gradient's size, so a
 # near-zero gradient's fp32 rounding (sums in another order) can move a weight by a
-# fraction of lr. One process with 1 and with 2 threads differs that way: 492 of 1.3 M
-# ecg12 weights by more than 1e-7, 3 by more than 1e-6 (at most 4.8e-6). A rank that
-# missed the other's gradients would move most weights by ~lr.
+# fraction of lr. One process with 1 and with 2 threads differs that way (ecg12, 3
+# steps: 0.02-0.04 % of the 1.3 M weights by more than 1e-7, the largest by 0.9-4.8e-6);
+# 2 ranks x 8 against 1 x 16 measured 0.05-0.35 % (the GRU's and the convolutions' sums
+# over 8 rows instead of 16). A rank that missed the other's gradients would move most
+# weights by ~lr.
 compare() {
   "$B" export --ckpt "$d/$1" --out "$d/$1.safetensors" --part model > /dev/null
   "$B" export --ckpt "$d/$2" --out "$d/$2.safetensors" --part model > /dev/null
@@ -57,7 +59,7 @@ total = sum(x.numel() for x in diff)
 print(f"{a} vs {b}: losses {la} vs {lb}; largest weight difference {worst[0]:.1e} ({worst[1]}); "
       f"{over} of {total} weights differ by more than 1e-7")
 assert worst[0] <= 1e-5, worst
-assert over <= 1e-3 * total, (over, total)
+assert over <= 1e-2 * total, (over, total)
 PYEOF
 }
 

@@ -25,7 +25,7 @@ cd "$d"
 fails=0
 # compare_runs RUN_A RUN_B LOSS_TOL WEIGHT_TOL: the same metrics records (losses within
 # LOSS_TOL relative, the rest equal; 0: bit for bit) and every checkpoint tensor within
-# WEIGHT_TOL (0: bit for bit); with WEIGHT_TOL > 0 also at most 0.1 % of the weights more
+# WEIGHT_TOL (0: bit for bit); with WEIGHT_TOL > 0 also at most 1 % of the weights more
 # than WEIGHT_TOL / 100 apart (cli_data_parallel_test.sh says why AdamW's first steps
 # spread fp32 rounding that way).
 compare_runs() {
@@ -55,7 +55,7 @@ for n in names:
     d = diff.max() if fa[n].size else 0.0
     assert d <= weight_tol, (n, d)
     over, total = over + int((diff > weight_tol / 100).sum()), total + diff.size
-assert weight_tol == 0 or over <= 1e-3 * total, (over, total)
+assert weight_tol == 0 or over <= 1e-2 * total, (over, total)
 print(f"{a} vs {b}: {len(ra)} records, {len(names)} tensors")
 PYEOF
 }
@@ -74,7 +74,7 @@ mpirun --allow-run-as-root --oversubscribe -np 2 "$B" train "${CFG[@]}" --out mp
   bad "mpirun -np 2 train failed: $(tail -n 3 mpi2.log)"
 "$B" train "${CFG[@]}" --out one16 --steps 3 --set train.batch_size=16 > one16.log 2>&1 || bad "1 x 16 train failed"
 compare_runs srun2 mpi2 0 0 && compare_runs srun2 one16 1e-5 1e-5 &&
-  ok "srun 2 x 8 == mpirun 2 x 8 (bit for bit) == 1 x 16 (losses 1e-5, weights 1e-5, 99.9 % within 1e-7)" || bad "srun / mpirun / one process differ"
+  ok "srun 2 x 8 == mpirun 2 x 8 (bit for bit) == 1 x 16 (losses 1e-5, weights 1e-5, 99 % within 1e-7)" || bad "srun / mpirun / one process differ"
 
 # ---------------------------------------------------------------- 2. the README's batch script
 job=(--export=ALL,CPC_ENGINE="$B" -o job_%j.out "$SRC/tools/slurm/train_cpu.sbatch"
