@@ -19,6 +19,7 @@
 #include "kernels/cpu/blas.h"
 #include "engine/core/op_args.h"
 #include "kernels/cpu/cpu_options.h"
+#include "kernels/cpu/fast_math.h"
 #include "kernels/cpu/parallel.h"
 
 namespace cpc::cpu {
@@ -191,17 +192,35 @@ ContrastiveResult contrastive_forward(const T* A, const T* C, const ContrastiveP
         row_loss[i] = 0;
         if (!p1.used()) return;
         T sum_neg = 0, sum_pos = 0;
-        cur = first;
-        for (int64_t j = 0; j < Mg; ++j) {
-          if (!detail::candidate_valid(p, i, c0 + j, cur, end)) {
-            row[j] = T(-1);
-            continue;
+        if (!p.row_group && !p.excl_cols && !p.neg_l2) {
+          // Every candidate valid (InfoNCE's batch and sequence negatives, NT-Xent without
+          // exclusions): math::row_exp over the row as one vector loop (fast_math.h's exp;
+          // lanes of partial sums).
+          const int32_t* cl = p.col_label + c0;
+          const T mp = p1.max_pos, ma = p1.max_all;
+          T sp = 0, sn = 0;
+#pragma omp simd reduction(+ : sp, sn)
+          for (int64_t j = 0; j < Mg; ++j) {
+            const bool pos = label == cl[j];
+            const T e = fast_exp(row[j] - (pos ? mp : ma));
+            sp += pos ? e : T(0);
+            sn += pos ? T(0) : e;
+            row[j] = e;
           }
-          const bool pos = label == p.col_label[c0 + j];
-          if (p.neg_l2) dup_w[r * Mg + j] = row[j];
-          const T e = math::row_exp(row[j], pos, p1);
-          (pos ? sum_pos : sum_neg) += e;
-          row[j] = e;
+          sum_pos = sp, sum_neg = sn;
+        } else {
+          cur = first;
+          for (int64_t j = 0; j < Mg; ++j) {
+            if (!detail::candidate_valid(p, i, c0 + j, cur, end)) {
+              row[j] = T(-1);
+              continue;
+            }
+            const bool pos = label == p.col_label[c0 + j];
+            if (p.neg_l2) dup_w[r * Mg + j] = row[j];
+            const T e = math::row_exp(row[j], pos, p1);
+            (pos ? sum_pos : sum_neg) += e;
+            row[j] = e;
+          }
         }
         const math::RowStats<T> st = math::row_stats(p1, sum_neg, sum_pos, p.form());
         row_loss[i] = st.loss;
