@@ -12,7 +12,7 @@ namespace cpc::cpu {
 
 inline float fast_exp(float x) {
   // e^x = 2^n e^r, n = round(x / ln 2), |r| <= ln 2 / 2; clamped so that 2^n stays a
-  // normal float (e^-87.3 ~ 1.2e-38, e^88.37 ~ 2.4e38). NaN stays NaN through p.
+  // normal float (e^-87.3 ~ 1.2e-38, e^88.37 ~ 2.4e38).
   x = x < -87.3f ? -87.3f : x;
   x = x > 88.37f ? 88.37f : x;
   // Round to nearest by adding and removing 1.5 * 2^23 (std::floor would keep GCC from
@@ -27,7 +27,8 @@ inline float fast_exp(float x) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.0f;
-  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+  // NaN stays NaN through p; its exponent is taken as 0 (converting NaN to int is undefined).
+  const int32_t bits = (static_cast<int32_t>(n == n ? n : 0.0f) + 127) << 23;
   float scale;
   std::memcpy(&scale, &bits, sizeof scale);
   return p * scale;
