@@ -6,7 +6,7 @@
 #include "engine/ops/ops.h"
 #include "layers/activations.h"
 #include "layers/batch_norm1d.h"
-#include "layers/channel_norm.h"
+#include "layers/channels_last.h"
 #include "layers/conv1d.h"
 
 namespace cpc {
@@ -65,19 +65,13 @@ CpcModel::Encoded CpcModel::encode(Var* x) {
   CPC_CHECK(x->value.rank() == 3 && x->value.size(1) == config_.channels, "CPC model: input ", x->value.shape(),
             " expected (B, ", config_.channels, ", L)");
   const bool cl = backend(x->value.device()).conv1d_prefers_channels_last(widest_);
-  if (cl != channels_last_) set_channels_last(cl);
+  if (cl != channels_last_) {
+    set_channels_last(*encoder_, cl);
+    channels_last_ = cl;
+  }
   // (B, T, Dz): channels-last, the encoder's output is already the GRU's layout.
   Var* z = cl ? encoder_->forward(ops::transpose(x, 1, 2)) : ops::transpose(encoder_->forward(x), 1, 2);
   return {z, gru_->forward(z).output};
-}
-
-void CpcModel::set_channels_last(bool on) {
-  encoder_->apply([&](Module& m) {
-    if (auto* conv = dynamic_cast<Conv1d*>(&m)) conv->geometry.channels_last = on;
-    if (auto* bn = dynamic_cast<BatchNorm1d*>(&m)) bn->channels_last = on;
-    if (auto* cn = dynamic_cast<ChannelNorm*>(&m)) cn->channels_last = on;
-  });
-  channels_last_ = on;
 }
 
 void CpcModel::set_communicator(Communicator* comm) {

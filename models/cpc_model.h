@@ -35,12 +35,9 @@ class CpcModel : public Module {
   Sequential* encoder() const { return encoder_; }
 
  private:
-  // Runs the encoder's convolutions and norms on (B, L, C) activations (or back on
-  // (B, C, L)); each forward picks what its backend's convolutions run fastest.
-  void set_channels_last(bool on);
-
   CpcConfig config_;
-  bool channels_last_ = false;
+  bool channels_last_ = false;  // the encoder's layout (layers/channels_last.h): each forward
+                                // picks what its backend's convolutions run fastest
   int64_t widest_ = 0;  // the encoder's widest convolution (channels in or out)
   Sequential* encoder_;
   GRU* gru_;

@@ -16,8 +16,6 @@ void Backend::conv1d_forward(const Tensor& x, const Tensor& w, const Tensor* bia
   const Front f{*this, Op::conv1d_forward};
   require(Op::conv1d_forward, x, "x"), require(Op::conv1d_forward, w, "weight"), require(Op::conv1d_forward, y, "y");
   if (g.precision != Precision::fp32) check_precision(g.precision);
-  if (g.channels_last && !conv1d_channels_last())
-    f.fail_("this backend runs conv1d on (B, C, L) activations only, not channels-last (B, L, C)");
   const Conv1dDims d = conv_dims(f, x, "x", w, g, y, "y");
   if (bias) require(Op::conv1d_forward, *bias, "bias"), f.numel(*bias, d.Cout, "bias");
   f.apart(y, "y", x, "x"), f.apart(y, "y", w, "weight");
@@ -29,8 +27,6 @@ void Backend::conv1d_backward_data(const Tensor& dy, const Tensor& w, const Conv
   require(Op::conv1d_backward_data, dy, "dy"), require(Op::conv1d_backward_data, w, "weight");
   require(Op::conv1d_backward_data, dx, "dx");
   if (g.precision != Precision::fp32) check_precision(g.precision);
-  if (g.channels_last && !conv1d_channels_last())
-    f.fail_("this backend runs conv1d on (B, C, L) activations only, not channels-last (B, L, C)");
   const Conv1dDims d = conv_dims(f, dx, "dx", w, g, dy, "dy");
   f.apart(dx, "dx", dy, "dy"), f.apart(dx, "dx", w, "weight");
   conv1d_backward_data_impl(dy, w, d, dx);
@@ -42,8 +38,6 @@ void Backend::conv1d_backward_weights(const Tensor& x, const Tensor& dy, const C
   require(Op::conv1d_backward_weights, x, "x"), require(Op::conv1d_backward_weights, dy, "dy");
   require(Op::conv1d_backward_weights, dw, "dw");
   if (g.precision != Precision::fp32) check_precision(g.precision);
-  if (g.channels_last && !conv1d_channels_last())
-    f.fail_("this backend runs conv1d on (B, C, L) activations only, not channels-last (B, L, C)");
   const Conv1dDims d = conv_dims(f, x, "x", dw, g, dy, "dy");
   if (dbias && !dbias->defined()) dbias = nullptr;
   if (dbias) require(Op::conv1d_backward_weights, *dbias, "dbias"), f.numel(*dbias, d.Cout, "dbias");

@@ -62,6 +62,8 @@ inline NormDims norm_dims(const Front& f, const Tensor& x) {
 inline Conv1dDims conv_dims(const Front& f, const Tensor& x, const char* xrole, const Tensor& w, const Conv1dGeometry& g,
                      const Tensor& y, const char* yrole) {
   const bool cl = g.channels_last;
+  if (cl && !f.b.conv1d_channels_last())
+    f.fail_("this backend runs conv1d on (B, C, L) activations only, not channels-last (B, L, C)");
   f.rank(x, 3, xrole, cl ? "(B, L, Cin)" : "(B, Cin, L)");
   f.rank(w, 3, "weight", "(Cout, Cin, K)");
   f.rank(y, 3, yrole, cl ? "(B, Lout, Cout)" : "(B, Cout, Lout)");

@@ -12,12 +12,25 @@ struct GruGates {
   T r, z, n, h;
 };
 
-template <class T>
+// The library's sigmoid and tanh; the CPU's GRU passes vectorizable ones instead
+// (kernels/cpu/gru.h).
+struct LibraryActivations {
+  template <class T>
+  static CPC_HD T sigmoid(T x) {
+    return math::sigmoid(x);
+  }
+  template <class T>
+  static CPC_HD T tanh(T x) {
+    return tanh_(x);
+  }
+};
+
+template <class T, class Act = LibraryActivations>
 CPC_HD GruGates<T> gru_cell_forward(T gi_r, T gi_z, T gi_n, T gh_r, T gh_z, T gh_n, T h_prev) {
   GruGates<T> g;
-  g.r = sigmoid(gi_r + gh_r);
-  g.z = sigmoid(gi_z + gh_z);
-  g.n = tanh_(gi_n + g.r * gh_n);
+  g.r = Act::sigmoid(gi_r + gh_r);
+  g.z = Act::sigmoid(gi_z + gh_z);
+  g.n = Act::tanh(gi_n + g.r * gh_n);
   g.h = (T(1) - g.z) * g.n + g.z * h_prev;
   return g;
 }

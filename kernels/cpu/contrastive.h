@@ -71,6 +71,9 @@ struct ContrastiveResult {
 namespace detail {
 
 // Validity of candidate j for row i; `cursor` walks row i's sorted exclusion list.
+// Whether candidate_valid is true for every (i, j): no groups, no exclusion lists.
+inline bool all_candidates_valid(const ContrastiveProblem& p) { return !p.row_group && !p.excl_cols; }
+
 inline bool candidate_valid(const ContrastiveProblem& p, int64_t i, int64_t j, int32_t& cursor, int32_t end) {
   if (p.row_group && p.row_group[i] == p.col_group[j] && j != p.row_keep[i]) return false;
   if (p.excl_cols) {
@@ -192,10 +195,10 @@ ContrastiveResult contrastive_forward(const T* A, const T* C, const ContrastiveP
         row_loss[i] = 0;
         if (!p1.used()) return;
         T sum_neg = 0, sum_pos = 0;
-        if (!p.row_group && !p.excl_cols && !p.neg_l2) {
+        if (detail::all_candidates_valid(p) && !p.neg_l2) {
           // Every candidate valid (InfoNCE's batch and sequence negatives, NT-Xent without
-          // exclusions): math::row_exp over the row as one vector loop (fast_math.h's exp;
-          // lanes of partial sums).
+          // exclusions) and no neg_l2 copy to keep: math::row_exp over the row as one vector
+          // loop (fast_math.h's exp; lanes of partial sums).
           const int32_t* cl = p.col_label + c0;
           const T mp = p1.max_pos, ma = p1.max_all;
           T sp = 0, sn = 0;

@@ -43,6 +43,7 @@ struct OneDnnConv1d::Impl {
   struct Reorder {
     dnnl::reorder prim;
     memory from, to;
+    dnnl_exec_arg_t c_args[2];  // as Prim's: no argument map built per call
     std::vector<float> buffer;  // the kernel-side copy
   };
   // Under precision bf16 the inputs of each convolution (src and weights forward,
@@ -134,24 +135,25 @@ struct OneDnnConv1d::Impl {
     r.from = memory(from, eng, nullptr);
     r.to = memory(to, eng, nullptr);
     r.prim = dnnl::reorder(r.from, r.to);
+    r.c_args[0] = {DNNL_ARG_FROM, r.from.get()};
+    r.c_args[1] = {DNNL_ARG_TO, r.to.get()};
     r.buffer.resize((to_kernel ? to : from).get_size() / sizeof(float) + 1);
     return r;
   }
+  void run_reorder(Reorder& r, const void* from, void* to) {
+    r.from.set_data_handle(const_cast<void*>(from));
+    r.to.set_data_handle(to);
+    const dnnl_status_t st = dnnl_primitive_execute(r.prim.get(), stream.get(), 2, r.c_args);
+    CPC_CHECK(st == dnnl_success, "conv1d: oneDNN weight reorder failed (status ", static_cast<int>(st), ")");
+    stream.wait();
+  }
   // Our weights into the kernel's layout; returns the kernel-side copy.
   const void* to_kernel(Reorder& r, const float* w) {
-    r.from.set_data_handle(const_cast<float*>(w));
-    r.to.set_data_handle(r.buffer.data());
-    r.prim.execute(stream, r.from, r.to);
-    stream.wait();
+    run_reorder(r, w, r.buffer.data());
     return r.buffer.data();
   }
   // The kernel's weight gradient (in r.buffer) into ours, at `out`.
-  void from_kernel(Reorder& r, float* out) {
-    r.from.set_data_handle(r.buffer.data());
-    r.to.set_data_handle(out);
-    r.prim.execute(stream, r.from, r.to);
-    stream.wait();
-  }
+  void from_kernel(Reorder& r, float* out) { run_reorder(r, r.buffer.data(), out); }
 
   float* temp_buffer(int64_t n) {
     if (static_cast<int64_t>(temp.size()) < n) temp.resize(static_cast<size_t>(n));

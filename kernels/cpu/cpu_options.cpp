@@ -44,7 +44,7 @@ std::string describe(const CpuOptions& o) {
   return cat("gemm: ", o.gemm == GemmLibrary::onednn ? "oneDNN sgemm" : "OpenBLAS sgemm",
              ", conv1d: ", o.conv == ConvAlgorithm::onednn ? "oneDNN convolution" : "im2col + gemm",
              !o.channels_last()                  ? ""
-             : o.layout == ConvLayout::automatic ? " (channels-last up to 128 channels)"
+             : o.layout == ConvLayout::automatic ? cat(" (channels-last up to ", kChannelsLastWidest, " channels)")
                                                  : " (channels-last)");
 }
 

@@ -16,8 +16,9 @@ inline float fast_exp(float x) {
   x = x < -87.3f ? -87.3f : x;
   x = x > 88.37f ? 88.37f : x;
   // Round to nearest by adding and removing 1.5 * 2^23 (std::floor would keep GCC from
-  // vectorizing the loop).
-  const float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+  // vectorizing the loop); t's low mantissa bits then hold n as an integer.
+  const float t = x * 1.44269504088896341f + 12582912.0f;
+  const float n = t - 12582912.0f;
   float r = x - n * 0.693359375f;
   r = r - n * -2.12194440e-4f;
   float p = 1.9875691500e-4f;
@@ -27,8 +28,11 @@ inline float fast_exp(float x) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.0f;
-  // NaN stays NaN through p; its exponent is taken as 0 (converting NaN to int is undefined).
-  const int32_t bits = (static_cast<int32_t>(n == n ? n : 0.0f) + 127) << 23;
+  // 2^n from t's bits (0x4B400000 is 1.5 * 2^23): integer arithmetic only, so a NaN x
+  // (NaN through p) needs no float-to-int conversion, which would be undefined for NaN.
+  uint32_t tb;
+  std::memcpy(&tb, &t, sizeof tb);
+  const uint32_t bits = (tb - 0x4B400000u + 127u) << 23;
   float scale;
   std::memcpy(&scale, &bits, sizeof scale);
   return p * scale;

@@ -13,6 +13,7 @@
 #include "engine/core/op_dims.h"
 #include "kernels/common/gru_cell.h"
 #include "kernels/cpu/blas.h"
+#include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/fast_math.h"
 #include "kernels/cpu/parallel.h"
 
@@ -28,20 +29,31 @@ inline int64_t gru_backward_workspace(const GruDims& d) {
   return 2 * d.B * d.T * 3 * d.H + d.B * d.T * d.H + 2 * d.B * d.H;
 }
 
-// One row of H cells: math::gru_cell_forward's formula (same additions in the same
-// order) with fast_math.h's sigmoid and tanh, so that the loop vectorizes (kPrev: the
-// previous state exists; without it, zeros, in a loop of its own: a conditional load
-// would keep the loop scalar).
+// fast_math.h's sigmoid and tanh, which `omp simd` loops vectorize.
+struct FastActivations {
+  template <class T>
+  static T sigmoid(T x) {
+    return fast_sigmoid(x);
+  }
+  template <class T>
+  static T tanh(T x) {
+    return fast_tanh(x);
+  }
+};
+
+// One row of H cells (math::gru_cell_forward with FastActivations), written so that the
+// loop vectorizes (kPrev: the previous state exists; without it, zeros, in a loop of its
+// own: a conditional load would keep the loop scalar).
 template <bool kPrev, class T>
 void cell_forward_loop(const T* gi, const T* gh, const T* b_ih, const T* b_hh, const T* hp, int64_t H, T* y, T* rs) {
 #pragma omp simd
   for (int64_t j = 0; j < H; ++j) {
     const T gh_n = gh[2 * H + j] + b_hh[2 * H + j];
-    const T r = fast_sigmoid((gi[j] + b_ih[j]) + (gh[j] + b_hh[j]));
-    const T z = fast_sigmoid((gi[H + j] + b_ih[H + j]) + (gh[H + j] + b_hh[H + j]));
-    const T n = fast_tanh((gi[2 * H + j] + b_ih[2 * H + j]) + r * gh_n);
-    y[j] = (T(1) - z) * n + z * (kPrev ? hp[j] : T(0));
-    rs[j] = r, rs[H + j] = z, rs[2 * H + j] = n, rs[3 * H + j] = gh_n;
+    const auto g = math::gru_cell_forward<T, FastActivations>(
+        gi[j] + b_ih[j], gi[H + j] + b_ih[H + j], gi[2 * H + j] + b_ih[2 * H + j], gh[j] + b_hh[j],
+        gh[H + j] + b_hh[H + j], gh_n, kPrev ? hp[j] : T(0));
+    y[j] = g.h;
+    rs[j] = g.r, rs[H + j] = g.z, rs[2 * H + j] = g.n, rs[3 * H + j] = gh_n;
   }
 }
 template <class T>
@@ -60,8 +72,7 @@ void gru_forward(const T* x, const T* h0, const T* w_ih, const T* w_hh, const T*
   T* gi = ws;               // (B, T, 3H)
   T* gh = ws + B * Tn * G;  // (B, 3H)
   T* w_hh_t = gh + B * G;   // (H, 3H): the per-step GEMM runs ~1.8x faster on w_hh^T stored than transposed
-  for (int64_t g = 0; g < G; ++g)
-    for (int64_t h = 0; h < H; ++h) w_hh_t[h * G + g] = w_hh[g * H + h];
+  transpose_last2(w_hh, w_hh_t, 1, G, H, T(0));
   gemm(false, true, B * Tn, G, d.Din, T(1), x, d.Din, w_ih, d.Din, T(0), gi, G, d.bf16());
   for (int64_t t = 0; t < Tn; ++t) {
     const T* hprev = t == 0 ? h0 : y + (t - 1) * H;  // row stride T*H when t > 0

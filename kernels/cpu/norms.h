@@ -41,6 +41,15 @@ inline std::vector<double>& scratch() {
   return v;
 }
 
+// n per-channel working values, the calling thread's own and grown once (a steady-state
+// step allocates nothing); not the same memory as scratch().
+template <class T>
+T* channel_values(int64_t n) {
+  static thread_local std::vector<T> v;
+  if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
+  return v.data();
+}
+
 // y[r, c] = (add ? y[r, c] : 0) + x[r, c] * scale[c] + shift[c]
 template <class T>
 void affine(const T* x, const T* scale, const T* shift, int64_t N, int64_t C, bool add, T* y) {
@@ -65,8 +74,8 @@ void stats(const T* x, int64_t N, int64_t C, T* mean, T* var) {
 #pragma omp simd
     for (int64_t c = 0; c < C; ++c) a[c] += xr[c];
   });
-  std::vector<double> m(acc.begin(), acc.begin() + C);
-  for (double& v : m) v /= static_cast<double>(N);
+  double* m = channel_values<double>(C);
+  for (int64_t c = 0; c < C; ++c) m[c] = acc[c] / static_cast<double>(N);
   chunked(N, C, 1, acc, [&](int64_t r, double* a) {
     const T* xr = x + r * C;
 #pragma omp simd
@@ -91,7 +100,8 @@ void forward_train(const T* x, const T* gamma, const T* beta, T momentum, T eps,
       a[c] += v, sq[c] += v * v;
     }
   });
-  std::vector<T> scale(static_cast<size_t>(C)), shift(static_cast<size_t>(C));
+  T* scale = channel_values<T>(2 * C);
+  T* shift = scale + C;
   for (int64_t c = 0; c < C; ++c) {  // as the (B, C, L) kernel below
     const double s = acc[c], mean = s / N, ss = std::max(0.0, acc[C + c] - s * mean), var = ss / N;
     const T invstd = static_cast<T>(1.0 / std::sqrt(var + static_cast<double>(eps)));
@@ -102,7 +112,7 @@ void forward_train(const T* x, const T* gamma, const T* beta, T momentum, T eps,
     }
     scale[c] = invstd * gamma[c], shift[c] = beta[c] - static_cast<T>(mean) * scale[c];
   }
-  affine(x, scale.data(), shift.data(), N, C, false, y);
+  affine(x, scale, shift, N, C, false, y);
 }
 
 template <class T>
@@ -124,7 +134,9 @@ void backward(const T* x, const T* dy, const T* gamma, const T* mean, const T* i
     if (dbeta) dbeta[c] += static_cast<T>(acc[c]);
   }
   if (!dx) return;
-  std::vector<T> k(static_cast<size_t>(C)), mdy(static_cast<size_t>(C)), mdyx(static_cast<size_t>(C));
+  T* k = channel_values<T>(3 * C);
+  T* mdy = k + C;
+  T* mdyx = mdy + C;
   for (int64_t c = 0; c < C; ++c)
     k[c] = gamma[c] * invstd[c], mdy[c] = static_cast<T>(acc[c] / N), mdyx[c] = static_cast<T>(acc[C + c] / N);
   parallel_for(N, N * C > 65536, [&](int64_t r) {
@@ -291,12 +303,13 @@ template <class T>
 void batchnorm_forward_eval(const T* x, const T* gamma, const T* beta, T eps, const NormDims& d, const T* running_mean,
                             const T* running_var, T* save_invstd, T* y) {
   if (d.L == 1) {
-    std::vector<T> scale(static_cast<size_t>(d.C)), shift(static_cast<size_t>(d.C));
+    T* scale = rows::channel_values<T>(2 * d.C);
+    T* shift = scale + d.C;
     for (int64_t c = 0; c < d.C; ++c) {
       save_invstd[c] = static_cast<T>(1.0 / std::sqrt(static_cast<double>(running_var[c]) + eps));
       scale[c] = save_invstd[c] * gamma[c], shift[c] = beta[c] - running_mean[c] * scale[c];
     }
-    return rows::affine(x, scale.data(), shift.data(), d.B, d.C, false, y);
+    return rows::affine(x, scale, shift, d.B, d.C, false, y);
   }
   parallel_for(d.C, true, [&](int64_t c) {
     const T invstd = static_cast<T>(1.0 / std::sqrt(static_cast<double>(running_var[c]) + eps));

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "engine/core/error.h"
+#include "kernels/cpu/cpu_options.h"
 #include "tests/ops/op_case.h"
 #include "tests/support/error_of.h"
 
@@ -253,6 +254,21 @@ TEST(BackendOpsTable, FrontNamesOpArgumentAndShapes) {
                      Tensor::zeros({2, 4, 8}));
   });
   EXPECT_NE(msg.find("y (2, 4, 8) expected (2, 4, 5)"), std::string::npos) << msg;
+  Conv1dGeometry cl;
+  cl.channels_last = true;
+  msg = error_of([&] {  // channels-last: x (B, L, Cin), the channels on the last axis
+    b.conv1d_forward(Tensor::zeros({2, 10, 3}), Tensor::zeros({4, 5, 3}), nullptr, cl, Tensor::zeros({2, 8, 4}));
+  });
+  EXPECT_NE(msg.find("x (2, 10, 3) has 3 channels, the weight (4, 5, 3) expects 5"), std::string::npos) << msg;
+  const cpu::CpuOptions saved = cpu::cpu_options();
+  b.set_option("conv", "im2col");  // a backend whose convolutions take (B, C, L) only
+  msg = error_of([&] {
+    b.conv1d_forward(Tensor::zeros({2, 10, 3}), Tensor::zeros({4, 3, 3}), nullptr, cl, Tensor::zeros({2, 8, 4}));
+  });
+  cpu::cpu_options() = saved;
+  EXPECT_NE(msg.find("conv1d_forward on cpu: this backend runs conv1d on (B, C, L) activations only"),
+            std::string::npos)
+      << msg;
   msg = error_of([&] { b.transpose(Tensor::zeros({2, 3, 4}), 2, 3, 4, 1, Tensor::zeros({2, 3, 5}), 0.f); });
   EXPECT_NE(msg.find("transpose on cpu: y (O, N, M, I) (2, 3, 5) expected 24 elements"), std::string::npos) << msg;
   msg = error_of([&] {

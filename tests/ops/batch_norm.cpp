@@ -12,14 +12,6 @@ namespace {
 
 constexpr float kMomentum = 0.1f, kEps = 1e-5f;
 
-// (N, C) <-> (C, N) for the rows cases' reference; per-channel vectors pass unchanged.
-Vec swap(const Vec& v, int64_t rows, int64_t cols) {
-  Vec out(v.size());
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t c = 0; c < cols; ++c) out[c * rows + r] = v[r * cols + c];
-  return out;
-}
-
 // The reference of a rows case: `ref` run on (1, C, N) with activations transposed.
 std::function<std::vector<Vec>(const std::vector<Vec>&)> via_columns(
     int64_t N, int64_t C, std::vector<bool> activation_in, std::vector<bool> activation_out,
@@ -27,10 +19,10 @@ std::function<std::vector<Vec>(const std::vector<Vec>&)> via_columns(
   return [=](const std::vector<Vec>& in) {
     std::vector<Vec> t = in;
     for (size_t i = 0; i < t.size(); ++i)
-      if (activation_in[i]) t[i] = swap(in[i], N, C);
+      if (activation_in[i]) t[i] = swap_last2(in[i], 1, N, C);
     std::vector<Vec> out = ref(t, NormDims{1, C, N});
     for (size_t i = 0; i < out.size(); ++i)
-      if (activation_out[i]) out[i] = swap(out[i], C, N);
+      if (activation_out[i]) out[i] = swap_last2(out[i], 1, C, N);
     return out;
   };
 }

@@ -8,14 +8,6 @@
 namespace cpc::ops_test {
 namespace {
 
-// (N, C) -> (C, N) and back.
-Vec swap(const Vec& v, int64_t rows, int64_t cols) {
-  Vec out(v.size());
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t c = 0; c < cols; ++c) out[c * rows + r] = v[r * cols + c];
-  return out;
-}
-
 OpCase channel_norm_case(const char* name, int64_t B, int64_t C, int64_t L) {
   constexpr float kEps = 1e-5f;
   OpCase c;
@@ -40,8 +32,10 @@ OpCase channel_norm_case(const char* name, int64_t B, int64_t C, int64_t L) {
   };
   if (L == 1) {
     c.reference = [=](const std::vector<Vec>& in) {
-      std::vector<Vec> out = ref({swap(in[0], B, C), in[1], in[2], swap(in[3], B, C)}, NormDims{1, C, B});
-      out[0] = swap(out[0], C, B), out[1] = swap(out[1], C, B);  // mean, invstd: one per row either way
+      const Vec x = swap_last2(in[0], 1, B, C), dy = swap_last2(in[3], 1, B, C);
+      std::vector<Vec> out = ref({x, in[1], in[2], dy}, NormDims{1, C, B});
+      // y and dx back to rows; mean and invstd hold one value per row either way.
+      out[0] = swap_last2(out[0], 1, C, B), out[1] = swap_last2(out[1], 1, C, B);
       return out;
     };
   } else {

@@ -41,17 +41,10 @@ OpCase conv_case(const char* name, int64_t B, int64_t Cin, int64_t L, int64_t Co
   return c;
 }
 
-// (B, P, Q) -> (B, Q, P), on a backend or in double.
+// (B, P, Q) -> (B, Q, P) on a backend.
 Tensor swap12(Backend& b, const Tensor& t) {
   Tensor out = Tensor::zeros({t.size(0), t.size(2), t.size(1)}, t.device());
   b.transpose(t, t.size(0), t.size(1), t.size(2), 1, out, 0.f);
-  return out;
-}
-Vec swap12(const Vec& v, int64_t B, int64_t P, int64_t Q) {
-  Vec out(v.size());
-  for (int64_t b = 0; b < B; ++b)
-    for (int64_t p = 0; p < P; ++p)
-      for (int64_t q = 0; q < Q; ++q) out[(b * Q + q) * P + p] = v[(b * P + p) * Q + q];
   return out;
 }
 
@@ -84,12 +77,12 @@ OpCase conv_channels_last_case(const char* name, int64_t B, int64_t Cin, int64_t
     return Tensors{y, dx, dw, db};
   };
   c.reference = [=](const std::vector<Vec>& in) {
-    const Vec x = swap12(in[0], B, L, Cin), dy = swap12(in[3], B, Lout, Cout);
+    const Vec x = swap_last2(in[0], B, L, Cin), dy = swap_last2(in[3], B, Lout, Cout);
     Vec y(B * Cout * Lout), dx(x.size(), 0.0), dw(in[1].size(), 0.0), db(Cout, 0.0), col(cpu::col_size(d));
     cpu::conv1d_forward(x.data(), in[1].data(), bias ? in[2].data() : nullptr, d, y.data(), col.data());
     cpu::conv1d_backward_data(dy.data(), in[1].data(), d, dx.data(), col.data());
     cpu::conv1d_backward_weights(x.data(), dy.data(), d, dw.data(), bias ? db.data() : nullptr, col.data());
-    return std::vector<Vec>{swap12(y, B, Cout, Lout), swap12(dx, B, Cin, L), dw, db};
+    return std::vector<Vec>{swap_last2(y, B, Cout, Lout), swap_last2(dx, B, Cin, L), dw, db};
   };
   c.tol = 1e-5;
   c.device_tol = 1e-5;

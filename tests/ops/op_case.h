@@ -86,5 +86,13 @@ inline Tensor copy_of(const Tensor& t) {
 }
 inline Tensor scalar(double v) { return Tensor::from_vector({1}, {static_cast<float>(v)}); }
 inline Vec sized(int64_t n) { return Vec(static_cast<size_t>(n), 0.0); }
+// (O, P, Q) -> (O, Q, P): references of channels-last cases run the (B, C, L) ones.
+inline Vec swap_last2(const Vec& v, int64_t O, int64_t P, int64_t Q) {
+  Vec out(v.size());
+  for (int64_t o = 0; o < O; ++o)
+    for (int64_t p = 0; p < P; ++p)
+      for (int64_t q = 0; q < Q; ++q) out[(o * Q + q) * P + p] = v[(o * P + p) * Q + q];
+  return out;
+}
 
 }  // namespace cpc::ops_test
