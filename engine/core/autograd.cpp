@@ -61,6 +61,12 @@ const Tensor& Tape::grad(Var* v) {
   return v->grad;
 }
 
+const Tensor& Tape::grad_to_write(Var* v, bool& accumulate) {
+  accumulate = v->grad.defined();
+  if (!accumulate) v->grad = alloc(v->value.shape(), v->value.device());
+  return v->grad;
+}
+
 void Tape::backward(Var* root) {
   CPC_CHECK(root->value.numel() == 1, "backward: the root must be a scalar, found shape ", root->value.shape(),
             "; pass upstream gradients for non-scalar outputs");

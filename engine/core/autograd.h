@@ -81,6 +81,11 @@ class Tape {
 
   // The gradient of v, allocated (zeros) on first use. Only for v->requires_grad.
   const Tensor& grad(Var* v);
+  // The gradient of v for a backward kernel that writes all of it: on first use allocated
+  // but not zeroed, and accumulate = false (the kernel overwrites it: zeroing it first
+  // and adding into it would cost two more passes over memory); after that the existing
+  // gradient, and accumulate = true.
+  const Tensor& grad_to_write(Var* v, bool& accumulate);
 
   // Seeds d(root)/d(root) = 1 for a scalar root, or the given upstream gradients.
   void backward(Var* root);

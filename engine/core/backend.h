@@ -10,6 +10,9 @@
 //
 // Conventions: all tensors are contiguous f32 unless stated. Backward ops ADD into
 // their gradient outputs (dx, dw, db): gradients accumulate, callers zero them once.
+// Where a backward op takes `accumulate`, false makes it overwrite dx instead: dx may
+// hold anything before, and every element is written (the first gradient to reach a
+// value needs no zeroing pass and no read of zeros; Tape::grad_to_write).
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -83,7 +86,8 @@ class Backend {
   void add_bias(const Tensor& y, const Tensor& bias, int64_t inner);     // y[o, c, i] += bias[c]
   void bias_grad(const Tensor& dy, const Tensor& dbias, int64_t inner);  // dbias[c] += sum dy[o, c, i]
   void relu_forward(const Tensor& x, const Tensor& y);
-  void relu_backward(const Tensor& y, const Tensor& dy, const Tensor& dx);  // dx += (y > 0) * dy
+  void relu_backward(const Tensor& y, const Tensor& dy, const Tensor& dx,  // dx += (y > 0) * dy
+                     bool accumulate = true);
   void gelu_forward(const Tensor& x, const Tensor& y);
   void gelu_backward(const Tensor& x, const Tensor& dy, const Tensor& dx);
   // Inverted dropout, mask from counter_rng(seed, index); 0 <= p < 1.
@@ -113,7 +117,8 @@ class Backend {
   // between runs of the same settings: it decides the arithmetic's order).
   virtual bool conv1d_prefers_channels_last(int64_t widest) const { return false; }
   void conv1d_forward(const Tensor& x, const Tensor& w, const Tensor* bias, const Conv1dGeometry& g, const Tensor& y);
-  void conv1d_backward_data(const Tensor& dy, const Tensor& w, const Conv1dGeometry& g, const Tensor& dx);
+  void conv1d_backward_data(const Tensor& dy, const Tensor& w, const Conv1dGeometry& g, const Tensor& dx,
+                            bool accumulate = true);
   void conv1d_backward_weights(const Tensor& x, const Tensor& dy, const Conv1dGeometry& g, const Tensor& dw,
                                const Tensor* dbias);
 
@@ -128,10 +133,10 @@ class Backend {
                               const Tensor& running_mean, const Tensor& running_var, const Tensor& save_invstd,
                               const Tensor& y);
   // training: statistics were the batch's (their gradient flows); else constants.
-  // dx, dgamma, dbeta may each be undefined.
+  // dx, dgamma, dbeta may each be undefined; accumulate is dx's (dgamma, dbeta add).
   void batchnorm_backward(const Tensor& x, const Tensor& dy, const Tensor& gamma, const Tensor& mean,
                           const Tensor& invstd, bool training, const Tensor& dx, const Tensor& dgamma,
-                          const Tensor& dbeta);
+                          const Tensor& dbeta, bool accumulate = true);
 
   // Synchronised BatchNorm's pieces: per-channel mean and biased variance of x
   // (B, C, L), and y[b, c, l] += scale[c] * x[b, c, l] + shift[c] (y may be x itself).
@@ -142,7 +147,8 @@ class Backend {
   void channel_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps,
                             const Tensor& save_mean, const Tensor& save_invstd, const Tensor& y);
   void channel_norm_backward(const Tensor& x, const Tensor& dy, const Tensor& gamma, const Tensor& mean,
-                             const Tensor& invstd, const Tensor& dx, const Tensor& dgamma, const Tensor& dbeta);
+                             const Tensor& invstd, const Tensor& dx, const Tensor& dgamma, const Tensor& dbeta,
+                             bool accumulate = true);
 
   // One GRU layer, batch-first. x (B, T, Din), h0 (B, H) or undefined (zeros),
   // w_ih (3H, Din), w_hh (3H, H), b_ih/b_hh (3H). y (B, T, H).
@@ -191,7 +197,7 @@ class Backend {
   virtual void add_bias_impl(const Tensor& y, const Tensor& bias, int64_t O, int64_t C, int64_t inner) = 0;
   virtual void bias_grad_impl(const Tensor& dy, const Tensor& dbias, int64_t O, int64_t C, int64_t inner) = 0;
   virtual void relu_forward_impl(const Tensor& x, const Tensor& y) = 0;
-  virtual void relu_backward_impl(const Tensor& y, const Tensor& dy, const Tensor& dx) = 0;
+  virtual void relu_backward_impl(const Tensor& y, const Tensor& dy, const Tensor& dx, bool accumulate) = 0;
   virtual void gelu_forward_impl(const Tensor& x, const Tensor& y) = 0;
   virtual void gelu_backward_impl(const Tensor& x, const Tensor& dy, const Tensor& dx) = 0;
   virtual void dropout_forward_impl(const Tensor& x, float p, uint64_t seed, const Tensor& y) = 0;
@@ -210,8 +216,8 @@ class Backend {
   virtual void max_axis_backward_impl(const Tensor& dy, const Tensor& argmax, const Tensor& dx) = 0;
   virtual void conv1d_forward_impl(const Tensor& x, const Tensor& w, const Tensor* bias, const Conv1dDims& d,
                                    const Tensor& y) = 0;
-  virtual void conv1d_backward_data_impl(const Tensor& dy, const Tensor& w, const Conv1dDims& d,
-                                         const Tensor& dx) = 0;
+  virtual void conv1d_backward_data_impl(const Tensor& dy, const Tensor& w, const Conv1dDims& d, const Tensor& dx,
+                                         bool accumulate) = 0;
   // dbias null or defined.
   virtual void conv1d_backward_weights_impl(const Tensor& x, const Tensor& dy, const Conv1dDims& d, const Tensor& dw,
                                             const Tensor* dbias) = 0;
@@ -224,7 +230,7 @@ class Backend {
                                            const Tensor& save_invstd, const NormDims& d, const Tensor& y) = 0;
   virtual void batchnorm_backward_impl(const Tensor& x, const Tensor& dy, const Tensor& gamma, const Tensor& mean,
                                        const Tensor& invstd, bool training, const NormDims& d, const Tensor& dx,
-                                       const Tensor& dgamma, const Tensor& dbeta) = 0;
+                                       const Tensor& dgamma, const Tensor& dbeta, bool accumulate) = 0;
   virtual void batchnorm_stats_impl(const Tensor& x, const NormDims& d, const Tensor& mean, const Tensor& var) = 0;
   virtual void channel_affine_impl(const Tensor& x, const Tensor& scale, const Tensor& shift, const NormDims& d,
                                    const Tensor& y) = 0;
@@ -233,7 +239,7 @@ class Backend {
                                          const Tensor& y) = 0;
   virtual void channel_norm_backward_impl(const Tensor& x, const Tensor& dy, const Tensor& gamma, const Tensor& mean,
                                           const Tensor& invstd, const NormDims& d, const Tensor& dx,
-                                          const Tensor& dgamma, const Tensor& dbeta) = 0;
+                                          const Tensor& dgamma, const Tensor& dbeta, bool accumulate) = 0;
   virtual void gru_layer_forward_impl(const Tensor& x, const Tensor& h0, const Tensor& w_ih, const Tensor& w_hh,
                                       const Tensor& b_ih, const Tensor& b_hh, const GruDims& d, const Tensor& y,
                                       const Tensor& reserve) = 0;

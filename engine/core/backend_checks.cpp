@@ -167,14 +167,14 @@ void Backend::relu_forward(const Tensor& x, const Tensor& y) {
   relu_forward_impl(x, y);
 }
 
-void Backend::relu_backward(const Tensor& y, const Tensor& dy, const Tensor& dx) {
+void Backend::relu_backward(const Tensor& y, const Tensor& dy, const Tensor& dx, bool accumulate) {
   const Front f{*this, Op::relu_backward};
   require(Op::relu_backward, y, "y"), require(Op::relu_backward, dy, "dy"), require(Op::relu_backward, dx, "dx");
   f.same(dy, "dy", y, "y");
   f.same(dx, "dx", y, "y");
   f.apart(dx, "dx", y, "y");
   f.in_place_or_apart(dx, "dx", dy, "dy");
-  relu_backward_impl(y, dy, dx);
+  relu_backward_impl(y, dy, dx, accumulate);
 }
 
 void Backend::gelu_forward(const Tensor& x, const Tensor& y) {

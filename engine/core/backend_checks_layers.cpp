@@ -22,14 +22,15 @@ void Backend::conv1d_forward(const Tensor& x, const Tensor& w, const Tensor* bia
   conv1d_forward_impl(x, w, bias, d, y);
 }
 
-void Backend::conv1d_backward_data(const Tensor& dy, const Tensor& w, const Conv1dGeometry& g, const Tensor& dx) {
+void Backend::conv1d_backward_data(const Tensor& dy, const Tensor& w, const Conv1dGeometry& g, const Tensor& dx,
+                                   bool accumulate) {
   const Front f{*this, Op::conv1d_backward_data};
   require(Op::conv1d_backward_data, dy, "dy"), require(Op::conv1d_backward_data, w, "weight");
   require(Op::conv1d_backward_data, dx, "dx");
   if (g.precision != Precision::fp32) check_precision(g.precision);
   const Conv1dDims d = conv_dims(f, dx, "dx", w, g, dy, "dy");
   f.apart(dx, "dx", dy, "dy"), f.apart(dx, "dx", w, "weight");
-  conv1d_backward_data_impl(dy, w, d, dx);
+  conv1d_backward_data_impl(dy, w, d, dx, accumulate);
 }
 
 void Backend::conv1d_backward_weights(const Tensor& x, const Tensor& dy, const Conv1dGeometry& g, const Tensor& dw,
@@ -85,7 +86,7 @@ void Backend::batchnorm_forward_eval(const Tensor& x, const Tensor& gamma, const
 
 void Backend::batchnorm_backward(const Tensor& x, const Tensor& dy, const Tensor& gamma, const Tensor& mean,
                                  const Tensor& invstd, bool training, const Tensor& dx, const Tensor& dgamma,
-                                 const Tensor& dbeta) {
+                                 const Tensor& dbeta, bool accumulate) {
   const Op kOp = Op::batchnorm_backward;
   const Front f{*this, kOp};
   require(kOp, x, "x"), require(kOp, dy, "dy"), require(kOp, gamma, "weight");
@@ -97,7 +98,7 @@ void Backend::batchnorm_backward(const Tensor& x, const Tensor& dy, const Tensor
   if (dx.defined()) f.shape(dx, x.shape(), "dx"), f.apart(dx, "dx", x, "x"), f.apart(dx, "dx", dy, "dy");
   if (dgamma.defined()) f.numel(dgamma, d.C, "dgamma");
   if (dbeta.defined()) f.numel(dbeta, d.C, "dbeta");
-  batchnorm_backward_impl(x, dy, gamma, mean, invstd, training, d, dx, dgamma, dbeta);
+  batchnorm_backward_impl(x, dy, gamma, mean, invstd, training, d, dx, dgamma, dbeta, accumulate);
 }
 
 void Backend::batchnorm_stats(const Tensor& x, const Tensor& mean, const Tensor& var) {
@@ -138,7 +139,7 @@ void Backend::channel_norm_forward(const Tensor& x, const Tensor& gamma, const T
 
 void Backend::channel_norm_backward(const Tensor& x, const Tensor& dy, const Tensor& gamma, const Tensor& mean,
                                     const Tensor& invstd, const Tensor& dx, const Tensor& dgamma,
-                                    const Tensor& dbeta) {
+                                    const Tensor& dbeta, bool accumulate) {
   const Op kOp = Op::channel_norm_backward;
   const Front f{*this, kOp};
   require(kOp, x, "x"), require(kOp, dy, "dy"), require(kOp, gamma, "weight");
@@ -151,7 +152,7 @@ void Backend::channel_norm_backward(const Tensor& x, const Tensor& dy, const Ten
   if (dx.defined()) f.shape(dx, x.shape(), "dx"), f.apart(dx, "dx", x, "x"), f.apart(dx, "dx", dy, "dy");
   if (dgamma.defined()) f.numel(dgamma, d.C, "dgamma");
   if (dbeta.defined()) f.numel(dbeta, d.C, "dbeta");
-  channel_norm_backward_impl(x, dy, gamma, mean, invstd, d, dx, dgamma, dbeta);
+  channel_norm_backward_impl(x, dy, gamma, mean, invstd, d, dx, dgamma, dbeta, accumulate);
 }
 
 // ---------------------------------------------------------------- GRU

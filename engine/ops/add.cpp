@@ -18,8 +18,27 @@ struct AddNode final : Node {
   const char* name() const override { return "add"; }
   void backward(Tape& tape) override {
     if (!y->grad.defined()) return;
-    if (wants_grad(a)) be(y).axpy(1.f, y->grad, tape.grad(a));
-    if (wants_grad(b)) be(y).axpy(1.f, y->grad, tape.grad(b));
+    if (a == b) {
+      if (wants_grad(a)) be(y).axpy(2.f, y->grad, tape.grad(a));
+      return;
+    }
+    // The first input without a gradient yet takes y's own (shared storage, as reshape's:
+    // y's gradient is complete and no node reads it after this one); a second one gets a
+    // copy, so that adding into one later never changes the other.
+    bool shared = false;
+    for (Var* v : {a, b}) {
+      if (!wants_grad(v)) continue;
+      if (v->grad.defined()) {
+        be(y).axpy(1.f, y->grad, v->grad);
+      } else if (!shared) {
+        v->grad = y->grad;
+        shared = true;
+      } else {
+        bool acc;
+        const Tensor& dv = tape.grad_to_write(v, acc);
+        be(y).copy(dv.raw(), dv.device(), y->grad.raw(), y->grad.device(), y->grad.nbytes());
+      }
+    }
   }
 };
 

@@ -21,8 +21,10 @@ struct BatchNormNode final : Node {
   const char* name() const override { return "batch_norm"; }
   void backward(Tape& tape) override {
     if (!y->grad.defined()) return;
-    be(y).batchnorm_backward(x->value, y->grad, gamma->value, mean, invstd, training, grad_or_none(tape, x),
-                             grad_or_none(tape, gamma), grad_or_none(tape, beta));
+    bool acc;
+    const Tensor dx = grad_to_write_or_none(tape, x, acc);
+    be(y).batchnorm_backward(x->value, y->grad, gamma->value, mean, invstd, training, dx, grad_or_none(tape, gamma),
+                             grad_or_none(tape, beta), acc);
   }
 };
 

@@ -20,8 +20,10 @@ struct ChannelNormNode final : Node {
   const char* name() const override { return "channel_norm"; }
   void backward(Tape& tape) override {
     if (!y->grad.defined()) return;
-    be(y).channel_norm_backward(x->value, y->grad, gamma->value, mean, invstd, grad_or_none(tape, x),
-                                grad_or_none(tape, gamma), grad_or_none(tape, beta));
+    bool acc;
+    const Tensor dx = grad_to_write_or_none(tape, x, acc);
+    be(y).channel_norm_backward(x->value, y->grad, gamma->value, mean, invstd, dx, grad_or_none(tape, gamma),
+                                grad_or_none(tape, beta), acc);
   }
 };
 

@@ -20,7 +20,11 @@ struct Conv1dNode final : Node {
   void backward(Tape& tape) override {
     if (!y->grad.defined()) return;
     Backend& bk = be(y);
-    if (wants_grad(x)) bk.conv1d_backward_data(y->grad, w->value, g, tape.grad(x));
+    if (wants_grad(x)) {
+      bool acc;
+      const Tensor& dx = tape.grad_to_write(x, acc);
+      bk.conv1d_backward_data(y->grad, w->value, g, dx, acc);
+    }
     Tensor db = grad_or_none(tape, b);
     if (wants_grad(w)) {
       bk.conv1d_backward_weights(x->value, y->grad, g, tape.grad(w), db.defined() ? &db : nullptr);

@@ -24,6 +24,11 @@ inline bool wants_grad(const Var* v) { return v && v->requires_grad; }
 
 // The gradient of v if it wants one, else an undefined tensor (kernels skip those).
 inline Tensor grad_or_none(Tape& tape, Var* v) { return wants_grad(v) ? tape.grad(v) : Tensor(); }
+// As grad_or_none, for a kernel that writes all of it (Tape::grad_to_write).
+inline Tensor grad_to_write_or_none(Tape& tape, Var* v, bool& accumulate) {
+  accumulate = true;
+  return wants_grad(v) ? tape.grad_to_write(v, accumulate) : Tensor();
+}
 
 // Views a tensor as (O, N, I) around dimension dim.
 inline Shape around(const Shape& s, int dim) {

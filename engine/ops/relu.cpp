@@ -17,7 +17,10 @@ struct ReluNode final : Node {
   ReluNode(Var* x_, Var* y_) : x(x_), y(y_) {}
   const char* name() const override { return "relu"; }
   void backward(Tape& tape) override {
-    if (y->grad.defined() && wants_grad(x)) be(y).relu_backward(y->value, y->grad, tape.grad(x));
+    if (!y->grad.defined() || !wants_grad(x)) return;
+    bool acc;
+    const Tensor& dx = tape.grad_to_write(x, acc);
+    be(y).relu_backward(y->value, y->grad, dx, acc);
   }
 };
 

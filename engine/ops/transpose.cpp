@@ -32,7 +32,9 @@ struct TransposeNode final : Node {
   void backward(Tape& tape) override {
     if (!y->grad.defined() || !wants_grad(x)) return;
     const Around a = around_pair(y->value.shape(), d);  // y's (O, N, M, I) -> back to x's layout
-    be(y).transpose(y->grad, a.O, a.M, a.N, a.I, tape.grad(x), 1.f);
+    bool acc;
+    const Tensor& dx = tape.grad_to_write(x, acc);
+    be(y).transpose(y->grad, a.O, a.M, a.N, a.I, dx, acc ? 1.f : 0.f);
   }
 };
 

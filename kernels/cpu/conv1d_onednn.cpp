@@ -187,7 +187,7 @@ void OneDnnConv1d::forward(const float* x, const float* w, const float* bias, co
     impl_->run(e.fwd, {{DNNL_ARG_SRC, xs}, {DNNL_ARG_WEIGHTS, ws}, {DNNL_ARG_DST, y}});
 }
 
-void OneDnnConv1d::backward_data(const float* dy, const float* w, const Conv1dDims& d, float* dx) {
+void OneDnnConv1d::backward_data(const float* dy, const float* w, const Conv1dDims& d, float* dx, bool accumulate) {
   // Keyed without bias: backward data does not depend on it.
   Impl::Entry& e = impl_->entry(d, false);
   if (!e.has_bwd_data) {
@@ -203,13 +203,13 @@ void OneDnnConv1d::backward_data(const float* dy, const float* w, const Conv1dDi
     e.has_bwd_data = true;
   }
   const int64_t n = d.B * d.Cin * d.L;
-  float* tmp = impl_->temp_buffer(n);
+  float* tmp = accumulate ? impl_->temp_buffer(n) : dx;  // overwriting: straight into dx
   const void* dys = e.bf16 ? impl_->bf16_copy(0, dy, d.B * d.Cout * d.Lout) : dy;
   const void* ws = e.channels_last ? impl_->to_kernel(e.wei_bwd_data, w)
                    : e.bf16        ? impl_->bf16_copy(1, w, d.Cout * d.Cin * d.K)
                                    : w;
   impl_->run(e.bwd_data, {{DNNL_ARG_DIFF_DST, dys}, {DNNL_ARG_WEIGHTS, ws}, {DNNL_ARG_DIFF_SRC, tmp}});
-  add_into(dx, tmp, n);
+  if (accumulate) add_into(dx, tmp, n);
 }
 
 void OneDnnConv1d::backward_weights(const float* x, const float* dy, const Conv1dDims& d, float* dw, float* dbias) {

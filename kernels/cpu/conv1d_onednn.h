@@ -24,8 +24,8 @@ class OneDnnConv1d {
   OneDnnConv1d();
   ~OneDnnConv1d();
   void forward(const float* x, const float* w, const float* bias, const Conv1dDims& d, float* y);
-  // dx += conv_transpose(dy, w)
-  void backward_data(const float* dy, const float* w, const Conv1dDims& d, float* dx);
+  // dx += conv_transpose(dy, w); dx = ... when !accumulate
+  void backward_data(const float* dy, const float* w, const Conv1dDims& d, float* dx, bool accumulate = true);
   // dw += ..., dbias += ... (dbias may be null)
   void backward_weights(const float* x, const float* dy, const Conv1dDims& d, float* dw, float* dbias);
 

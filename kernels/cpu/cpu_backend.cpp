@@ -104,7 +104,13 @@ class CpuBackend final : public Backend {
     float* p = y.f32();
     const int64_t n = y.numel();
     if (v == 0.f) {
-      std::memset(p, 0, sizeof(float) * n);
+      // Chunks over the threads: one thread's memset reaches only about half the bandwidth.
+      constexpr int64_t kChunk = 1 << 16;
+      const int64_t chunks = (n + kChunk - 1) / kChunk;
+      cpu::parallel_for(chunks, chunks > 4, [&](int64_t c) {
+        const int64_t lo = c * kChunk;
+        std::memset(p + lo, 0, sizeof(float) * std::min(kChunk, n - lo));
+      });
       return;
     }
     for (int64_t i = 0; i < n; ++i) p[i] = v;
@@ -142,8 +148,8 @@ class CpuBackend final : public Backend {
       }
   }
   void relu_forward_impl(const Tensor& x, const Tensor& y) override { cpu::relu_forward(x.f32(), y.f32(), x.numel()); }
-  void relu_backward_impl(const Tensor& y, const Tensor& dy, const Tensor& dx) override {
-    cpu::relu_backward(y.f32(), dy.f32(), dx.f32(), y.numel());
+  void relu_backward_impl(const Tensor& y, const Tensor& dy, const Tensor& dx, bool accumulate) override {
+    cpu::relu_backward(y.f32(), dy.f32(), dx.f32(), y.numel(), accumulate);
   }
   void gelu_forward_impl(const Tensor& x, const Tensor& y) override { cpu::gelu_forward(x.f32(), y.f32(), x.numel()); }
   void gelu_backward_impl(const Tensor& x, const Tensor& dy, const Tensor& dx) override {
@@ -203,11 +209,14 @@ class CpuBackend final : public Backend {
     else
       cpu::conv1d_forward(x.f32(), w.f32(), bias ? bias->f32() : nullptr, d, y.f32(), workspace(cpu::col_size(d)));
   }
-  void conv1d_backward_data_impl(const Tensor& dy, const Tensor& w, const Conv1dDims& d, const Tensor& dx) override {
-    if (cpu::cpu_options().conv == cpu::ConvAlgorithm::onednn)
-      scratch().onednn.backward_data(dy.f32(), w.f32(), d, dx.f32());
-    else
-      cpu::conv1d_backward_data(dy.f32(), w.f32(), d, dx.f32(), workspace(cpu::col_size(d)));
+  void conv1d_backward_data_impl(const Tensor& dy, const Tensor& w, const Conv1dDims& d, const Tensor& dx,
+                                 bool accumulate) override {
+    if (cpu::cpu_options().conv == cpu::ConvAlgorithm::onednn) {
+      scratch().onednn.backward_data(dy.f32(), w.f32(), d, dx.f32(), accumulate);
+      return;
+    }
+    if (!accumulate) fill_impl(dx, 0.f);  // col2im adds
+    cpu::conv1d_backward_data(dy.f32(), w.f32(), d, dx.f32(), workspace(cpu::col_size(d)));
   }
   void conv1d_backward_weights_impl(const Tensor& x, const Tensor& dy, const Conv1dDims& d, const Tensor& dw,
                                     const Tensor* dbias) override {
@@ -232,9 +241,9 @@ class CpuBackend final : public Backend {
   }
   void batchnorm_backward_impl(const Tensor& x, const Tensor& dy, const Tensor& gamma, const Tensor& mean,
                                const Tensor& invstd, bool training, const NormDims& d, const Tensor& dx,
-                               const Tensor& dgamma, const Tensor& dbeta) override {
+                               const Tensor& dgamma, const Tensor& dbeta, bool accumulate) override {
     cpu::batchnorm_backward(x.f32(), dy.f32(), gamma.f32(), mean.f32(), invstd.f32(), training, d, f(dx), f(dgamma),
-                            f(dbeta));
+                            f(dbeta), accumulate);
   }
   void batchnorm_stats_impl(const Tensor& x, const NormDims& d, const Tensor& mean, const Tensor& var) override {
     cpu::batchnorm_stats(x.f32(), d, mean.f32(), var.f32());
@@ -250,9 +259,9 @@ class CpuBackend final : public Backend {
   }
   void channel_norm_backward_impl(const Tensor& x, const Tensor& dy, const Tensor& gamma, const Tensor& mean,
                                   const Tensor& invstd, const NormDims& d, const Tensor& dx, const Tensor& dgamma,
-                                  const Tensor& dbeta) override {
+                                  const Tensor& dbeta, bool accumulate) override {
     cpu::channel_norm_backward(x.f32(), dy.f32(), gamma.f32(), mean.f32(), invstd.f32(), d, f(dx), f(dgamma), f(dbeta),
-                               workspace(cpu::channel_norm_backward_workspace(d)));
+                               workspace(cpu::channel_norm_backward_workspace(d)), accumulate);
   }
 
   void gru_layer_forward_impl(const Tensor& x, const Tensor& h0, const Tensor& w_ih, const Tensor& w_hh,

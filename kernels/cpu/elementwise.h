@@ -1,12 +1,14 @@
 #pragma once
 // Pointwise ops, layout copies and reductions on the CPU (templated for the double
-// gradient checks). Backward functions accumulate into their outputs.
+// gradient checks). Backward functions accumulate into their outputs unless told not
+// to (grad_store.h).
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 
 #include "kernels/common/activation_math.h"
 #include "kernels/common/counter_rng.h"
+#include "kernels/cpu/grad_store.h"
 #include "kernels/cpu/parallel.h"
 
 namespace cpc::cpu {
@@ -16,8 +18,11 @@ void relu_forward(const T* x, T* y, int64_t n) {
   parallel_for(n, n > 65536, [&](int64_t i) { y[i] = math::relu(x[i]); });
 }
 template <class T>
-void relu_backward(const T* y, const T* dy, T* dx, int64_t n) {
-  parallel_for(n, n > 65536, [&](int64_t i) { dx[i] += math::relu_grad_from_output(y[i], dy[i]); });
+void relu_backward(const T* y, const T* dy, T* dx, int64_t n, bool accumulate = true) {
+  with_accumulate(accumulate, [&](auto mode) {
+    parallel_for(n, n > 65536,
+                 [&](int64_t i) { store_grad<decltype(mode)::value>(dx[i], math::relu_grad_from_output(y[i], dy[i])); });
+  });
 }
 template <class T>
 void gelu_forward(const T* x, T* y, int64_t n) {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "engine/core/op_dims.h"
+#include "kernels/cpu/grad_store.h"
 #include "kernels/cpu/parallel.h"
 
 namespace cpc::cpu {
@@ -117,7 +118,7 @@ void forward_train(const T* x, const T* gamma, const T* beta, T momentum, T eps,
 
 template <class T>
 void backward(const T* x, const T* dy, const T* gamma, const T* mean, const T* invstd, bool training, int64_t N,
-              int64_t C, T* dx, T* dgamma, T* dbeta) {
+              int64_t C, T* dx, T* dgamma, T* dbeta, bool accumulate) {
   std::vector<double>& acc = scratch();
   chunked(N, C, 2, acc, [&](int64_t r, double* a) {
     const T* xr = x + r * C;
@@ -139,17 +140,21 @@ void backward(const T* x, const T* dy, const T* gamma, const T* mean, const T* i
   T* mdyx = mdy + C;
   for (int64_t c = 0; c < C; ++c)
     k[c] = gamma[c] * invstd[c], mdy[c] = static_cast<T>(acc[c] / N), mdyx[c] = static_cast<T>(acc[C + c] / N);
-  parallel_for(N, N * C > 65536, [&](int64_t r) {
-    const T* xr = x + r * C;
-    const T* dyr = dy + r * C;
-    T* dxr = dx + r * C;
-    if (training) {
+  with_accumulate(accumulate, [&](auto mode) {
+    constexpr bool A = decltype(mode)::value;
+    parallel_for(N, N * C > 65536, [&](int64_t r) {
+      const T* xr = x + r * C;
+      const T* dyr = dy + r * C;
+      T* dxr = dx + r * C;
+      if (training) {
 #pragma omp simd
-      for (int64_t c = 0; c < C; ++c) dxr[c] += k[c] * (dyr[c] - mdy[c] - (xr[c] - mean[c]) * invstd[c] * mdyx[c]);
-    } else {
+        for (int64_t c = 0; c < C; ++c)
+          store_grad<A>(dxr[c], k[c] * (dyr[c] - mdy[c] - (xr[c] - mean[c]) * invstd[c] * mdyx[c]));
+      } else {
 #pragma omp simd
-      for (int64_t c = 0; c < C; ++c) dxr[c] += k[c] * dyr[c];
-    }
+        for (int64_t c = 0; c < C; ++c) store_grad<A>(dxr[c], k[c] * dyr[c]);
+      }
+    });
   });
 }
 
@@ -181,7 +186,7 @@ void channel_norm_forward(const T* x, const T* gamma, const T* beta, T eps, int6
 // dbeta as chunked sums over rows.
 template <class T>
 void channel_norm_backward(const T* x, const T* dy, const T* gamma, const T* mean, const T* invstd, int64_t N,
-                           int64_t C, T* dx, T* dgamma, T* dbeta) {
+                           int64_t C, T* dx, T* dgamma, T* dbeta, bool accumulate) {
   if (dgamma || dbeta) {
     std::vector<double>& acc = scratch();
     chunked(N, C, 2, acc, [&](int64_t r, double* a) {
@@ -201,21 +206,24 @@ void channel_norm_backward(const T* x, const T* dy, const T* gamma, const T* mea
     }
   }
   if (!dx) return;
-  parallel_for(N, N * C > 65536, [&](int64_t r) {
-    const T* xr = x + r * C;
-    const T* dyr = dy + r * C;
-    T* dxr = dx + r * C;
-    const T m = mean[r], is = invstd[r];
-    double s1 = 0, s2 = 0;
+  with_accumulate(accumulate, [&](auto mode) {
+    constexpr bool A = decltype(mode)::value;
+    parallel_for(N, N * C > 65536, [&](int64_t r) {
+      const T* xr = x + r * C;
+      const T* dyr = dy + r * C;
+      T* dxr = dx + r * C;
+      const T m = mean[r], is = invstd[r];
+      double s1 = 0, s2 = 0;
 #pragma omp simd reduction(+ : s1, s2)
-    for (int64_t c = 0; c < C; ++c) {
-      const double g = dyr[c] * gamma[c];
-      s1 += g;
-      s2 += g * ((xr[c] - m) * is);
-    }
-    const T m1 = static_cast<T>(s1 / C), m2 = static_cast<T>(s2 / C);
+      for (int64_t c = 0; c < C; ++c) {
+        const double g = dyr[c] * gamma[c];
+        s1 += g;
+        s2 += g * ((xr[c] - m) * is);
+      }
+      const T m1 = static_cast<T>(s1 / C), m2 = static_cast<T>(s2 / C);
 #pragma omp simd
-    for (int64_t c = 0; c < C; ++c) dxr[c] += is * (dyr[c] * gamma[c] - m1 - (xr[c] - m) * is * m2);
+      for (int64_t c = 0; c < C; ++c) store_grad<A>(dxr[c], is * (dyr[c] * gamma[c] - m1 - (xr[c] - m) * is * m2));
+    });
   });
 }
 
@@ -323,11 +331,12 @@ void batchnorm_forward_eval(const T* x, const T* gamma, const T* beta, T eps, co
   });
 }
 
-// dx, dgamma, dbeta accumulate and may be null. training: mean/invstd are the batch's.
+// dx, dgamma, dbeta accumulate and may be null; dx is overwritten when !accumulate.
+// training: mean/invstd are the batch's.
 template <class T>
 void batchnorm_backward(const T* x, const T* dy, const T* gamma, const T* mean, const T* invstd, bool training,
-                        const NormDims& d, T* dx, T* dgamma, T* dbeta) {
-  if (d.L == 1) return rows::backward(x, dy, gamma, mean, invstd, training, d.B, d.C, dx, dgamma, dbeta);
+                        const NormDims& d, T* dx, T* dgamma, T* dbeta, bool accumulate = true) {
+  if (d.L == 1) return rows::backward(x, dy, gamma, mean, invstd, training, d.B, d.C, dx, dgamma, dbeta, accumulate);
   const int64_t n = d.B * d.L;
   parallel_for(d.C, true, [&](int64_t c) {
     double sdy = 0, sdyx = 0;
@@ -350,11 +359,14 @@ void batchnorm_backward(const T* x, const T* dy, const T* gamma, const T* mean, 
       const T* xc = x + (b * d.C + c) * d.L;
       const T* dyc = dy + (b * d.C + c) * d.L;
       T* dxc = dx + (b * d.C + c) * d.L;
-      if (training) {
-        for (int64_t l = 0; l < d.L; ++l) dxc[l] += k * (dyc[l] - mdy - (xc[l] - m) * is * mdyx);
-      } else {
-        for (int64_t l = 0; l < d.L; ++l) dxc[l] += k * dyc[l];
-      }
+      with_accumulate(accumulate, [&](auto mode) {
+        constexpr bool A = decltype(mode)::value;
+        if (training) {
+          for (int64_t l = 0; l < d.L; ++l) store_grad<A>(dxc[l], k * (dyc[l] - mdy - (xc[l] - m) * is * mdyx));
+        } else {
+          for (int64_t l = 0; l < d.L; ++l) store_grad<A>(dxc[l], k * dyc[l]);
+        }
+      });
     }
   });
 }
@@ -402,8 +414,9 @@ inline int64_t channel_norm_backward_workspace(const NormDims& d) {
 
 template <class T>
 void channel_norm_backward(const T* x, const T* dy, const T* gamma, const T* mean, const T* invstd, const NormDims& d,
-                           T* dx, T* dgamma, T* dbeta, T* ws) {
-  if (d.L == 1) return rows::channel_norm_backward(x, dy, gamma, mean, invstd, d.B, d.C, dx, dgamma, dbeta);
+                           T* dx, T* dgamma, T* dbeta, T* ws, bool accumulate = true) {
+  if (d.L == 1)
+    return rows::channel_norm_backward(x, dy, gamma, mean, invstd, d.B, d.C, dx, dgamma, dbeta, accumulate);
   const bool params = dgamma || dbeta;
   // (B, 2, C) doubles: this sample's dgamma and dbeta (8-byte aligned: 2 * B * L floats before)
   double* share = reinterpret_cast<double*>(ws + 2 * d.B * d.L);
@@ -450,10 +463,12 @@ void channel_norm_backward(const T* x, const T* dy, const T* gamma, const T* mea
       const T* dyr = dy + (b * d.C + c) * d.L;
       T* dxr = dx + (b * d.C + c) * d.L;
       const T gc = gamma[c];
-      for (int64_t l = 0; l < d.L; ++l) {
-        const T xhat = (xr[l] - mb[l]) * ib[l];
-        dxr[l] += ib[l] * (dyr[l] * gc - s1[l] - xhat * s2[l]);
-      }
+      with_accumulate(accumulate, [&](auto mode) {
+        for (int64_t l = 0; l < d.L; ++l) {
+          const T xhat = (xr[l] - mb[l]) * ib[l];
+          store_grad<decltype(mode)::value>(dxr[l], ib[l] * (dyr[l] * gc - s1[l] - xhat * s2[l]));
+        }
+      });
     }
   });
   if (!params) return;

@@ -185,10 +185,11 @@ class CudaBackend final : public Backend {
     CPC_NVTX_RANGE("relu_forward");
     CPC_CUDA_CHECK(cuda::launch_relu_forward(p(x, "relu", "x"), p(y, "relu", "y"), x.numel(), s()));
   }
-  void relu_backward_impl(const Tensor& y, const Tensor& dy, const Tensor& dx) override {
+  void relu_backward_impl(const Tensor& y, const Tensor& dy, const Tensor& dx, bool accumulate) override {
     CPC_NVTX_RANGE("relu_backward");
     const char* op = "relu_backward";
-    CPC_CUDA_CHECK(cuda::launch_relu_backward(p(y, op, "y"), p(dy, op, "dy"), p(dx, op, "dx"), y.numel(), s()));
+    CPC_CUDA_CHECK(
+        cuda::launch_relu_backward(p(y, op, "y"), p(dy, op, "dy"), p(dx, op, "dx"), y.numel(), accumulate, s()));
   }
   void gelu_forward_impl(const Tensor& x, const Tensor& y) override {
     CPC_NVTX_RANGE("gelu_forward");
@@ -279,9 +280,11 @@ class CudaBackend final : public Backend {
     conv_.forward(dev_.ctx(true, d.bf16()), p(x, op, "x"), p(w, op, "weight"), bias ? p(*bias, op, "bias") : nullptr, d,
                   p(y, op, "y"));
   }
-  void conv1d_backward_data_impl(const Tensor& dy, const Tensor& w, const Conv1dDims& d, const Tensor& dx) override {
+  void conv1d_backward_data_impl(const Tensor& dy, const Tensor& w, const Conv1dDims& d, const Tensor& dx,
+                                 bool accumulate) override {
     CPC_NVTX_RANGE("conv1d_backward_data");
     const char* op = "conv1d_backward_data";
+    if (!accumulate) fill_impl(dx, 0.f);  // the kernels below add
     conv_.backward_data(dev_.ctx(true, d.bf16()), p(dy, op, "dy"), p(w, op, "weight"), d, p(dx, op, "dx"));
   }
   void conv1d_backward_weights_impl(const Tensor& x, const Tensor& dy, const Conv1dDims& d, const Tensor& dw,
@@ -312,9 +315,10 @@ class CudaBackend final : public Backend {
   }
   void batchnorm_backward_impl(const Tensor& x, const Tensor& dy, const Tensor& gamma, const Tensor& mean,
                                const Tensor& invstd, bool training, const NormDims& d, const Tensor& dx,
-                               const Tensor& dgamma, const Tensor& dbeta) override {
+                               const Tensor& dgamma, const Tensor& dbeta, bool accumulate) override {
     CPC_NVTX_RANGE("batchnorm_backward");
     const char* op = "batch_norm_backward";
+    if (!accumulate && dx.defined()) fill_impl(dx, 0.f);  // the kernels below add
     bn_.backward(dev_.ctx(training), p(x, op, "x"), p(dy, op, "dy"), p(gamma, op, "weight"), p(mean, op, "mean"),
                  p(invstd, op, "invstd"), training, d, po(dx, op, "dx"), po(dgamma, op, "dgamma"),
                  po(dbeta, op, "dbeta"));
@@ -342,9 +346,10 @@ class CudaBackend final : public Backend {
   }
   void channel_norm_backward_impl(const Tensor& x, const Tensor& dy, const Tensor& gamma, const Tensor& mean,
                                   const Tensor& invstd, const NormDims& d, const Tensor& dx, const Tensor& dgamma,
-                                  const Tensor& dbeta) override {
+                                  const Tensor& dbeta, bool accumulate) override {
     CPC_NVTX_RANGE("channel_norm_backward");
     const char* op = "channel_norm_backward";
+    if (!accumulate && dx.defined()) fill_impl(dx, 0.f);  // the kernels below add
     CPC_CUDA_CHECK(cuda::launch_channel_norm_backward(p(x, op, "x"), p(dy, op, "dy"), p(gamma, op, "weight"),
                                                       p(mean, op, "mean"), p(invstd, op, "invstd"), d, po(dx, op, "dx"),
                                                       po(dgamma, op, "dgamma"), po(dbeta, op, "dbeta"), s()));

@@ -43,8 +43,11 @@ __global__ void relu_forward_kernel(const float* x, float* y, int64_t n) {
   for (int64_t i = first_index(); i < n; i += grid_stride()) y[i] = math::relu(x[i]);
 }
 
-__global__ void relu_backward_kernel(const float* y, const float* dy, float* dx, int64_t n) {
-  for (int64_t i = first_index(); i < n; i += grid_stride()) dx[i] += math::relu_grad_from_output(y[i], dy[i]);
+__global__ void relu_backward_kernel(const float* y, const float* dy, float* dx, int64_t n, bool accumulate) {
+  for (int64_t i = first_index(); i < n; i += grid_stride()) {
+    const float g = math::relu_grad_from_output(y[i], dy[i]);
+    dx[i] = accumulate ? dx[i] + g : g;
+  }
 }
 
 __global__ void gelu_forward_kernel(const float* x, float* y, int64_t n) {
@@ -178,9 +181,10 @@ cudaError_t launch_relu_forward(const float* x, float* y, int64_t n, cudaStream_
   return cudaGetLastError();
 }
 
-cudaError_t launch_relu_backward(const float* y, const float* dy, float* dx, int64_t n, cudaStream_t s) {
+cudaError_t launch_relu_backward(const float* y, const float* dy, float* dx, int64_t n, bool accumulate,
+                                 cudaStream_t s) {
   if (n == 0) return cudaSuccess;
-  relu_backward_kernel<<<blocks_for(n), kThreads, 0, s>>>(y, dy, dx, n);
+  relu_backward_kernel<<<blocks_for(n), kThreads, 0, s>>>(y, dy, dx, n, accumulate);
   return cudaGetLastError();
 }
 

@@ -19,7 +19,9 @@ cudaError_t launch_add(const float* a, const float* b, float* y, int64_t n, cuda
 
 // Backward launchers accumulate into dx, as the Backend interface requires.
 cudaError_t launch_relu_forward(const float* x, float* y, int64_t n, cudaStream_t s);
-cudaError_t launch_relu_backward(const float* y, const float* dy, float* dx, int64_t n, cudaStream_t s);
+// dx += relu'(y) dy, or dx = relu'(y) dy when !accumulate (dx may be dy itself).
+cudaError_t launch_relu_backward(const float* y, const float* dy, float* dx, int64_t n, bool accumulate,
+                                 cudaStream_t s);
 cudaError_t launch_gelu_forward(const float* x, float* y, int64_t n, cudaStream_t s);
 cudaError_t launch_gelu_backward(const float* x, const float* dy, float* dx, int64_t n, cudaStream_t s);
 // Inverted dropout with the counter-based mask of kernels/common/counter_rng.h; scale

@@ -28,7 +28,9 @@ std::function<std::vector<Vec>(const std::vector<Vec>&)> via_columns(
 }
 
 // Inputs: x, gamma, beta, dy, running_mean, running_var (positive).
-OpCase train_case(const char* name, int64_t B, int64_t C, int64_t L, bool running = true, bool rows = false) {
+// overwrite: dx starts as garbage and is overwritten (accumulate = false).
+OpCase train_case(const char* name, int64_t B, int64_t C, int64_t L, bool running = true, bool rows = false,
+                  bool overwrite = false) {
   OpCase c;
   c.name = std::string("batch_norm/train_") + name;
   c.ops = {Op::batchnorm_forward_train, Op::batchnorm_backward};
@@ -37,9 +39,9 @@ OpCase train_case(const char* name, int64_t B, int64_t C, int64_t L, bool runnin
   c.run = [=](Backend& b, const Tensors& in) {
     Tensor y = zeros_like(in[0]), mean = zeros_like(in[1]), invstd = zeros_like(in[1]);
     Tensor rm = running ? copy_of(in[4]) : Tensor(), rv = running ? copy_of(in[5]) : Tensor();
-    Tensor dx = zeros_like(in[0]), dg = zeros_like(in[1]), dbeta = zeros_like(in[1]);
+    Tensor dx = overwrite ? garbage_like(in[0]) : zeros_like(in[0]), dg = zeros_like(in[1]), dbeta = zeros_like(in[1]);
     b.batchnorm_forward_train(in[0], in[1], in[2], kMomentum, kEps, rm, rv, mean, invstd, y);
-    b.batchnorm_backward(in[0], in[3], in[1], mean, invstd, true, dx, dg, dbeta);
+    b.batchnorm_backward(in[0], in[3], in[1], mean, invstd, true, dx, dg, dbeta, !overwrite);
     Tensors out{y, dx, dg, dbeta, mean, invstd};
     if (running) out.push_back(rm), out.push_back(rv);
     return out;
@@ -131,7 +133,8 @@ CPC_OP_CASES({train_case("encoder", 4, 6, 25), train_case("no_running_stats", 2,
               train_case("batch1", 1, 4, 16), eval_case("encoder", 3, 5, 14), sync_pieces_case("", 3, 5, 11),
               train_case("rows", 37, 6, 1, true, true), train_case("rows_large", 1500, 48, 1, true, true),
               eval_case("rows", 29, 5, 1, true), eval_case("rows_large", 1500, 48, 1, true),
-              sync_pieces_case("_rows", 1500, 48, 1, true)});
+              sync_pieces_case("_rows", 1500, 48, 1, true), train_case("overwrite", 4, 6, 25, true, false, true),
+              train_case("rows_overwrite", 1500, 48, 1, true, true, true)});
 
 }  // namespace
 }  // namespace cpc::ops_test

@@ -8,7 +8,8 @@
 namespace cpc::ops_test {
 namespace {
 
-OpCase channel_norm_case(const char* name, int64_t B, int64_t C, int64_t L) {
+// overwrite: dx starts as garbage and is overwritten (accumulate = false).
+OpCase channel_norm_case(const char* name, int64_t B, int64_t C, int64_t L, bool overwrite = false) {
   constexpr float kEps = 1e-5f;
   OpCase c;
   c.name = std::string("channel_norm/") + name;
@@ -16,9 +17,9 @@ OpCase channel_norm_case(const char* name, int64_t B, int64_t C, int64_t L) {
   c.inputs = {Shape{B, C, L}, Shape{C}, Shape{C}, Shape{B, C, L}};
   c.run = [=](Backend& b, const Tensors& in) {
     Tensor y = zeros_like(in[0]), mean = Tensor::zeros({B, L}, in[0].device()), invstd = zeros_like(mean);
-    Tensor dx = zeros_like(in[0]), dg = zeros_like(in[1]), dbeta = zeros_like(in[1]);
+    Tensor dx = overwrite ? garbage_like(in[0]) : zeros_like(in[0]), dg = zeros_like(in[1]), dbeta = zeros_like(in[1]);
     b.channel_norm_forward(in[0], in[1], in[2], kEps, mean, invstd, y);
-    b.channel_norm_backward(in[0], in[3], in[1], mean, invstd, dx, dg, dbeta);
+    b.channel_norm_backward(in[0], in[3], in[1], mean, invstd, dx, dg, dbeta, !overwrite);
     return Tensors{y, dx, dg, dbeta, mean, invstd};
   };
   auto ref = [=](const std::vector<Vec>& in, const NormDims& d) {
@@ -49,7 +50,8 @@ OpCase channel_norm_case(const char* name, int64_t B, int64_t C, int64_t L) {
 
 CPC_OP_CASES({channel_norm_case("encoder", 2, 12, 17), channel_norm_case("one_position", 3, 7, 1),
               channel_norm_case("wide", 1, 64, 40), channel_norm_case("rows", 37, 12, 1),
-              channel_norm_case("rows_large", 1500, 64, 1)});
+              channel_norm_case("rows_large", 1500, 64, 1), channel_norm_case("overwrite", 2, 12, 17, true),
+              channel_norm_case("rows_overwrite", 1500, 64, 1, true)});
 
 }  // namespace
 }  // namespace cpc::ops_test

@@ -10,8 +10,9 @@
 namespace cpc::ops_test {
 namespace {
 
+// overwrite: dx starts as garbage and backward data overwrites it (accumulate = false).
 OpCase conv_case(const char* name, int64_t B, int64_t Cin, int64_t L, int64_t Cout, int64_t K, int64_t stride,
-                 int64_t pad, int64_t dil, bool bias = true) {
+                 int64_t pad, int64_t dil, bool bias = true, bool overwrite = false) {
   const Conv1dGeometry g{stride, pad, dil};
   const int64_t Lout = g.out_length(L, K);
   const Conv1dDims d{B, Cin, L, Cout, K, Lout, stride, pad, dil};
@@ -20,10 +21,10 @@ OpCase conv_case(const char* name, int64_t B, int64_t Cin, int64_t L, int64_t Co
   c.ops = {Op::conv1d_forward, Op::conv1d_backward_data, Op::conv1d_backward_weights};
   c.inputs = {Shape{B, Cin, L}, Shape{Cout, Cin, K}, Shape{Cout}, Shape{B, Cout, Lout}};
   c.run = [=](Backend& b, const Tensors& in) {
-    Tensor y = Tensor::zeros({B, Cout, Lout}, in[0].device()), dx = zeros_like(in[0]), dw = zeros_like(in[1]),
-           db = zeros_like(in[2]);
+    Tensor y = Tensor::zeros({B, Cout, Lout}, in[0].device()), dw = zeros_like(in[1]), db = zeros_like(in[2]);
+    Tensor dx = overwrite ? garbage_like(in[0]) : zeros_like(in[0]);
     b.conv1d_forward(in[0], in[1], bias ? &in[2] : nullptr, g, y);
-    b.conv1d_backward_data(in[3], in[1], g, dx);
+    b.conv1d_backward_data(in[3], in[1], g, dx, !overwrite);
     b.conv1d_backward_weights(in[0], in[3], g, dw, bias ? &db : nullptr);
     return Tensors{y, dx, dw, db};
   };
@@ -49,7 +50,7 @@ Tensor swap12(Backend& b, const Tensor& t) {
 }
 
 OpCase conv_channels_last_case(const char* name, int64_t B, int64_t Cin, int64_t L, int64_t Cout, int64_t K,
-                               int64_t stride, int64_t pad, int64_t dil, bool bias = true) {
+                               int64_t stride, int64_t pad, int64_t dil, bool bias = true, bool overwrite = false) {
   Conv1dGeometry g{stride, pad, dil};
   g.channels_last = true;
   const int64_t Lout = g.out_length(L, K);
@@ -64,15 +65,16 @@ OpCase conv_channels_last_case(const char* name, int64_t B, int64_t Cin, int64_t
       Conv1dGeometry gc = g;
       gc.channels_last = false;
       Tensor x = swap12(b, in[0]), dy = swap12(b, in[3]);
-      Tensor y = Tensor::zeros({B, Cout, Lout}, x.device()), dx = zeros_like(x);
+      Tensor y = Tensor::zeros({B, Cout, Lout}, x.device()), dx = overwrite ? garbage_like(x) : zeros_like(x);
       b.conv1d_forward(x, in[1], bias ? &in[2] : nullptr, gc, y);
-      b.conv1d_backward_data(dy, in[1], gc, dx);
+      b.conv1d_backward_data(dy, in[1], gc, dx, !overwrite);
       b.conv1d_backward_weights(x, dy, gc, dw, bias ? &db : nullptr);
       return Tensors{swap12(b, y), swap12(b, dx), dw, db};
     }
-    Tensor y = Tensor::zeros({B, Lout, Cout}, in[0].device()), dx = zeros_like(in[0]);
+    Tensor y = Tensor::zeros({B, Lout, Cout}, in[0].device());
+    Tensor dx = overwrite ? garbage_like(in[0]) : zeros_like(in[0]);
     b.conv1d_forward(in[0], in[1], bias ? &in[2] : nullptr, g, y);
-    b.conv1d_backward_data(in[3], in[1], g, dx);
+    b.conv1d_backward_data(in[3], in[1], g, dx, !overwrite);
     b.conv1d_backward_weights(in[0], in[3], g, dw, bias ? &db : nullptr);
     return Tensors{y, dx, dw, db};
   };
@@ -135,6 +137,15 @@ CPC_OP_CASES({
     conv_channels_last_case("dilation2", 2, 4, 30, 5, 3, 1, 2, 2),
     conv_channels_last_case("kernel_longer_than_input", 1, 3, 4, 2, 7, 1, 3, 1, false),
     conv_channels_last_case("batch1_odd_channels", 1, 13, 50, 9, 5, 3, 2, 1),
+    // The first gradient to reach a value: dx overwritten, on each CPU path.
+    conv_case("overwrite", 3, 6, 33, 4, 4, 2, 1, 1, true, true),
+    conv_case("overwrite_pointwise", 2, 16, 19, 12, 1, 1, 0, 1, false, true),
+    conv_channels_last_case("overwrite", 3, 16, 45, 32, 7, 2, 3, 1, false, true),
+    [] {
+      OpCase c = conv_case("overwrite_im2col", 3, 6, 33, 4, 4, 2, 1, 1, true, true);
+      c.options = {{"cpu", "conv", "im2col", "onednn"}};
+      return c;
+    }(),
 });
 
 }  // namespace

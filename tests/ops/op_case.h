@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <limits>
 #include <string>
 #include <utility>
 #include <vector>
@@ -83,6 +84,13 @@ inline Tensor copy_of(const Tensor& t) {
   Tensor c = Tensor::empty(t.shape(), t.device());
   c.copy_from(t);
   return c;
+}
+// A gradient output for a backward op told to overwrite it (accumulate = false): NaN
+// everywhere, so that any element read or left unwritten shows in the comparison.
+inline Tensor garbage_like(const Tensor& t) {
+  Tensor g = Tensor::empty(t.shape(), t.device());
+  backend(t.device()).fill(g, std::numeric_limits<float>::quiet_NaN());
+  return g;
 }
 inline Tensor scalar(double v) { return Tensor::from_vector({1}, {static_cast<float>(v)}); }
 inline Vec sized(int64_t n) { return Vec(static_cast<size_t>(n), 0.0); }

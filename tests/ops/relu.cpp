@@ -8,16 +8,17 @@
 namespace cpc::ops_test {
 namespace {
 
-OpCase relu_case(const char* name, Shape s) {
+// overwrite: dx starts as garbage and is overwritten (accumulate = false).
+OpCase relu_case(const char* name, Shape s, bool overwrite = false) {
   OpCase c;
   c.name = std::string("relu/") + name;
   c.ops = {Op::relu_forward, Op::relu_backward};
   c.inputs = {s, s};
   c.kinds = {Inputs::away_from_zero, Inputs::uniform};
-  c.run = [](Backend& b, const Tensors& in) {
-    Tensor y = zeros_like(in[0]), dx = zeros_like(in[0]);
+  c.run = [=](Backend& b, const Tensors& in) {
+    Tensor y = zeros_like(in[0]), dx = overwrite ? garbage_like(in[0]) : zeros_like(in[0]);
     b.relu_forward(in[0], y);
-    b.relu_backward(y, in[1], dx);
+    b.relu_backward(y, in[1], dx, !overwrite);
     return Tensors{y, dx};
   };
   c.reference = [](const std::vector<Vec>& in) {
@@ -53,7 +54,21 @@ OpCase relu_nan_case() {
   return c;
 }
 
-CPC_OP_CASES({relu_case("small", Shape{3, 5, 7}), relu_case("threaded", Shape{2, 40000}), relu_nan_case()});
+// Overwriting in place: dx is dy itself.
+OpCase relu_in_place_case() {
+  OpCase c = relu_case("backward_overwrites_in_place", Shape{3, 5, 7});
+  c.run = [](Backend& b, const Tensors& in) {
+    Tensor y = zeros_like(in[0]), dx = copy_of(in[1]);
+    b.relu_forward(in[0], y);
+    b.relu_backward(y, dx, dx, false);
+    return Tensors{y, dx};
+  };
+  return c;
+}
+
+CPC_OP_CASES({relu_case("small", Shape{3, 5, 7}), relu_case("threaded", Shape{2, 40000}), relu_nan_case(),
+              relu_case("backward_overwrites", Shape{3, 5, 7}, true),
+              relu_case("backward_overwrites_threaded", Shape{2, 40000}, true), relu_in_place_case()});
 
 }  // namespace
 }  // namespace cpc::ops_test

@@ -208,6 +208,22 @@ TEST(TapeGradcheck, LinearSelectReshapeMse) {
   fd_check_tape("linear/select/mse", f, {&x, lin.weight, lin.bias});
 }
 
+// add's backward hands its gradient to the first input without one (shared storage) and
+// copies it for a second; relu and transpose overwrite a first gradient instead of adding
+// into zeros. Here u reaches add twice and as a first and a later gradient, and t = s + s.
+TEST(TapeGradcheck, SharedAndOverwrittenFirstGradients) {
+  Generator gen(7);
+  Parameter x(gen.normal_tensor({2, 3, 5}, 0, 1));
+  auto f = [&] {
+    Var* u = ops::relu(&x);
+    Var* v = ops::gelu(ops::transpose(&x, 1, 2));  // (2, 5, 3)
+    Var* s = ops::add(u, ops::transpose(v, 1, 2));
+    Var* t = ops::add(s, u);
+    return ops::gelu(ops::add(t, t));
+  };
+  fd_check_tape("add/relu/transpose", f, {&x});
+}
+
 TEST(TapeGradcheck, ResidualBlockWithDownsample) {
   Generator gen(6);
   ResidualBlock1d blk(3, 4, 3, 2, NormKind::channel, gen);
