@@ -55,16 +55,12 @@ CpcModel::CpcModel(const CpcConfig& config, Generator& gen) : config_(config), i
     predictors_.push_back({l->weight, l->bias});
   }
   register_module("Wk", std::move(wk));
-  encoder_->apply([&](Module& m) {
-    if (auto* conv = dynamic_cast<Conv1d*>(&m))
-      widest_ = std::max({widest_, conv->weight->value.size(0), conv->weight->value.size(1)});
-  });
 }
 
 CpcModel::Encoded CpcModel::encode(Var* x) {
   CPC_CHECK(x->value.rank() == 3 && x->value.size(1) == config_.channels, "CPC model: input ", x->value.shape(),
             " expected (B, ", config_.channels, ", L)");
-  const bool cl = backend(x->value.device()).conv1d_prefers_channels_last(widest_);
+  const bool cl = backend(x->value.device()).conv1d_prefers_channels_last();
   if (cl != channels_last_) {
     set_channels_last(*encoder_, cl);
     channels_last_ = cl;

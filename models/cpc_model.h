@@ -38,7 +38,6 @@ class CpcModel : public Module {
   CpcConfig config_;
   bool channels_last_ = false;  // the encoder's layout (layers/channels_last.h): each forward
                                 // picks what its backend's convolutions run fastest
-  int64_t widest_ = 0;  // the encoder's widest convolution (channels in or out)
   Sequential* encoder_;
   GRU* gru_;
   std::vector<LinearPredictor> predictors_;

@@ -112,10 +112,10 @@ class Backend {
   // x (B, L, Cin) and y (B, Lout, Cout), where conv1d_channels_last() says it runs them.
   // ops::conv1d transposes around the (B, C, L) kernels where it does not.
   virtual bool conv1d_channels_last() const { return false; }
-  // Whether an encoder whose widest convolution has `widest` channels runs faster
-  // channels-last here (models ask once per forward; the answer must not change
-  // between runs of the same settings: it decides the arithmetic's order).
-  virtual bool conv1d_prefers_channels_last(int64_t widest) const { return false; }
+  // Whether encoders run faster channels-last here (models ask once per forward; the
+  // answer must not change between runs of the same settings: it decides the
+  // arithmetic's order).
+  virtual bool conv1d_prefers_channels_last() const { return false; }
   void conv1d_forward(const Tensor& x, const Tensor& w, const Tensor* bias, const Conv1dGeometry& g, const Tensor& y);
   void conv1d_backward_data(const Tensor& dy, const Tensor& w, const Conv1dGeometry& g, const Tensor& dx,
                             bool accumulate = true);

@@ -16,6 +16,7 @@
 #include "kernels/cpu/contrastive.h"
 #include "kernels/cpu/contrastive_sampled.h"
 #include "kernels/cpu/conv1d.h"
+#include "kernels/cpu/conv1d_gemm.h"
 #include "kernels/cpu/conv1d_onednn.h"
 #include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/gru.h"
@@ -199,18 +200,24 @@ class CpuBackend final : public Backend {
   }
 
   bool conv1d_channels_last() const override { return cpu::cpu_options().channels_last(); }
-  bool conv1d_prefers_channels_last(int64_t widest) const override {
-    return cpu::cpu_options().prefer_channels_last(widest);
+  bool conv1d_prefers_channels_last() const override {
+    return cpu::cpu_options().channels_last();
   }
   void conv1d_forward_impl(const Tensor& x, const Tensor& w, const Tensor* bias, const Conv1dDims& d,
                            const Tensor& y) override {
-    if (cpu::cpu_options().conv == cpu::ConvAlgorithm::onednn)
+    if (cpu::cpu_options().conv == cpu::ConvAlgorithm::onednn && cpu::GemmConv1d::applies(d))
+      scratch().gemm_conv.forward(x.f32(), w.f32(), bias ? bias->f32() : nullptr, d, y.f32());
+    else if (cpu::cpu_options().conv == cpu::ConvAlgorithm::onednn)
       scratch().onednn.forward(x.f32(), w.f32(), bias ? bias->f32() : nullptr, d, y.f32());
     else
       cpu::conv1d_forward(x.f32(), w.f32(), bias ? bias->f32() : nullptr, d, y.f32(), workspace(cpu::col_size(d)));
   }
   void conv1d_backward_data_impl(const Tensor& dy, const Tensor& w, const Conv1dDims& d, const Tensor& dx,
                                  bool accumulate) override {
+    if (cpu::cpu_options().conv == cpu::ConvAlgorithm::onednn && cpu::GemmConv1d::applies(d)) {
+      scratch().gemm_conv.backward_data(dy.f32(), w.f32(), d, dx.f32(), accumulate);
+      return;
+    }
     if (cpu::cpu_options().conv == cpu::ConvAlgorithm::onednn) {
       scratch().onednn.backward_data(dy.f32(), w.f32(), d, dx.f32(), accumulate);
       return;
@@ -220,6 +227,10 @@ class CpuBackend final : public Backend {
   }
   void conv1d_backward_weights_impl(const Tensor& x, const Tensor& dy, const Conv1dDims& d, const Tensor& dw,
                                     const Tensor* dbias) override {
+    if (cpu::cpu_options().conv == cpu::ConvAlgorithm::onednn && cpu::GemmConv1d::applies(d)) {
+      scratch().gemm_conv.backward_weights(x.f32(), dy.f32(), d, dw.f32(), dbias ? dbias->f32() : nullptr);
+      return;
+    }
     if (cpu::cpu_options().conv == cpu::ConvAlgorithm::onednn) {
       scratch().onednn.backward_weights(x.f32(), dy.f32(), d, dw.f32(), dbias ? dbias->f32() : nullptr);
       return;
@@ -325,6 +336,7 @@ class CpuBackend final : public Backend {
   struct Scratch {
     std::vector<float> ws;
     cpu::OneDnnConv1d onednn;
+    cpu::GemmConv1d gemm_conv;  // wide channels-last layers
   };
   static Scratch& scratch() {
     static thread_local Scratch s;

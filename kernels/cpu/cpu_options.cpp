@@ -43,9 +43,7 @@ CpuOptions& cpu_options() {
 std::string describe(const CpuOptions& o) {
   return cat("gemm: ", o.gemm == GemmLibrary::onednn ? "oneDNN sgemm" : "OpenBLAS sgemm",
              ", conv1d: ", o.conv == ConvAlgorithm::onednn ? "oneDNN convolution" : "im2col + gemm",
-             !o.channels_last()                  ? ""
-             : o.layout == ConvLayout::automatic ? cat(" (channels-last up to ", kChannelsLastWidest, " channels)")
-                                                 : " (channels-last)");
+             o.channels_last() ? " (channels-last; 256+ channels as GEMMs over strided windows)" : "");
 }
 
 }  // namespace cpc::cpu

@@ -5,13 +5,13 @@
 // these machines (OPENBLAS_CORETYPE). Environment overrides, read once at start-up:
 //   CPC_CPU_GEMM=onednn|openblas   CPC_CPU_CONV=onednn|im2col   CPC_CPU_LAYOUT=auto|nwc|ncw
 // The alternatives stay tested (tests run the parity cases under both). layout: the
-// encoder's activations channels-last (B, L, C), where oneDNN 2.6 runs its direct
-// convolution kernels, or (B, C, L), where it runs im2col + GEMM. auto (the default):
-// channels-last for encoders no wider than kChannelsLastWidest channels. Measured over
-// each config's convolutions (fwd + bwd data + bwd weights, 2 threads, channels-last vs
-// not): ecg12 (64-128 channels, batch 64) 121 vs 202 ms; audio_cpc_content (256, batch 8)
-// 135 vs 120 ms; audio_cdck2 (512) 687 vs 426 ms: oneDNN's weight-gradient kernel on
-// (B, L, C) is 1.6-3x slower than im2col's at 256-512 channels over 1000s of steps.
+// encoder's activations channels-last (B, L, C) or (B, C, L). Channels-last, oneDNN 2.6
+// runs its direct convolution kernels up to 128 channels, and wider layers run as GEMMs
+// over strided windows (conv1d_gemm.h); (B, C, L), oneDNN runs im2col + its GEMM.
+// auto (the default) = channels-last: measured per config (whole training step, batch
+// 64 / 8 / 8, 2 threads, channels-last vs not): ecg12 (64-128 channels) 1.7x faster
+// convolutions; audio_cdck2 (512) 407 vs 467 ms; audio_cpc_content (256) 147 vs 182 ms;
+// audio_cdck2 bf16 285 vs 295 ms.
 #include <cstdint>
 #include <string>
 
@@ -20,18 +20,13 @@ namespace cpc::cpu {
 enum class GemmLibrary { onednn, openblas };
 enum class ConvAlgorithm { onednn, im2col };  // im2col runs on the selected GEMM
 enum class ConvLayout { automatic, nwc, ncw };
-constexpr int64_t kChannelsLastWidest = 128;
 
 struct CpuOptions {
   GemmLibrary gemm = GemmLibrary::onednn;
   ConvAlgorithm conv = ConvAlgorithm::onednn;
   ConvLayout layout = ConvLayout::automatic;  // channels-last needs oneDNN convolution
-  // Whether the CPU backend runs conv1d on channels-last activations at all.
+  // Whether the CPU backend runs conv1d on channels-last activations (and encoders use them).
   bool channels_last() const { return conv == ConvAlgorithm::onednn && layout != ConvLayout::ncw; }
-  // Whether an encoder whose widest convolution has `widest` channels should use it.
-  bool prefer_channels_last(int64_t widest) const {
-    return channels_last() && (layout == ConvLayout::nwc || widest <= kChannelsLastWidest);
-  }
 };
 
 CpuOptions& cpu_options();

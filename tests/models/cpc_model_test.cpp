@@ -212,9 +212,10 @@ INSTANTIATE_TEST_SUITE_P(Encoders, CpcModelLayout,
                            return n;
                          });
 
-// layout auto (the default): channels-last where oneDNN's kernels win, i.e. for encoders
-// of at most 128 channels (ecg12), not for audio_cdck2's 512 (cpu_options.h has the numbers).
-TEST(CpcModel, AutoLayoutIsChannelsLastForNarrowEncodersOnly) {
+// layout auto (the default): channels-last for every encoder (narrow layers on oneDNN's
+// direct kernels, 256+ channels as GEMMs: cpu_options.h has the numbers); ncw and the
+// im2col convolutions keep (B, C, L).
+TEST(CpcModel, AutoLayoutIsChannelsLastUnlessNcwOrIm2col) {
   cpu::CpuOptions& o = cpu::cpu_options();
   const cpu::CpuOptions saved = o;
   o.conv = cpu::ConvAlgorithm::onednn;
@@ -233,10 +234,14 @@ TEST(CpcModel, AutoLayoutIsChannelsLastForNarrowEncodersOnly) {
     return cl;
   };
   EXPECT_TRUE(channels_last("ecg12.json", 1024));
-  EXPECT_FALSE(channels_last("audio_cdck2.json", 2560));
-  EXPECT_FALSE(channels_last("audio_cpc_content.json", 2560));
+  EXPECT_TRUE(channels_last("audio_cdck2.json", 2560));
+  EXPECT_TRUE(channels_last("audio_cpc_content.json", 2560));
   o.layout = cpu::ConvLayout::ncw;
   EXPECT_FALSE(channels_last("ecg12.json", 1024));
+  EXPECT_FALSE(channels_last("audio_cdck2.json", 2560));
+  o.layout = cpu::ConvLayout::automatic;
+  o.conv = cpu::ConvAlgorithm::im2col;
+  EXPECT_FALSE(channels_last("audio_cdck2.json", 2560));
   o = saved;
 }
 

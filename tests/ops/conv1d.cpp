@@ -137,6 +137,18 @@ CPC_OP_CASES({
     conv_channels_last_case("dilation2", 2, 4, 30, 5, 3, 1, 2, 2),
     conv_channels_last_case("kernel_longer_than_input", 1, 3, 4, 2, 7, 1, 3, 1, false),
     conv_channels_last_case("batch1_odd_channels", 1, 13, 50, 9, 5, 3, 2, 1),
+    // 256+ channels: the CPU runs these as GEMMs over strided windows (conv1d_gemm.h):
+    // K a multiple of the stride (audio_cdck2's layers), not, shorter than it, stride 1,
+    // windows in the padding at both ends, no interior row at all, and a bias.
+    conv_channels_last_case("gemm_k8_stride4", 2, 256, 40, 256, 8, 4, 2, 1, false),
+    conv_channels_last_case("gemm_k4_stride2_bias", 3, 256, 21, 264, 4, 2, 1, 1),
+    conv_channels_last_case("gemm_k5_stride2_pad3", 2, 272, 19, 256, 5, 2, 3, 1),
+    conv_channels_last_case("gemm_k1_stride2", 2, 256, 9, 256, 1, 2, 0, 1),
+    conv_channels_last_case("gemm_k3_stride1", 2, 256, 12, 256, 3, 1, 1, 1, false),
+    conv_channels_last_case("gemm_no_interior", 2, 256, 3, 256, 7, 1, 3, 1),
+    conv_channels_last_case("gemm_overwrite", 2, 256, 40, 256, 8, 4, 2, 1, false, true),
+    conv_channels_last_case("gemm_k1_stride2_overwrite", 2, 256, 9, 256, 1, 2, 0, 1, false, true),
+    conv_channels_last_case("gemm_no_interior_overwrite", 2, 256, 3, 256, 7, 1, 3, 1, false, true),
     // The first gradient to reach a value: dx overwritten, on each CPU path.
     conv_case("overwrite", 3, 6, 33, 4, 4, 2, 1, 1, true, true),
     conv_case("overwrite_pointwise", 2, 16, 19, 12, 1, 1, 0, 1, false, true),

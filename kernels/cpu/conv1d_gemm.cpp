@@ -1,0 +1,173 @@
+#include "kernels/cpu/conv1d_gemm.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "kernels/cpu/blas.h"
+#include "kernels/cpu/elementwise.h"
+#include "kernels/cpu/parallel.h"
+
+namespace cpc::cpu {
+
+namespace {
+
+// Taps in group j (the last group may be short when K is not a multiple of the stride).
+int64_t group_taps(const Conv1dDims& d, int64_t j) { return std::min(d.stride, d.K - j * d.stride); }
+int64_t groups(const Conv1dDims& d) { return (d.K + d.stride - 1) / d.stride; }
+
+}  // namespace
+
+bool GemmConv1d::applies(const Conv1dDims& d) {
+  return d.channels_last && !d.bf16() && d.dilation == 1 && d.Cin >= 256 && d.Cout >= 256;
+}
+
+GemmConv1d::Rows GemmConv1d::interior(const Conv1dDims& d) {
+  // Row t reads input positions [t*stride - padding, t*stride - padding + K).
+  const int64_t t0 = (d.padding + d.stride - 1) / d.stride;
+  const int64_t last = d.L + d.padding - d.K;  // t*stride <= last
+  const int64_t t1 = last < 0 ? 0 : std::min(d.Lout, last / d.stride + 1);
+  return {t0, std::max(t0, t1)};
+}
+
+float* GemmConv1d::buffer(std::vector<float>& v, int64_t n) {
+  if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
+  return v.data();
+}
+
+int64_t GemmConv1d::list_edges(const Conv1dDims& d) {
+  const Rows r = interior(d);
+  edge_rows_.clear();
+  for (int64_t b = 0; b < d.B; ++b)
+    for (int64_t t = 0; t < d.Lout; ++t) {
+      if (t == r.t0 && r.t1 > r.t0) t = r.t1;
+      if (t >= d.Lout) break;
+      edge_rows_.push_back(b), edge_rows_.push_back(t);
+    }
+  return static_cast<int64_t>(edge_rows_.size() / 2);
+}
+
+void GemmConv1d::gather_windows(const float* x, const Conv1dDims& d, int64_t n) {
+  const int64_t width = d.K * d.Cin;
+  float* win = buffer(edge_win_, n * width);
+  for (int64_t e = 0; e < n; ++e)
+    for (int64_t k = 0; k < d.K; ++k) {
+      const int64_t b = edge_rows_[2 * e], pos = edge_rows_[2 * e + 1] * d.stride - d.padding + k;
+      float* dst = win + e * width + k * d.Cin;
+      if (pos < 0 || pos >= d.L)
+        std::memset(dst, 0, sizeof(float) * d.Cin);
+      else
+        std::memcpy(dst, x + (b * d.L + pos) * d.Cin, sizeof(float) * d.Cin);
+    }
+}
+
+void GemmConv1d::gather_dy(const float* dy, const Conv1dDims& d, int64_t n) {
+  float* rows = buffer(edge_out_, n * d.Cout);
+  for (int64_t e = 0; e < n; ++e)
+    std::memcpy(rows + e * d.Cout, dy + (edge_rows_[2 * e] * d.Lout + edge_rows_[2 * e + 1]) * d.Cout,
+                sizeof(float) * d.Cout);
+}
+
+void GemmConv1d::forward(const float* x, const float* w, const float* bias, const Conv1dDims& d, float* y) {
+  const int64_t width = d.K * d.Cin, J = groups(d), s = d.stride;
+  // wd (Cout, K, Cin), then wf (K * Cin, Cout): the GEMMs' B in their row order.
+  float* wd = buffer(dw_, d.Cout * width);
+  float* wf = buffer(w_, d.Cout * width);
+  transpose_last2(w, wd, d.Cout, d.Cin, d.K, 0.f);
+  transpose_last2(wd, wf, int64_t{1}, d.Cout, width, 0.f);
+  const Rows r = interior(d);
+  const int64_t M = r.t1 - r.t0;
+  for (int64_t b = 0; b < d.B && M > 0; ++b) {
+    float* yb = y + (b * d.Lout + r.t0) * d.Cout;
+    if (bias)
+      parallel_for(M, M * d.Cout > 65536,
+                   [&](int64_t t) { std::memcpy(yb + t * d.Cout, bias, sizeof(float) * d.Cout); });
+    for (int64_t j = 0; j < J; ++j) {
+      const float* a = x + (b * d.L + (r.t0 + j) * s - d.padding) * d.Cin;
+      gemm(false, false, M, d.Cout, group_taps(d, j) * d.Cin, 1.f, a, s * d.Cin, wf + j * s * d.Cin * d.Cout, d.Cout,
+           (bias || j > 0) ? 1.f : 0.f, yb, d.Cout);
+    }
+  }
+  const int64_t n = list_edges(d);
+  if (n == 0) return;
+  gather_windows(x, d, n);
+  float* out = buffer(edge_out_, n * d.Cout);
+  gemm(false, false, n, d.Cout, width, 1.f, edge_win_.data(), width, wf, d.Cout, 0.f, out, d.Cout);
+  for (int64_t e = 0; e < n; ++e) {
+    float* dst = y + (edge_rows_[2 * e] * d.Lout + edge_rows_[2 * e + 1]) * d.Cout;
+    for (int64_t o = 0; o < d.Cout; ++o) dst[o] = out[e * d.Cout + o] + (bias ? bias[o] : 0.f);
+  }
+}
+
+void GemmConv1d::backward_data(const float* dy, const float* w, const Conv1dDims& d, float* dx, bool accumulate) {
+  const int64_t width = d.K * d.Cin, J = groups(d), s = d.stride;
+  float* wd = buffer(w_, d.Cout * width);  // (Cout, K, Cin)
+  transpose_last2(w, wd, d.Cout, d.Cin, d.K, 0.f);
+  const Rows r = interior(d);
+  const int64_t M = r.t1 - r.t0;
+  // The first group's GEMM writes input rows [t0*s - padding, t1*s - padding) whole when
+  // K >= stride; whatever it does not write is zeroed first when overwriting.
+  const bool covers = M > 0 && d.K >= s;
+  for (int64_t b = 0; b < d.B; ++b) {
+    float* dxb = dx + b * d.L * d.Cin;
+    if (!accumulate) {
+      const int64_t lo = covers ? r.t0 * s - d.padding : d.L, hi = covers ? r.t1 * s - d.padding : d.L;
+      std::memset(dxb, 0, sizeof(float) * lo * d.Cin);
+      std::memset(dxb + hi * d.Cin, 0, sizeof(float) * (d.L - hi) * d.Cin);
+    }
+    for (int64_t j = 0; j < J && M > 0; ++j) {
+      const float beta = (j == 0 && !accumulate && covers) ? 0.f : 1.f;
+      gemm(false, false, M, group_taps(d, j) * d.Cin, d.Cout, 1.f, dy + (b * d.Lout + r.t0) * d.Cout, d.Cout,
+           wd + j * s * d.Cin, width, beta, dxb + ((r.t0 + j) * s - d.padding) * d.Cin, s * d.Cin);
+    }
+  }
+  // Edge rows: their windows' gradients, added where they fall inside the input.
+  const int64_t n = list_edges(d);
+  if (n == 0) return;
+  gather_dy(dy, d, n);
+  float* win = buffer(edge_win_, n * width);
+  gemm(false, false, n, width, d.Cout, 1.f, edge_out_.data(), d.Cout, wd, width, 0.f, win, width);
+  for (int64_t e = 0; e < n; ++e)
+    for (int64_t k = 0; k < d.K; ++k) {
+      const int64_t pos = edge_rows_[2 * e + 1] * s - d.padding + k;
+      if (pos < 0 || pos >= d.L) continue;
+      float* dst = dx + (edge_rows_[2 * e] * d.L + pos) * d.Cin;
+      const float* src = win + e * width + k * d.Cin;
+      for (int64_t c = 0; c < d.Cin; ++c) dst[c] += src[c];
+    }
+}
+
+void GemmConv1d::backward_weights(const float* x, const float* dy, const Conv1dDims& d, float* dw, float* dbias) {
+  const int64_t width = d.K * d.Cin, J = groups(d), s = d.stride;
+  float* g = buffer(dw_, d.Cout * width);  // (Cout, K, Cin), summed over the batch
+  const Rows r = interior(d);
+  const int64_t M = r.t1 - r.t0;
+  bool first = true;
+  for (int64_t b = 0; b < d.B && M > 0; ++b, first = false)
+    for (int64_t j = 0; j < J; ++j)
+      gemm(true, false, d.Cout, group_taps(d, j) * d.Cin, M, 1.f, dy + (b * d.Lout + r.t0) * d.Cout, d.Cout,
+           x + (b * d.L + (r.t0 + j) * s - d.padding) * d.Cin, s * d.Cin, first ? 0.f : 1.f, g + j * s * d.Cin,
+           width);
+  const int64_t n = list_edges(d);
+  if (n > 0) {
+    gather_windows(x, d, n);
+    gather_dy(dy, d, n);
+    gemm(true, false, d.Cout, width, n, 1.f, edge_out_.data(), d.Cout, edge_win_.data(), width, first ? 0.f : 1.f, g,
+         width);
+  } else if (first) {
+    std::memset(g, 0, sizeof(float) * d.Cout * width);
+  }
+  transpose_last2(g, dw, d.Cout, d.K, d.Cin, 1.f);  // (Cout, K, Cin) added into (Cout, Cin, K)
+  if (!dbias) return;
+  // Column sums of dy (B * Lout, Cout), in double, in a fixed order.
+  constexpr int64_t kBlock = 16;
+  const int64_t rows_total = d.B * d.Lout;
+  parallel_for((d.Cout + kBlock - 1) / kBlock, rows_total * d.Cout > 65536, [&](int64_t blk) {
+    const int64_t o0 = blk * kBlock, o1 = std::min(d.Cout, o0 + kBlock);
+    double acc[kBlock] = {};
+    for (int64_t i = 0; i < rows_total; ++i)
+      for (int64_t o = o0; o < o1; ++o) acc[o - o0] += dy[i * d.Cout + o];
+    for (int64_t o = o0; o < o1; ++o) dbias[o] += static_cast<float>(acc[o - o0]);
+  });
+}
+
+}  // namespace cpc::cpu

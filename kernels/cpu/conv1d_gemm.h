@@ -1,0 +1,58 @@
+#pragma once
+// Channels-last Conv1d as GEMMs over strided windows, for wide layers.
+//
+// With x (B, L, Cin) channels-last, the taps k = j*stride + r (r < stride) of an output
+// position t read one contiguous run of stride * Cin floats, and consecutive t read
+// consecutive runs. So for each group j of `stride` taps the input is already a
+// row-major matrix A_j (rows t, stride * Cin columns, row stride stride * Cin) and
+//   y[t] = sum_j A_j[t] . W_j         (ceil(K / stride) GEMMs, no im2col copy),
+// with W_j the weights of those taps as (taps * Cin, Cout). The backward passes are the
+// same GEMMs transposed. Output rows whose window reaches into the padding ("edge"
+// rows, a few per sample) go through a zero-padded copy of their windows instead.
+//
+// Why: oneDNN 2.6 has no fast channels-last kernels for 256-512 channels (its nwc
+// weight gradient is 3x slower at long lengths), and its ncw path is im2col plus its
+// own sgemm. At audio_cdck2's 512-channel layers these GEMMs take 76-80 ms where the
+// ncw primitives take 88-117 ms per pass (measured, 2 threads).
+//
+// fp32, dilation 1 (applies()); the weights are reordered per call (a few MB, against
+// activations of tens of MB). Buffers grow to the largest need and stay: a steady-state
+// step allocates nothing.
+#include <cstdint>
+#include <vector>
+
+#include "engine/core/op_dims.h"
+
+namespace cpc::cpu {
+
+class GemmConv1d {
+ public:
+  // Whether this path runs d: channels-last fp32, dilation 1, and wide enough that the
+  // GEMMs' inner dimension (stride * Cin) and Cout keep them efficient.
+  static bool applies(const Conv1dDims& d);
+
+  void forward(const float* x, const float* w, const float* bias, const Conv1dDims& d, float* y);
+  // dx += conv_transpose(dy, w); dx = ... when !accumulate.
+  void backward_data(const float* dy, const float* w, const Conv1dDims& d, float* dx, bool accumulate);
+  // dw += ..., dbias += ... (dbias may be null).
+  void backward_weights(const float* x, const float* dy, const Conv1dDims& d, float* dw, float* dbias);
+
+ private:
+  // Output rows [t0, t1) of each sample read only inside the input; the rest are edges.
+  struct Rows {
+    int64_t t0, t1;
+  };
+  static Rows interior(const Conv1dDims& d);
+  // Lists the edge rows' (b, t) in edge_rows_; returns their count.
+  int64_t list_edges(const Conv1dDims& d);
+  // The n listed edge rows' input windows, zero-padded: (n, K * Cin) in edge_win_.
+  void gather_windows(const float* x, const Conv1dDims& d, int64_t n);
+  // The n listed edge rows of dy: (n, Cout) in edge_out_.
+  void gather_dy(const float* dy, const Conv1dDims& d, int64_t n);
+  float* buffer(std::vector<float>& v, int64_t n);
+
+  std::vector<float> w_, dw_, edge_win_, edge_out_;
+  std::vector<int64_t> edge_rows_;
+};
+
+}  // namespace cpc::cpu
