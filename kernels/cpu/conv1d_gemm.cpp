@@ -3,13 +3,24 @@
 #include <algorithm>
 #include <cstring>
 
-#include "kernels/cpu/blas.h"
+#include <oneapi/dnnl/dnnl.h>
+
+#include "engine/core/error.h"
 #include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/parallel.h"
 
 namespace cpc::cpu {
 
 namespace {
+
+// oneDNN's sgemm whatever the gemm option: this is the oneDNN convolution choice
+// (cpu_options.h), and OpenBLAS here is held to its Haswell kernels.
+void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
+          const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  if (m == 0 || n == 0) return;
+  const dnnl_status_t st = dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  CPC_CHECK(st == dnnl_success, "conv1d: oneDNN sgemm failed (status ", static_cast<int>(st), ")");
+}
 
 // Taps in group j (the last group may be short when K is not a multiple of the stride).
 int64_t group_taps(const Conv1dDims& d, int64_t j) { return std::min(d.stride, d.K - j * d.stride); }
