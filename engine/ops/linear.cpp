@@ -25,9 +25,11 @@ struct LinearNode final : Node {
     const int64_t din = w->value.size(1), dout = w->value.size(0);
     const float* dy = y->grad.f32();
     if (wants_grad(x)) {
-      GemmArgs g;  // dx (rows, din) += dy (rows, dout) . w (dout, din)
-      g.m = rows, g.n = din, g.k = dout, g.beta = 1.f, g.precision = precision;
-      g.a = dy, g.lda = dout, g.b = w->value.f32(), g.ldb = din, g.c = tape.grad(x).f32(), g.ldc = din;
+      bool acc;
+      const Tensor& dx = tape.grad_to_write(x, acc);
+      GemmArgs g;  // dx (rows, din) += dy (rows, dout) . w (dout, din); = on a first gradient
+      g.m = rows, g.n = din, g.k = dout, g.beta = acc ? 1.f : 0.f, g.precision = precision;
+      g.a = dy, g.lda = dout, g.b = w->value.f32(), g.ldb = din, g.c = dx.f32(), g.ldc = din;
       bk.gemm(g);
     }
     if (wants_grad(w)) {

@@ -134,19 +134,39 @@ class CpuBackend final : public Backend {
   void add_bias_impl(const Tensor& y, const Tensor& bias, int64_t O, int64_t C, int64_t inner) override {
     float* yp = y.f32();
     const float* bp = bias.f32();
-    for (int64_t o = 0; o < O; ++o)
-      for (int64_t c = 0; c < C; ++c)
-        for (int64_t i = 0; i < inner; ++i) yp[(o * C + c) * inner + i] += bp[c];
+    if (inner == 1) {  // rows of C (linear, channels-last): vector lanes across channels
+      cpu::parallel_for(O, O * C > 65536, [&](int64_t o) {
+        float* yr = yp + o * C;
+#pragma omp simd
+        for (int64_t c = 0; c < C; ++c) yr[c] += bp[c];
+      });
+      return;
+    }
+    cpu::parallel_for(O * C, O * C * inner > 65536, [&](int64_t oc) {
+      float* r = yp + oc * inner;
+      const float v = bp[oc % C];
+      for (int64_t i = 0; i < inner; ++i) r[i] += v;
+    });
   }
   void bias_grad_impl(const Tensor& dy, const Tensor& db, int64_t O, int64_t C, int64_t inner) override {
     const float* dp = dy.f32();
     float* bp = db.f32();
-    for (int64_t o = 0; o < O; ++o)
-      for (int64_t c = 0; c < C; ++c) {
-        float s = 0;
+    if (inner == 1) {  // column sums of (O, C) rows, in the norms' fixed chunks (any thread count)
+      std::vector<double>& acc = cpu::rows::scratch();
+      cpu::rows::chunked(O, C, 1, acc, [&](int64_t r, double* a) {
+        const float* row = dp + r * C;
+#pragma omp simd
+        for (int64_t c = 0; c < C; ++c) a[c] += row[c];
+      });
+      for (int64_t c = 0; c < C; ++c) bp[c] += static_cast<float>(acc[c]);
+      return;
+    }
+    cpu::parallel_for(C, O * C * inner > 65536, [&](int64_t c) {
+      double s = 0;
+      for (int64_t o = 0; o < O; ++o)
         for (int64_t i = 0; i < inner; ++i) s += dp[(o * C + c) * inner + i];
-        bp[c] += s;
-      }
+      bp[c] += static_cast<float>(s);
+    });
   }
   void relu_forward_impl(const Tensor& x, const Tensor& y) override { cpu::relu_forward(x.f32(), y.f32(), x.numel()); }
   void relu_backward_impl(const Tensor& y, const Tensor& dy, const Tensor& dx, bool accumulate) override {

@@ -46,6 +46,13 @@ CPC_OP_CASES({
     gemm_case("tt_padded", true, true, 13, 7, 19, 1.f, 0.f, 3),
     gemm_case("m1_vector", false, true, 1, 96, 48, 1.f, 0.f),
     gemm_case("k0_scales_c", false, false, 5, 6, 0, 1.f, 0.5f),
+    // beta = 0 never reads C: linear's backward writes a first gradient into unzeroed memory.
+    [] {
+      OpCase c = gemm_case("beta0_ignores_c", false, false, 33, 128, 64, 1.f, 0.f);
+      auto run = c.run;
+      c.run = [run](Backend& b, const Tensors& in) { return run(b, {in[0], in[1], garbage_like(in[2])}); };
+      return c;
+    }(),
 });
 
 }  // namespace
