@@ -6,6 +6,7 @@
 #include <oneapi/dnnl/dnnl.h>
 
 #include "engine/core/error.h"
+#include "kernels/cpu/gemm_bf16.h"
 #include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/parallel.h"
 
@@ -14,11 +15,17 @@ namespace cpc::cpu {
 namespace {
 
 // oneDNN's sgemm whatever the gemm option: this is the oneDNN convolution choice
-// (cpu_options.h), and OpenBLAS here is held to its Haswell kernels.
-void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
-          const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+// (cpu_options.h), and OpenBLAS here is held to its Haswell kernels. Under precision
+// bf16 the operands are bf16 copies (gemm_bf16_packed reads them in place, strides and
+// all): inputs rounded, products accumulated in float, as the other convolutions.
+void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, GemmConv1d::Operand a, int64_t lda,
+          GemmConv1d::Operand b, int64_t ldb, float beta, float* c, int64_t ldc) {
   if (m == 0 || n == 0) return;
-  const dnnl_status_t st = dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  if (a.h) {
+    gemm_bf16_packed(ta, tb, m, n, k, 1.f, a.h, lda, b.h, ldb, beta, c, ldc);
+    return;
+  }
+  const dnnl_status_t st = dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, 1.f, a.f, lda, b.f, ldb, beta, c, ldc);
   CPC_CHECK(st == dnnl_success, "conv1d: oneDNN sgemm failed (status ", static_cast<int>(st), ")");
 }
 
@@ -29,7 +36,7 @@ int64_t groups(const Conv1dDims& d) { return (d.K + d.stride - 1) / d.stride; }
 }  // namespace
 
 bool GemmConv1d::applies(const Conv1dDims& d) {
-  return d.channels_last && !d.bf16() && d.dilation == 1 && d.Cin >= 256 && d.Cout >= 256;
+  return d.channels_last && d.dilation == 1 && d.Cin >= 256 && d.Cout >= 256;
 }
 
 GemmConv1d::Rows GemmConv1d::interior(const Conv1dDims& d) {
@@ -43,6 +50,13 @@ GemmConv1d::Rows GemmConv1d::interior(const Conv1dDims& d) {
 float* GemmConv1d::buffer(std::vector<float>& v, int64_t n) {
   if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
   return v.data();
+}
+
+GemmConv1d::Operand GemmConv1d::operand(const float* p, int64_t n, bool bf16, std::vector<uint16_t>& copy) {
+  if (!bf16) return {p, nullptr};
+  if (static_cast<int64_t>(copy.size()) < n) copy.resize(static_cast<size_t>(n));
+  to_bf16(p, n, copy.data());
+  return {nullptr, copy.data()};
 }
 
 int64_t GemmConv1d::list_edges(const Conv1dDims& d) {
@@ -85,6 +99,7 @@ void GemmConv1d::forward(const float* x, const float* w, const float* bias, cons
   float* wf = buffer(w_, d.Cout * width);
   transpose_last2(w, wd, d.Cout, d.Cin, d.K, 0.f);
   transpose_last2(wd, wf, int64_t{1}, d.Cout, width, 0.f);
+  const Operand xs = operand(x, d.B * d.L * d.Cin, d.bf16(), in16_[0]), ws = operand(wf, d.Cout * width, d.bf16(), in16_[1]);
   const Rows r = interior(d);
   const int64_t M = r.t1 - r.t0;
   for (int64_t b = 0; b < d.B && M > 0; ++b) {
@@ -93,8 +108,8 @@ void GemmConv1d::forward(const float* x, const float* w, const float* bias, cons
       parallel_for(M, M * d.Cout > 65536,
                    [&](int64_t t) { std::memcpy(yb + t * d.Cout, bias, sizeof(float) * d.Cout); });
     for (int64_t j = 0; j < J; ++j) {
-      const float* a = x + (b * d.L + (r.t0 + j) * s - d.padding) * d.Cin;
-      gemm(false, false, M, d.Cout, group_taps(d, j) * d.Cin, 1.f, a, s * d.Cin, wf + j * s * d.Cin * d.Cout, d.Cout,
+      const Operand a = xs.at((b * d.L + (r.t0 + j) * s - d.padding) * d.Cin);
+      gemm(false, false, M, d.Cout, group_taps(d, j) * d.Cin, a, s * d.Cin, ws.at(j * s * d.Cin * d.Cout), d.Cout,
            (bias || j > 0) ? 1.f : 0.f, yb, d.Cout);
     }
   }
@@ -102,7 +117,8 @@ void GemmConv1d::forward(const float* x, const float* w, const float* bias, cons
   if (n == 0) return;
   gather_windows(x, d, n);
   float* out = buffer(edge_out_, n * d.Cout);
-  gemm(false, false, n, d.Cout, width, 1.f, edge_win_.data(), width, wf, d.Cout, 0.f, out, d.Cout);
+  gemm(false, false, n, d.Cout, width, operand(edge_win_.data(), n * width, d.bf16(), edge16_), width, ws, d.Cout, 0.f,
+       out, d.Cout);
   for (int64_t e = 0; e < n; ++e) {
     float* dst = y + (edge_rows_[2 * e] * d.Lout + edge_rows_[2 * e + 1]) * d.Cout;
     for (int64_t o = 0; o < d.Cout; ++o) dst[o] = out[e * d.Cout + o] + (bias ? bias[o] : 0.f);
@@ -113,6 +129,8 @@ void GemmConv1d::backward_data(const float* dy, const float* w, const Conv1dDims
   const int64_t width = d.K * d.Cin, J = groups(d), s = d.stride;
   float* wd = buffer(w_, d.Cout * width);  // (Cout, K, Cin)
   transpose_last2(w, wd, d.Cout, d.Cin, d.K, 0.f);
+  const Operand dys = operand(dy, d.B * d.Lout * d.Cout, d.bf16(), in16_[0]),
+                ws = operand(wd, d.Cout * width, d.bf16(), in16_[1]);
   const Rows r = interior(d);
   const int64_t M = r.t1 - r.t0;
   // The first group's GEMM writes input rows [t0*s - padding, t1*s - padding) whole when
@@ -127,8 +145,8 @@ void GemmConv1d::backward_data(const float* dy, const float* w, const Conv1dDims
     }
     for (int64_t j = 0; j < J && M > 0; ++j) {
       const float beta = (j == 0 && !accumulate && covers) ? 0.f : 1.f;
-      gemm(false, false, M, group_taps(d, j) * d.Cin, d.Cout, 1.f, dy + (b * d.Lout + r.t0) * d.Cout, d.Cout,
-           wd + j * s * d.Cin, width, beta, dxb + ((r.t0 + j) * s - d.padding) * d.Cin, s * d.Cin);
+      gemm(false, false, M, group_taps(d, j) * d.Cin, d.Cout, dys.at((b * d.Lout + r.t0) * d.Cout), d.Cout,
+           ws.at(j * s * d.Cin), width, beta, dxb + ((r.t0 + j) * s - d.padding) * d.Cin, s * d.Cin);
     }
   }
   // Edge rows: their windows' gradients, added where they fall inside the input.
@@ -136,7 +154,8 @@ void GemmConv1d::backward_data(const float* dy, const float* w, const Conv1dDims
   if (n == 0) return;
   gather_dy(dy, d, n);
   float* win = buffer(edge_win_, n * width);
-  gemm(false, false, n, width, d.Cout, 1.f, edge_out_.data(), d.Cout, wd, width, 0.f, win, width);
+  gemm(false, false, n, width, d.Cout, operand(edge_out_.data(), n * d.Cout, d.bf16(), edge16_), d.Cout, ws, width, 0.f,
+       win, width);
   for (int64_t e = 0; e < n; ++e)
     for (int64_t k = 0; k < d.K; ++k) {
       const int64_t pos = edge_rows_[2 * e + 1] * s - d.padding + k;
@@ -150,20 +169,23 @@ void GemmConv1d::backward_data(const float* dy, const float* w, const Conv1dDims
 void GemmConv1d::backward_weights(const float* x, const float* dy, const Conv1dDims& d, float* dw, float* dbias) {
   const int64_t width = d.K * d.Cin, J = groups(d), s = d.stride;
   float* g = buffer(dw_, d.Cout * width);  // (Cout, K, Cin), summed over the batch
+  const Operand dys = operand(dy, d.B * d.Lout * d.Cout, d.bf16(), in16_[0]),
+                xs = operand(x, d.B * d.L * d.Cin, d.bf16(), in16_[1]);
   const Rows r = interior(d);
   const int64_t M = r.t1 - r.t0;
   bool first = true;
   for (int64_t b = 0; b < d.B && M > 0; ++b, first = false)
     for (int64_t j = 0; j < J; ++j)
-      gemm(true, false, d.Cout, group_taps(d, j) * d.Cin, M, 1.f, dy + (b * d.Lout + r.t0) * d.Cout, d.Cout,
-           x + (b * d.L + (r.t0 + j) * s - d.padding) * d.Cin, s * d.Cin, first ? 0.f : 1.f, g + j * s * d.Cin,
+      gemm(true, false, d.Cout, group_taps(d, j) * d.Cin, M, dys.at((b * d.Lout + r.t0) * d.Cout), d.Cout,
+           xs.at((b * d.L + (r.t0 + j) * s - d.padding) * d.Cin), s * d.Cin, first ? 0.f : 1.f, g + j * s * d.Cin,
            width);
   const int64_t n = list_edges(d);
   if (n > 0) {
     gather_windows(x, d, n);
     gather_dy(dy, d, n);
-    gemm(true, false, d.Cout, width, n, 1.f, edge_out_.data(), d.Cout, edge_win_.data(), width, first ? 0.f : 1.f, g,
-         width);
+    const Operand rows = operand(edge_out_.data(), n * d.Cout, d.bf16(), edge16_),
+                  wins = operand(edge_win_.data(), n * width, d.bf16(), edge16b_);
+    gemm(true, false, d.Cout, width, n, rows, d.Cout, wins, width, first ? 0.f : 1.f, g, width);
   } else if (first) {
     std::memset(g, 0, sizeof(float) * d.Cout * width);
   }

@@ -15,7 +15,7 @@
 // own sgemm. At audio_cdck2's 512-channel layers these GEMMs take 76-80 ms where the
 // ncw primitives take 88-117 ms per pass (measured, 2 threads).
 //
-// fp32, dilation 1 (applies()); the weights are reordered per call (a few MB, against
+// Dilation 1 (applies()); fp32, or bf16 inputs with float accumulation. The weights are reordered per call (a few MB, against
 // activations of tens of MB). Buffers grow to the largest need and stay: a steady-state
 // step allocates nothing.
 #include <cstdint>
@@ -27,6 +27,13 @@ namespace cpc::cpu {
 
 class GemmConv1d {
  public:
+  // A GEMM operand: float, or its bf16 copy under precision bf16.
+  struct Operand {
+    const float* f;
+    const uint16_t* h;
+    Operand at(int64_t offset) const { return {f ? f + offset : nullptr, h ? h + offset : nullptr}; }
+  };
+
   // Whether this path runs d: channels-last fp32, dilation 1, and wide enough that the
   // GEMMs' inner dimension (stride * Cin) and Cout keep them efficient.
   static bool applies(const Conv1dDims& d);
@@ -50,8 +57,11 @@ class GemmConv1d {
   // The n listed edge rows of dy: (n, Cout) in edge_out_.
   void gather_dy(const float* dy, const Conv1dDims& d, int64_t n);
   float* buffer(std::vector<float>& v, int64_t n);
+  // p itself, or (bf16) p's n values rounded into `copy`.
+  static Operand operand(const float* p, int64_t n, bool bf16, std::vector<uint16_t>& copy);
 
   std::vector<float> w_, dw_, edge_win_, edge_out_;
+  std::vector<uint16_t> in16_[2], edge16_, edge16b_;  // bf16 copies
   std::vector<int64_t> edge_rows_;
 };
 

@@ -5,6 +5,7 @@
 #include <omp.h>
 #include <oneapi/dnnl/dnnl.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
@@ -333,9 +334,25 @@ class CpuBackend final : public Backend {
     float *p = param.f32(), *mp = m.f32(), *vp = v.f32(), *vm = f(vmax);
     const float* g = grad.f32();
     const int64_t n = param.numel();
-    cpu::parallel_for(n, n > 65536, [&](int64_t i) {
-      float unused = 0.f;
-      math::adam_element(p[i], g[i], mp[i], vp[i], vm ? vm[i] : unused, s);
+    if (vm) {
+      cpu::parallel_for(n, n > 65536, [&](int64_t i) { math::adam_element(p[i], g[i], mp[i], vp[i], vm[i], s); });
+      return;
+    }
+    // Without amsgrad: chunks of one vector loop each, over local copies of the scalars
+    // and pointers (read through the closure they kept GCC from vectorising: 9.7 vs
+    // 2.5 ms for audio_cdck2's 7.4 M parameters; the element's branches are the same
+    // for every element).
+    constexpr int64_t kChunk = 8192;
+    cpu::parallel_for((n + kChunk - 1) / kChunk, n > 65536, [&](int64_t c) {
+      const math::AdamScalars sc = s;
+      float *P = p, *M = mp, *V = vp;
+      const float* G = g;
+      const int64_t end = std::min(n, (c + 1) * kChunk);
+#pragma omp simd
+      for (int64_t i = c * kChunk; i < end; ++i) {
+        float unused = 0.f;
+        math::adam_element(P[i], G[i], M[i], V[i], unused, sc);
+      }
     });
   }
   void sgd_update_impl(const Tensor& param, const Tensor& grad, const Tensor& buf, float lr, float momentum,

@@ -20,6 +20,7 @@
 #include "kernels/common/bf16.h"
 #include "kernels/cpu/blas.h"
 #include "kernels/cpu/conv1d.h"
+#include "kernels/cpu/conv1d_gemm.h"
 #include "kernels/cpu/conv1d_onednn.h"
 #include "kernels/cpu/cpu_options.h"
 #include "tools/prepare/synth_ecg.h"
@@ -96,13 +97,17 @@ std::vector<float> swap12(const std::vector<float>& v, int64_t B, int64_t P, int
   return out;
 }
 
-// Both activation layouts: (B, C, L) and channels-last (B, L, C), whose weights oneDNN
-// reorders into its own bf16 layout.
-class Bf16Conv : public ::testing::TestWithParam<bool> {};
+// Both activation layouts of oneDNN's primitives: (B, C, L) and channels-last (B, L, C),
+// whose weights oneDNN reorders into its own bf16 layout; and the GEMM convolutions of
+// wide channels-last layers (conv1d_gemm.h, bf16 operands read in place).
+enum class ConvPath { onednn_ncw, onednn_nwc, gemm };
+class Bf16Conv : public ::testing::TestWithParam<ConvPath> {};
 
-TEST_P(Bf16Conv, OneDnnConvolutionRoundsInputsAndAccumulatesInFp32) {
-  const bool cl = GetParam();
-  cpu::Conv1dDims d{3, 16, 101, 24, 5, 0, 2, 2, 1};
+TEST_P(Bf16Conv, ConvolutionRoundsInputsAndAccumulatesInFp32) {
+  const ConvPath path = GetParam();
+  const bool cl = path != ConvPath::onednn_ncw;
+  cpu::Conv1dDims d = path == ConvPath::gemm ? cpu::Conv1dDims{2, 256, 42, 256, 8, 0, 4, 2, 1}
+                                             : cpu::Conv1dDims{3, 16, 101, 24, 5, 0, 2, 2, 1};
   d.Lout = (d.L + 2 * d.padding - d.dilation * (d.K - 1) - 1) / d.stride + 1;
   const std::vector<float> x = randn(d.B * d.Cin * d.L, 4), w = randn(d.Cout * d.Cin * d.K, 5),
                            dy = randn(d.B * d.Cout * d.Lout, 6);
@@ -112,12 +117,20 @@ TEST_P(Bf16Conv, OneDnnConvolutionRoundsInputsAndAccumulatesInFp32) {
     d16.precision = Precision::bf16;
     d16.channels_last = cl;
     cpu::OneDnnConv1d conv;
+    cpu::GemmConv1d gemm_conv;
+    ASSERT_EQ(cpu::GemmConv1d::applies(d16), path == ConvPath::gemm);
     if (cl) {
       const std::vector<float> xt = swap12(x, d.B, d.Cin, d.L), dyt = swap12(dy, d.B, d.Cout, d.Lout);
       std::vector<float> yt(y.size()), dxt(dx.size(), 0.f);
-      conv.forward(xt.data(), w.data(), nullptr, d16, yt.data());
-      conv.backward_data(dyt.data(), w.data(), d16, dxt.data());
-      conv.backward_weights(xt.data(), dyt.data(), d16, dw.data(), nullptr);
+      if (path == ConvPath::gemm) {
+        gemm_conv.forward(xt.data(), w.data(), nullptr, d16, yt.data());
+        gemm_conv.backward_data(dyt.data(), w.data(), d16, dxt.data(), true);
+        gemm_conv.backward_weights(xt.data(), dyt.data(), d16, dw.data(), nullptr);
+      } else {
+        conv.forward(xt.data(), w.data(), nullptr, d16, yt.data());
+        conv.backward_data(dyt.data(), w.data(), d16, dxt.data());
+        conv.backward_weights(xt.data(), dyt.data(), d16, dw.data(), nullptr);
+      }
       y = swap12(yt, d.B, d.Lout, d.Cout), dx = swap12(dxt, d.B, d.L, d.Cin);
     } else {
       conv.forward(x.data(), w.data(), nullptr, d16, y.data());
@@ -146,8 +159,12 @@ TEST_P(Bf16Conv, OneDnnConvolutionRoundsInputsAndAccumulatesInFp32) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Layouts, Bf16Conv, ::testing::Values(false, true),
-                         [](const auto& info) { return info.param ? "channels_last" : "channels_first"; });
+INSTANTIATE_TEST_SUITE_P(Paths, Bf16Conv, ::testing::Values(ConvPath::onednn_ncw, ConvPath::onednn_nwc, ConvPath::gemm),
+                         [](const auto& info) {
+                           return info.param == ConvPath::gemm         ? "gemm_wide_channels_last"
+                                  : info.param == ConvPath::onednn_nwc ? "channels_last"
+                                                                       : "channels_first";
+                         });
 
 // 12 steps of ecg12 in bf16 follow the fp32 run: the first loss (same weights; the
 // contrastive kernel keeps the loss in fp32) within 0.5%, later ones within 10% as the
