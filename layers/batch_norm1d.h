@@ -9,7 +9,8 @@ namespace cpc {
 class BatchNorm1d : public Layer {
  public:
   explicit BatchNorm1d(int64_t channels, float eps = 1e-5f, float momentum = 0.1f);
-  Var* forward(Var* x) override;
+  Var* forward(Var* x) override { return forward(x, false); }
+  Var* forward_relu(Var* x) override { return forward(x, true); }
   float eps, momentum;
   Parameter* weight;
   Parameter* bias;
@@ -20,6 +21,7 @@ class BatchNorm1d : public Layer {
   bool channels_last = false;
 
  private:
+  Var* forward(Var* x, bool relu);
   Tensor one_;  // 1 on num_batches_tracked's device, for its increment
 };
 

@@ -5,8 +5,11 @@
 #include "engine/core/backend.h"
 #include "engine/core/error.h"
 #include "engine/data/h5_file.h"
+#include "engine/ops/ops.h"
 
 namespace cpc {
+
+Var* Layer::forward_relu(Var* x) { return ops::relu(forward(x)); }
 
 void Module::collect(const std::string& prefix, std::vector<std::pair<std::string, Parameter*>>* params,
                      std::vector<std::pair<std::string, Tensor*>>* buffers) const {

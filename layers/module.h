@@ -64,6 +64,9 @@ class Module {
 class Layer : public Module {
  public:
   virtual Var* forward(Var* x) = 0;
+  // relu(forward(x)); a layer that can produce it in the same pass over memory (BatchNorm)
+  // overrides this. Sequential calls it for a layer followed by ReLU.
+  virtual Var* forward_relu(Var* x);
   Var* operator()(Var* x) { return forward(x); }
 };
 

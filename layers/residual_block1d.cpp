@@ -20,7 +20,7 @@ ResidualBlock1d::ResidualBlock1d(int64_t in, int64_t out, int64_t kernel, int64_
 }
 
 Var* ResidualBlock1d::forward(Var* x) {
-  Var* h = ops::relu(bn1->forward(conv1->forward(x)));
+  Var* h = bn1->forward_relu(conv1->forward(x));
   h = bn2->forward(conv2->forward(h));
   Var* skip = downsample ? downsample->forward(x) : x;
   return ops::relu(ops::add(h, skip));

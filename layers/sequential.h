@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "layers/activations.h"
 #include "layers/module.h"
 
 namespace cpc {
@@ -16,8 +17,17 @@ class Sequential : public Layer {
     layers_.push_back(raw);
     return raw;
   }
+  // A layer followed by ReLU runs as forward_relu (BatchNorm and ReLU in one pass); the
+  // ReLU stays a layer of its own, so names and indices are nn.Sequential's.
   Var* forward(Var* x) override {
-    for (Layer* l : layers_) x = l->forward(x);
+    for (size_t i = 0; i < layers_.size(); ++i) {
+      if (i + 1 < layers_.size() && dynamic_cast<ReLU*>(layers_[i + 1])) {
+        x = layers_[i]->forward_relu(x);
+        ++i;
+      } else {
+        x = layers_[i]->forward(x);
+      }
+    }
     return x;
   }
   size_t size() const { return layers_.size(); }

@@ -124,19 +124,21 @@ class Backend {
 
   // BatchNorm1d over (B, C, L): statistics per channel over B and L.
   // Training: saves mean and 1/sqrt(var + eps), updates running stats (unbiased var);
-  // running_mean/var may both be undefined (no running statistics).
+  // running_mean/var may both be undefined (no running statistics). relu: y is the
+  // ReLU of the normalised values (the two layers in one pass over memory).
   void batchnorm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, float momentum, float eps,
                                const Tensor& running_mean, const Tensor& running_var, const Tensor& save_mean,
-                               const Tensor& save_invstd, const Tensor& y);
+                               const Tensor& save_invstd, const Tensor& y, bool relu = false);
   // Eval: uses running stats; save_invstd receives 1/sqrt(running_var + eps) for backward.
   void batchnorm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps,
                               const Tensor& running_mean, const Tensor& running_var, const Tensor& save_invstd,
-                              const Tensor& y);
+                              const Tensor& y, bool relu = false);
   // training: statistics were the batch's (their gradient flows); else constants.
   // dx, dgamma, dbeta may each be undefined; accumulate is dx's (dgamma, dbeta add).
+  // relu (the forward ran with relu): dy is the ReLU's upstream gradient.
   void batchnorm_backward(const Tensor& x, const Tensor& dy, const Tensor& gamma, const Tensor& mean,
                           const Tensor& invstd, bool training, const Tensor& dx, const Tensor& dgamma,
-                          const Tensor& dbeta, bool accumulate = true);
+                          const Tensor& dbeta, bool accumulate = true, const BatchNormRelu* relu = nullptr);
 
   // Synchronised BatchNorm's pieces: per-channel mean and biased variance of x
   // (B, C, L), and y[b, c, l] += scale[c] * x[b, c, l] + shift[c] (y may be x itself).
@@ -224,13 +226,16 @@ class Backend {
   virtual void batchnorm_forward_train_impl(const Tensor& x, const Tensor& gamma, const Tensor& beta, float momentum,
                                             float eps, const Tensor& running_mean, const Tensor& running_var,
                                             const Tensor& save_mean, const Tensor& save_invstd, const NormDims& d,
-                                            const Tensor& y) = 0;
+                                            const Tensor& y, bool relu) = 0;
   virtual void batchnorm_forward_eval_impl(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps,
                                            const Tensor& running_mean, const Tensor& running_var,
-                                           const Tensor& save_invstd, const NormDims& d, const Tensor& y) = 0;
+                                           const Tensor& save_invstd, const NormDims& d, const Tensor& y,
+                                           bool relu) = 0;
+  // relu null or checked.
   virtual void batchnorm_backward_impl(const Tensor& x, const Tensor& dy, const Tensor& gamma, const Tensor& mean,
                                        const Tensor& invstd, bool training, const NormDims& d, const Tensor& dx,
-                                       const Tensor& dgamma, const Tensor& dbeta, bool accumulate) = 0;
+                                       const Tensor& dgamma, const Tensor& dbeta, bool accumulate,
+                                       const BatchNormRelu* relu) = 0;
   virtual void batchnorm_stats_impl(const Tensor& x, const NormDims& d, const Tensor& mean, const Tensor& var) = 0;
   virtual void channel_affine_impl(const Tensor& x, const Tensor& scale, const Tensor& shift, const NormDims& d,
                                    const Tensor& y) = 0;

@@ -50,7 +50,7 @@ void Backend::conv1d_backward_weights(const Tensor& x, const Tensor& dy, const C
 // ---------------------------------------------------------------- norms
 void Backend::batchnorm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, float momentum,
                                       float eps, const Tensor& rm, const Tensor& rv, const Tensor& mean,
-                                      const Tensor& invstd, const Tensor& y) {
+                                      const Tensor& invstd, const Tensor& y, bool relu) {
   const Op kOp = Op::batchnorm_forward_train;
   const Front f{*this, kOp};
   require(kOp, x, "x"), require(kOp, gamma, "weight"), require(kOp, beta, "bias");
@@ -66,11 +66,12 @@ void Backend::batchnorm_forward_train(const Tensor& x, const Tensor& gamma, cons
   f.shape(y, x.shape(), "y");
   CPC_FRONT_CHECK(d.B * d.L > 1, "training needs more than one value per channel, input ", x.shape());
   f.apart(y, "y", x, "x");
-  batchnorm_forward_train_impl(x, gamma, beta, momentum, eps, rm, rv, mean, invstd, d, y);
+  batchnorm_forward_train_impl(x, gamma, beta, momentum, eps, rm, rv, mean, invstd, d, y, relu);
 }
 
 void Backend::batchnorm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps,
-                                     const Tensor& rm, const Tensor& rv, const Tensor& invstd, const Tensor& y) {
+                                     const Tensor& rm, const Tensor& rv, const Tensor& invstd, const Tensor& y,
+                                     bool relu) {
   const Op kOp = Op::batchnorm_forward_eval;
   const Front f{*this, kOp};
   require(kOp, x, "x"), require(kOp, gamma, "weight"), require(kOp, beta, "bias");
@@ -81,12 +82,12 @@ void Backend::batchnorm_forward_eval(const Tensor& x, const Tensor& gamma, const
   f.numel(rm, d.C, "running_mean"), f.numel(rv, d.C, "running_var"), f.numel(invstd, d.C, "save_invstd");
   f.shape(y, x.shape(), "y");
   f.apart(y, "y", x, "x");
-  batchnorm_forward_eval_impl(x, gamma, beta, eps, rm, rv, invstd, d, y);
+  batchnorm_forward_eval_impl(x, gamma, beta, eps, rm, rv, invstd, d, y, relu);
 }
 
 void Backend::batchnorm_backward(const Tensor& x, const Tensor& dy, const Tensor& gamma, const Tensor& mean,
                                  const Tensor& invstd, bool training, const Tensor& dx, const Tensor& dgamma,
-                                 const Tensor& dbeta, bool accumulate) {
+                                 const Tensor& dbeta, bool accumulate, const BatchNormRelu* relu) {
   const Op kOp = Op::batchnorm_backward;
   const Front f{*this, kOp};
   require(kOp, x, "x"), require(kOp, dy, "dy"), require(kOp, gamma, "weight");
@@ -98,7 +99,12 @@ void Backend::batchnorm_backward(const Tensor& x, const Tensor& dy, const Tensor
   if (dx.defined()) f.shape(dx, x.shape(), "dx"), f.apart(dx, "dx", x, "x"), f.apart(dx, "dx", dy, "dy");
   if (dgamma.defined()) f.numel(dgamma, d.C, "dgamma");
   if (dbeta.defined()) f.numel(dbeta, d.C, "dbeta");
-  batchnorm_backward_impl(x, dy, gamma, mean, invstd, training, d, dx, dgamma, dbeta, accumulate);
+  if (relu) {
+    require(kOp, relu->y, "relu y"), require(kOp, relu->beta, "relu beta");
+    f.shape(relu->y, x.shape(), "relu y"), f.numel(relu->beta, d.C, "relu beta");
+    if (dx.defined()) f.apart(dx, "dx", relu->y, "relu y");
+  }
+  batchnorm_backward_impl(x, dy, gamma, mean, invstd, training, d, dx, dgamma, dbeta, accumulate, relu);
 }
 
 void Backend::batchnorm_stats(const Tensor& x, const Tensor& mean, const Tensor& var) {

@@ -57,6 +57,13 @@ struct ContrastiveSpec {
   int64_t candidates_per_row = 0;
 };
 
+// A BatchNorm forward that ran with relu: its output y and the BatchNorm's beta. Its
+// backward needs the ReLU's mask: a backend reads it from y, or recomputes it from x
+// with beta as the forward computed y (the CPU: two fewer passes over memory).
+struct BatchNormRelu {
+  Tensor y, beta;
+};
+
 struct ContrastiveStats {
   double loss = 0;
   int64_t used = 0, skipped = 0, correct = 0, column_correct = 0;

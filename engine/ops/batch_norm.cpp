@@ -15,16 +15,17 @@ namespace {
 struct BatchNormNode final : Node {
   Var *x, *gamma, *beta, *y;
   Tensor mean, invstd;
-  bool training;
-  BatchNormNode(Var* x_, Var* g_, Var* b_, Var* y_, Tensor m, Tensor s, bool t)
-      : x(x_), gamma(g_), beta(b_), y(y_), mean(std::move(m)), invstd(std::move(s)), training(t) {}
-  const char* name() const override { return "batch_norm"; }
+  bool training, relu;  // relu: y is the ReLU of the normalised values
+  BatchNormNode(Var* x_, Var* g_, Var* b_, Var* y_, Tensor m, Tensor s, bool t, bool r)
+      : x(x_), gamma(g_), beta(b_), y(y_), mean(std::move(m)), invstd(std::move(s)), training(t), relu(r) {}
+  const char* name() const override { return relu ? "batch_norm_relu" : "batch_norm"; }
   void backward(Tape& tape) override {
     if (!y->grad.defined()) return;
     bool acc;
     const Tensor dx = grad_to_write_or_none(tape, x, acc);
+    const BatchNormRelu r{y->value, beta->value};
     be(y).batchnorm_backward(x->value, y->grad, gamma->value, mean, invstd, training, dx, grad_or_none(tape, gamma),
-                             grad_or_none(tape, beta), acc);
+                             grad_or_none(tape, beta), acc, relu ? &r : nullptr);
   }
 };
 
@@ -117,9 +118,9 @@ static Var* sync_batch_norm(Var* x, Var* gamma, Var* beta, const Tensor& running
 }
 
 Var* batch_norm(Var* x, Var* gamma, Var* beta, const Tensor& running_mean, const Tensor& running_var, bool training,
-                float momentum, float eps, Communicator* sync) {
+                float momentum, float eps, Communicator* sync, bool relu) {
   check_norm_args(x, gamma, beta, "batch_norm");
-  profiler::ProfileScope prof("batch_norm", false, x->value.device(), 3 * bytes_of(x->value));
+  profiler::ProfileScope prof(relu ? "batch_norm_relu" : "batch_norm", false, x->value.device(), 3 * bytes_of(x->value));
   const int64_t c = x->value.size(1);
   CPC_CHECK(running_mean.numel() == c && running_var.numel() == c, "batch_norm: running stats have ",
             running_mean.numel(), " channels, input has ", c);
@@ -128,20 +129,22 @@ Var* batch_norm(Var* x, Var* gamma, Var* beta, const Tensor& running_mean, const
               "batch_norm: training needs more than one value per channel, "
               "input ",
               x->value.shape());
-  if (training && sync && sync->world() > 1)
-    return sync_batch_norm(x, gamma, beta, running_mean, running_var, momentum, eps, *sync);
+  if (training && sync && sync->world() > 1) {
+    Var* y = sync_batch_norm(x, gamma, beta, running_mean, running_var, momentum, eps, *sync);
+    return relu ? ops::relu(y) : y;
+  }
   Tape& tape = Tape::current();
   const Device dev = x->value.device();
   Tensor y = tape.alloc(x->value.shape(), dev);
   Tensor mean = tape.alloc({c}, dev), invstd = tape.alloc({c}, dev);
   if (training)
     be(x).batchnorm_forward_train(x->value, gamma->value, beta->value, momentum, eps, running_mean, running_var, mean,
-                                  invstd, y);
+                                  invstd, y, relu);
   else
-    be(x).batchnorm_forward_eval(x->value, gamma->value, beta->value, eps, running_mean, running_var, invstd, y);
+    be(x).batchnorm_forward_eval(x->value, gamma->value, beta->value, eps, running_mean, running_var, invstd, y, relu);
   Var* out = tape.output(y, {x, gamma, beta});
   if (out->requires_grad)
-    tape.record<BatchNormNode>(x, gamma, beta, out, training ? mean : running_mean, invstd, training);
+    tape.record<BatchNormNode>(x, gamma, beta, out, training ? mean : running_mean, invstd, training, relu);
   return out;
 }
 

@@ -19,9 +19,11 @@ Var* conv1d(Var* x, Var* w, Var* b, const Conv1dGeometry& g);
 // x (B, C, L). Training uses batch statistics and updates the running ones in place.
 // With `sync` (world > 1) the statistics are those of every rank's batch together
 // (synchronised BatchNorm: N ranks x batch B normalise as one process with batch N*B),
-// and backward combines the ranks' gradient sums the same way.
+// and backward combines the ranks' gradient sums the same way. relu: returns
+// relu(batch_norm(x)) in one pass over memory each way (as the two ops; not fused
+// under sync).
 Var* batch_norm(Var* x, Var* gamma, Var* beta, const Tensor& running_mean, const Tensor& running_var, bool training,
-                float momentum, float eps, Communicator* sync = nullptr);
+                float momentum, float eps, Communicator* sync = nullptr, bool relu = false);
 // Every rank's x (n, ...) concatenated in rank order -> (world * n, ...). Backward: each
 // rank receives the sum over ranks of the gradients of its rows (a reduce-scatter),
 // because every rank's loss may use every rank's rows. All ranks must call it.

@@ -262,20 +262,23 @@ class CpuBackend final : public Backend {
 
   void batchnorm_forward_train_impl(const Tensor& x, const Tensor& gamma, const Tensor& beta, float momentum, float eps,
                                     const Tensor& rm, const Tensor& rv, const Tensor& mean, const Tensor& invstd,
-                                    const NormDims& d, const Tensor& y) override {
+                                    const NormDims& d, const Tensor& y, bool relu) override {
     cpu::batchnorm_forward_train(x.f32(), gamma.f32(), beta.f32(), momentum, eps, d, f(rm), f(rv), mean.f32(),
-                                 invstd.f32(), y.f32());
+                                 invstd.f32(), y.f32(), relu);
   }
   void batchnorm_forward_eval_impl(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps,
                                    const Tensor& rm, const Tensor& rv, const Tensor& invstd, const NormDims& d,
-                                   const Tensor& y) override {
-    cpu::batchnorm_forward_eval(x.f32(), gamma.f32(), beta.f32(), eps, d, rm.f32(), rv.f32(), invstd.f32(), y.f32());
+                                   const Tensor& y, bool relu) override {
+    cpu::batchnorm_forward_eval(x.f32(), gamma.f32(), beta.f32(), eps, d, rm.f32(), rv.f32(), invstd.f32(), y.f32(),
+                                relu);
   }
   void batchnorm_backward_impl(const Tensor& x, const Tensor& dy, const Tensor& gamma, const Tensor& mean,
                                const Tensor& invstd, bool training, const NormDims& d, const Tensor& dx,
-                               const Tensor& dgamma, const Tensor& dbeta, bool accumulate) override {
+                               const Tensor& dgamma, const Tensor& dbeta, bool accumulate,
+                               const BatchNormRelu* relu) override {
+    // The ReLU's mask recomputed from x and beta: y is not read.
     cpu::batchnorm_backward(x.f32(), dy.f32(), gamma.f32(), mean.f32(), invstd.f32(), training, d, f(dx), f(dgamma),
-                            f(dbeta), accumulate);
+                            f(dbeta), accumulate, relu ? relu->beta.f32() : nullptr);
   }
   void batchnorm_stats_impl(const Tensor& x, const NormDims& d, const Tensor& mean, const Tensor& var) override {
     cpu::batchnorm_stats(x.f32(), d, mean.f32(), var.f32());

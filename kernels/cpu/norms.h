@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "engine/core/op_dims.h"
+#include "kernels/common/activation_math.h"
 #include "kernels/cpu/grad_store.h"
 #include "kernels/cpu/parallel.h"
 
@@ -51,20 +52,32 @@ T* channel_values(int64_t n) {
   return v.data();
 }
 
-// y[r, c] = (add ? y[r, c] : 0) + x[r, c] * scale[c] + shift[c]
+// y[r, c] = (add ? y[r, c] : 0) + x[r, c] * scale[c] + shift[c]; relu (not with add):
+// y = relu(x * scale + shift), BatchNorm and the ReLU after it in one pass.
 template <class T>
-void affine(const T* x, const T* scale, const T* shift, int64_t N, int64_t C, bool add, T* y) {
+void affine(const T* x, const T* scale, const T* shift, int64_t N, int64_t C, bool add, T* y, bool relu = false) {
   parallel_for(N, N * C > 65536, [&](int64_t r) {
     const T* xr = x + r * C;
     T* yr = y + r * C;
     if (add) {
 #pragma omp simd
       for (int64_t c = 0; c < C; ++c) yr[c] += xr[c] * scale[c] + shift[c];
+    } else if (relu) {
+#pragma omp simd
+      for (int64_t c = 0; c < C; ++c) yr[c] = math::relu(xr[c] * scale[c] + shift[c]);
     } else {
 #pragma omp simd
       for (int64_t c = 0; c < C; ++c) yr[c] = xr[c] * scale[c] + shift[c];
     }
   });
+}
+
+// The upstream gradient of a fused BatchNorm + ReLU at one value: dy where the forward's
+// x * scale + shift was > 0 (recomputed with the forward's own operations, so the same
+// mask as relu_grad_from_output on the output, NaN included, without reading it).
+template <class T>
+inline T relu_masked(bool relu, T x, T dy, T scale, T shift) {
+  return !relu || x * scale + shift > T(0) ? dy : T(0);
 }
 
 template <class T>
@@ -90,7 +103,7 @@ void stats(const T* x, int64_t N, int64_t C, T* mean, T* var) {
 
 template <class T>
 void forward_train(const T* x, const T* gamma, const T* beta, T momentum, T eps, int64_t N, int64_t C,
-                   T* running_mean, T* running_var, T* save_mean, T* save_invstd, T* y) {
+                   T* running_mean, T* running_var, T* save_mean, T* save_invstd, T* y, bool relu) {
   std::vector<double>& acc = scratch();
   chunked(N, C, 2, acc, [&](int64_t r, double* a) {
     const T* xr = x + r * C;
@@ -113,12 +126,20 @@ void forward_train(const T* x, const T* gamma, const T* beta, T momentum, T eps,
     }
     scale[c] = invstd * gamma[c], shift[c] = beta[c] - static_cast<T>(mean) * scale[c];
   }
-  affine(x, scale, shift, N, C, false, y);
+  affine(x, scale, shift, N, C, false, y, relu);
 }
 
 template <class T>
 void backward(const T* x, const T* dy, const T* gamma, const T* mean, const T* invstd, bool training, int64_t N,
-              int64_t C, T* dx, T* dgamma, T* dbeta, bool accumulate) {
+              int64_t C, T* dx, T* dgamma, T* dbeta, bool accumulate, const T* relu_beta) {
+  T* k = channel_values<T>(5 * C);  // k, mdy, mdyx, and the fused ReLU's scale and shift
+  T* mdy = k + C;
+  T* mdyx = mdy + C;
+  T* rscale = mdyx + C;
+  T* rshift = rscale + C;
+  const bool relu = relu_beta != nullptr;
+  if (relu)  // as forward_train and the eval forward compute them
+    for (int64_t c = 0; c < C; ++c) rscale[c] = invstd[c] * gamma[c], rshift[c] = relu_beta[c] - mean[c] * rscale[c];
   std::vector<double>& acc = scratch();
   chunked(N, C, 2, acc, [&](int64_t r, double* a) {
     const T* xr = x + r * C;
@@ -126,8 +147,9 @@ void backward(const T* x, const T* dy, const T* gamma, const T* mean, const T* i
     double* sx = a + C;
 #pragma omp simd
     for (int64_t c = 0; c < C; ++c) {
-      a[c] += dyr[c];
-      sx[c] += dyr[c] * ((xr[c] - mean[c]) * invstd[c]);
+      const T g = relu_masked(relu, xr[c], dyr[c], rscale[c], rshift[c]);
+      a[c] += g;
+      sx[c] += g * ((xr[c] - mean[c]) * invstd[c]);
     }
   });
   for (int64_t c = 0; c < C; ++c) {
@@ -135,9 +157,6 @@ void backward(const T* x, const T* dy, const T* gamma, const T* mean, const T* i
     if (dbeta) dbeta[c] += static_cast<T>(acc[c]);
   }
   if (!dx) return;
-  T* k = channel_values<T>(3 * C);
-  T* mdy = k + C;
-  T* mdyx = mdy + C;
   for (int64_t c = 0; c < C; ++c)
     k[c] = gamma[c] * invstd[c], mdy[c] = static_cast<T>(acc[c] / N), mdyx[c] = static_cast<T>(acc[C + c] / N);
   with_accumulate(accumulate, [&](auto mode) {
@@ -148,11 +167,14 @@ void backward(const T* x, const T* dy, const T* gamma, const T* mean, const T* i
       T* dxr = dx + r * C;
       if (training) {
 #pragma omp simd
-        for (int64_t c = 0; c < C; ++c)
-          store_grad<A>(dxr[c], k[c] * (dyr[c] - mdy[c] - (xr[c] - mean[c]) * invstd[c] * mdyx[c]));
+        for (int64_t c = 0; c < C; ++c) {
+          const T g = relu_masked(relu, xr[c], dyr[c], rscale[c], rshift[c]);
+          store_grad<A>(dxr[c], k[c] * (g - mdy[c] - (xr[c] - mean[c]) * invstd[c] * mdyx[c]));
+        }
       } else {
 #pragma omp simd
-        for (int64_t c = 0; c < C; ++c) store_grad<A>(dxr[c], k[c] * dyr[c]);
+        for (int64_t c = 0; c < C; ++c)
+          store_grad<A>(dxr[c], k[c] * relu_masked(relu, xr[c], dyr[c], rscale[c], rshift[c]));
       }
     });
   });
@@ -271,10 +293,10 @@ void channel_affine(const T* x, const T* scale, const T* shift, const NormDims& 
 // unbiased variance, as PyTorch. running_* may be null.
 template <class T>
 void batchnorm_forward_train(const T* x, const T* gamma, const T* beta, T momentum, T eps, const NormDims& d,
-                             T* running_mean, T* running_var, T* save_mean, T* save_invstd, T* y) {
+                             T* running_mean, T* running_var, T* save_mean, T* save_invstd, T* y, bool relu = false) {
   if (d.L == 1)
     return rows::forward_train(x, gamma, beta, momentum, eps, d.B, d.C, running_mean, running_var, save_mean,
-                               save_invstd, y);
+                               save_invstd, y, relu);
   const int64_t n = d.B * d.L;
   parallel_for(d.C, true, [&](int64_t c) {
     // One pass: sum and sum of squares in double (the cancellation of E[x^2] - E[x]^2
@@ -302,14 +324,17 @@ void batchnorm_forward_train(const T* x, const T* gamma, const T* beta, T moment
     for (int64_t b = 0; b < d.B; ++b) {
       const T* xc = x + (b * d.C + c) * d.L;
       T* yc = y + (b * d.C + c) * d.L;
-      for (int64_t l = 0; l < d.L; ++l) yc[l] = xc[l] * scale + shift;
+      if (relu)
+        for (int64_t l = 0; l < d.L; ++l) yc[l] = math::relu(xc[l] * scale + shift);
+      else
+        for (int64_t l = 0; l < d.L; ++l) yc[l] = xc[l] * scale + shift;
     }
   });
 }
 
 template <class T>
 void batchnorm_forward_eval(const T* x, const T* gamma, const T* beta, T eps, const NormDims& d, const T* running_mean,
-                            const T* running_var, T* save_invstd, T* y) {
+                            const T* running_var, T* save_invstd, T* y, bool relu = false) {
   if (d.L == 1) {
     T* scale = rows::channel_values<T>(2 * d.C);
     T* shift = scale + d.C;
@@ -317,7 +342,7 @@ void batchnorm_forward_eval(const T* x, const T* gamma, const T* beta, T eps, co
       save_invstd[c] = static_cast<T>(1.0 / std::sqrt(static_cast<double>(running_var[c]) + eps));
       scale[c] = save_invstd[c] * gamma[c], shift[c] = beta[c] - running_mean[c] * scale[c];
     }
-    return rows::affine(x, scale, shift, d.B, d.C, false, y);
+    return rows::affine(x, scale, shift, d.B, d.C, false, y, relu);
   }
   parallel_for(d.C, true, [&](int64_t c) {
     const T invstd = static_cast<T>(1.0 / std::sqrt(static_cast<double>(running_var[c]) + eps));
@@ -326,28 +351,37 @@ void batchnorm_forward_eval(const T* x, const T* gamma, const T* beta, T eps, co
     for (int64_t b = 0; b < d.B; ++b) {
       const T* xc = x + (b * d.C + c) * d.L;
       T* yc = y + (b * d.C + c) * d.L;
-      for (int64_t l = 0; l < d.L; ++l) yc[l] = xc[l] * scale + shift;
+      if (relu)
+        for (int64_t l = 0; l < d.L; ++l) yc[l] = math::relu(xc[l] * scale + shift);
+      else
+        for (int64_t l = 0; l < d.L; ++l) yc[l] = xc[l] * scale + shift;
     }
   });
 }
 
 // dx, dgamma, dbeta accumulate and may be null; dx is overwritten when !accumulate.
-// training: mean/invstd are the batch's.
+// training: mean/invstd are the batch's. relu_beta: the forward ran with relu and this
+// beta; dy is the ReLU's upstream gradient and counts where the forward's output was > 0.
 template <class T>
 void batchnorm_backward(const T* x, const T* dy, const T* gamma, const T* mean, const T* invstd, bool training,
-                        const NormDims& d, T* dx, T* dgamma, T* dbeta, bool accumulate = true) {
-  if (d.L == 1) return rows::backward(x, dy, gamma, mean, invstd, training, d.B, d.C, dx, dgamma, dbeta, accumulate);
+                        const NormDims& d, T* dx, T* dgamma, T* dbeta, bool accumulate = true,
+                        const T* relu_beta = nullptr) {
+  if (d.L == 1)
+    return rows::backward(x, dy, gamma, mean, invstd, training, d.B, d.C, dx, dgamma, dbeta, accumulate, relu_beta);
+  const bool relu = relu_beta != nullptr;
   const int64_t n = d.B * d.L;
   parallel_for(d.C, true, [&](int64_t c) {
     double sdy = 0, sdyx = 0;
     const T m = mean[c], is = invstd[c];
+    const T rscale = relu ? is * gamma[c] : T(0), rshift = relu ? relu_beta[c] - m * rscale : T(0);
     for (int64_t b = 0; b < d.B; ++b) {
       const T* xc = x + (b * d.C + c) * d.L;
       const T* dyc = dy + (b * d.C + c) * d.L;
 #pragma omp simd reduction(+ : sdy, sdyx)
       for (int64_t l = 0; l < d.L; ++l) {
-        sdy += dyc[l];
-        sdyx += dyc[l] * ((xc[l] - m) * is);
+        const T g = rows::relu_masked(relu, xc[l], dyc[l], rscale, rshift);
+        sdy += g;
+        sdyx += g * ((xc[l] - m) * is);
       }
     }
     if (dgamma) dgamma[c] += static_cast<T>(sdyx);
@@ -362,9 +396,12 @@ void batchnorm_backward(const T* x, const T* dy, const T* gamma, const T* mean, 
       with_accumulate(accumulate, [&](auto mode) {
         constexpr bool A = decltype(mode)::value;
         if (training) {
-          for (int64_t l = 0; l < d.L; ++l) store_grad<A>(dxc[l], k * (dyc[l] - mdy - (xc[l] - m) * is * mdyx));
+          for (int64_t l = 0; l < d.L; ++l)
+            store_grad<A>(dxc[l],
+                          k * (rows::relu_masked(relu, xc[l], dyc[l], rscale, rshift) - mdy - (xc[l] - m) * is * mdyx));
         } else {
-          for (int64_t l = 0; l < d.L; ++l) store_grad<A>(dxc[l], k * dyc[l]);
+          for (int64_t l = 0; l < d.L; ++l)
+            store_grad<A>(dxc[l], k * rows::relu_masked(relu, xc[l], dyc[l], rscale, rshift));
         }
       });
     }

@@ -298,28 +298,37 @@ class CudaBackend final : public Backend {
   // ---------------------------------------------------------------- norms
   void batchnorm_forward_train_impl(const Tensor& x, const Tensor& gamma, const Tensor& beta, float momentum, float eps,
                                     const Tensor& rm, const Tensor& rv, const Tensor& mean, const Tensor& invstd,
-                                    const NormDims& d, const Tensor& y) override {
+                                    const NormDims& d, const Tensor& y, bool relu) override {
     CPC_NVTX_RANGE("batchnorm_forward_train");
     const char* op = "batch_norm";
     bn_.forward_train(dev_.ctx(true), p(x, op, "x"), p(gamma, op, "weight"), p(beta, op, "bias"), momentum, eps, d,
                       po(rm, op, "running_mean"), po(rv, op, "running_var"), p(mean, op, "save_mean"),
                       p(invstd, op, "save_invstd"), p(y, op, "y"));
+    if (relu) relu_forward_impl(y, y);  // not fused here: cuDNN's BN then the ReLU in place
   }
   void batchnorm_forward_eval_impl(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps,
                                    const Tensor& rm, const Tensor& rv, const Tensor& invstd, const NormDims& d,
-                                   const Tensor& y) override {
+                                   const Tensor& y, bool relu) override {
     CPC_NVTX_RANGE("batchnorm_forward_eval");
     const char* op = "batch_norm (eval)";
     bn_.forward_eval(dev_.ctx(true), p(x, op, "x"), p(gamma, op, "weight"), p(beta, op, "bias"), eps, d,
                      p(rm, op, "running_mean"), p(rv, op, "running_var"), p(invstd, op, "save_invstd"), p(y, op, "y"));
+    if (relu) relu_forward_impl(y, y);
   }
   void batchnorm_backward_impl(const Tensor& x, const Tensor& dy, const Tensor& gamma, const Tensor& mean,
                                const Tensor& invstd, bool training, const NormDims& d, const Tensor& dx,
-                               const Tensor& dgamma, const Tensor& dbeta, bool accumulate) override {
+                               const Tensor& dgamma, const Tensor& dbeta, bool accumulate,
+                               const BatchNormRelu* relu) override {
     CPC_NVTX_RANGE("batchnorm_backward");
     const char* op = "batch_norm_backward";
     if (!accumulate && dx.defined()) fill_impl(dx, 0.f);  // the kernels below add
-    bn_.backward(dev_.ctx(training), p(x, op, "x"), p(dy, op, "dy"), p(gamma, op, "weight"), p(mean, op, "mean"),
+    Tensor masked;  // a fused ReLU's gradient first, into a buffer of its own (not fused here)
+    if (relu) {
+      masked = Tensor::empty(dy.shape(), dy.device());
+      relu_backward_impl(relu->y, dy, masked, false);
+    }
+    const Tensor& g = relu ? masked : dy;
+    bn_.backward(dev_.ctx(training), p(x, op, "x"), p(g, op, "dy"), p(gamma, op, "weight"), p(mean, op, "mean"),
                  p(invstd, op, "invstd"), training, d, po(dx, op, "dx"), po(dgamma, op, "dgamma"),
                  po(dbeta, op, "dbeta"));
   }

@@ -28,9 +28,11 @@ std::function<std::vector<Vec>(const std::vector<Vec>&)> via_columns(
 }
 
 // Inputs: x, gamma, beta, dy, running_mean, running_var (positive).
-// overwrite: dx starts as garbage and is overwritten (accumulate = false).
+// overwrite: dx starts as garbage and is overwritten (accumulate = false). relu: the
+// fused BatchNorm + ReLU (y = relu(bn(x)), backward from relu's upstream gradient),
+// against the reference's BatchNorm, then ReLU, then BatchNorm's backward of the masked dy.
 OpCase train_case(const char* name, int64_t B, int64_t C, int64_t L, bool running = true, bool rows = false,
-                  bool overwrite = false) {
+                  bool overwrite = false, bool relu = false) {
   OpCase c;
   c.name = std::string("batch_norm/train_") + name;
   c.ops = {Op::batchnorm_forward_train, Op::batchnorm_backward};
@@ -40,8 +42,9 @@ OpCase train_case(const char* name, int64_t B, int64_t C, int64_t L, bool runnin
     Tensor y = zeros_like(in[0]), mean = zeros_like(in[1]), invstd = zeros_like(in[1]);
     Tensor rm = running ? copy_of(in[4]) : Tensor(), rv = running ? copy_of(in[5]) : Tensor();
     Tensor dx = overwrite ? garbage_like(in[0]) : zeros_like(in[0]), dg = zeros_like(in[1]), dbeta = zeros_like(in[1]);
-    b.batchnorm_forward_train(in[0], in[1], in[2], kMomentum, kEps, rm, rv, mean, invstd, y);
-    b.batchnorm_backward(in[0], in[3], in[1], mean, invstd, true, dx, dg, dbeta, !overwrite);
+    b.batchnorm_forward_train(in[0], in[1], in[2], kMomentum, kEps, rm, rv, mean, invstd, y, relu);
+    const BatchNormRelu r{y, in[2]};
+    b.batchnorm_backward(in[0], in[3], in[1], mean, invstd, true, dx, dg, dbeta, !overwrite, relu ? &r : nullptr);
     Tensors out{y, dx, dg, dbeta, mean, invstd};
     if (running) out.push_back(rm), out.push_back(rv);
     return out;
@@ -51,7 +54,10 @@ OpCase train_case(const char* name, int64_t B, int64_t C, int64_t L, bool runnin
     cpu::batchnorm_forward_train(in[0].data(), in[1].data(), in[2].data(), double(kMomentum), double(kEps), d,
                                  running ? rm.data() : nullptr, running ? rv.data() : nullptr, mean.data(),
                                  invstd.data(), y.data());
-    cpu::batchnorm_backward(in[0].data(), in[3].data(), in[1].data(), mean.data(), invstd.data(), true, d, dx.data(),
+    Vec dy = in[3];
+    if (relu)
+      for (size_t i = 0; i < y.size(); ++i) y[i] = std::max(y[i], 0.0), dy[i] = y[i] > 0 ? dy[i] : 0.0;
+    cpu::batchnorm_backward(in[0].data(), dy.data(), in[1].data(), mean.data(), invstd.data(), true, d, dx.data(),
                             dg.data(), db.data());
     std::vector<Vec> out{y, dx, dg, db, mean, invstd};
     if (running) out.push_back(rm), out.push_back(rv);
@@ -65,10 +71,11 @@ OpCase train_case(const char* name, int64_t B, int64_t C, int64_t L, bool runnin
   c.tol = 2e-5;
   c.device_tol = 1e-4;  // cuDNN's batch statistics: another summation order over B*L
   c.grad = {3, {0, 1, 2}, {1, 2, 3}};
+  if (relu) c.grad = {};  // differences across the ReLU's kink: the reference holds the gradients
   return c;
 }
 
-OpCase eval_case(const char* name, int64_t B, int64_t C, int64_t L, bool rows = false) {
+OpCase eval_case(const char* name, int64_t B, int64_t C, int64_t L, bool rows = false, bool relu = false) {
   OpCase c;
   c.name = std::string("batch_norm/eval_") + name;
   c.ops = {Op::batchnorm_forward_eval, Op::batchnorm_backward};
@@ -77,15 +84,19 @@ OpCase eval_case(const char* name, int64_t B, int64_t C, int64_t L, bool rows = 
   c.run = [=](Backend& b, const Tensors& in) {
     Tensor y = zeros_like(in[0]), invstd = zeros_like(in[1]);
     Tensor dx = zeros_like(in[0]), dg = zeros_like(in[1]), dbeta = zeros_like(in[1]);
-    b.batchnorm_forward_eval(in[0], in[1], in[2], kEps, in[4], in[5], invstd, y);
-    b.batchnorm_backward(in[0], in[3], in[1], in[4], invstd, false, dx, dg, dbeta);
+    b.batchnorm_forward_eval(in[0], in[1], in[2], kEps, in[4], in[5], invstd, y, relu);
+    const BatchNormRelu r{y, in[2]};
+    b.batchnorm_backward(in[0], in[3], in[1], in[4], invstd, false, dx, dg, dbeta, true, relu ? &r : nullptr);
     return Tensors{y, dx, dg, dbeta, invstd};
   };
   auto ref = [=](const std::vector<Vec>& in, const NormDims& d) {
     Vec y(in[0].size()), invstd(C), dx(in[0].size(), 0.0), dg(C, 0.0), db(C, 0.0);
     cpu::batchnorm_forward_eval(in[0].data(), in[1].data(), in[2].data(), double(kEps), d, in[4].data(), in[5].data(),
                                 invstd.data(), y.data());
-    cpu::batchnorm_backward(in[0].data(), in[3].data(), in[1].data(), in[4].data(), invstd.data(), false, d, dx.data(),
+    Vec dy = in[3];
+    if (relu)
+      for (size_t i = 0; i < y.size(); ++i) y[i] = std::max(y[i], 0.0), dy[i] = y[i] > 0 ? dy[i] : 0.0;
+    cpu::batchnorm_backward(in[0].data(), dy.data(), in[1].data(), in[4].data(), invstd.data(), false, d, dx.data(),
                             dg.data(), db.data());
     return std::vector<Vec>{y, dx, dg, db, invstd};
   };
@@ -96,6 +107,7 @@ OpCase eval_case(const char* name, int64_t B, int64_t C, int64_t L, bool rows = 
     c.reference = [=](const std::vector<Vec>& in) { return ref(in, NormDims{B, C, L}); };
   c.device_tol = 1e-5;
   c.grad = {3, {0, 1, 2}, {1, 2, 3}};
+  if (relu) c.grad = {};
   return c;
 }
 
@@ -134,7 +146,11 @@ CPC_OP_CASES({train_case("encoder", 4, 6, 25), train_case("no_running_stats", 2,
               train_case("rows", 37, 6, 1, true, true), train_case("rows_large", 1500, 48, 1, true, true),
               eval_case("rows", 29, 5, 1, true), eval_case("rows_large", 1500, 48, 1, true),
               sync_pieces_case("_rows", 1500, 48, 1, true), train_case("overwrite", 4, 6, 25, true, false, true),
-              train_case("rows_overwrite", 1500, 48, 1, true, true, true)});
+              train_case("rows_overwrite", 1500, 48, 1, true, true, true),
+              train_case("relu", 4, 6, 25, true, false, false, true),
+              train_case("rows_relu_overwrite", 1500, 48, 1, true, true, true, true),
+              train_case("rows_relu", 37, 6, 1, true, true, false, true), eval_case("relu", 3, 5, 14, false, true),
+              eval_case("rows_relu", 29, 5, 1, true, true)});
 
 }  // namespace
 }  // namespace cpc::ops_test

@@ -73,6 +73,38 @@ TEST(Autograd, BatchNormEvalUsesAndKeepsRunningStats) {
   EXPECT_NEAR(bn.running_var->to_vector()[0], 0.9f * 4.f + 0.1f * 2.f, 1e-6);  // unbiased var of {3, 5}
 }
 
+// BatchNorm1d::forward_relu (one op: batch_norm with relu) computes what relu(forward)
+// computes, bit for bit: values, the input's and the parameters' gradients, in both
+// layouts, in training and eval. Sequential and the residual block use it.
+TEST(Autograd, FusedBatchNormReluEqualsBatchNormThenRelu) {
+  for (const bool channels_last : {false, true})
+    for (const bool training : {true, false}) {
+      SCOPED_TRACE(std::string(channels_last ? "channels-last" : "(B, C, L)") + (training ? ", training" : ", eval"));
+      Generator gen(9);
+      const Shape s = channels_last ? Shape{3, 11, 5} : Shape{3, 5, 11};
+      const Tensor x0 = gen.normal_tensor(s, 0, 1), dy = gen.normal_tensor(s, 0, 1);
+      const Tensor g0 = gen.normal_tensor({5}, 1, 0.5), b0 = gen.normal_tensor({5}, 0, 0.5),
+                   v0 = gen.uniform_tensor({5}, 0.5f, 1.5f);
+      auto run = [&](bool fused) {
+        BatchNorm1d bn(5);
+        bn.channels_last = channels_last;
+        bn.weight->value.copy_from(g0), bn.bias->value.copy_from(b0);
+        bn.running_mean->copy_from(b0), bn.running_var->copy_from(v0);
+        bn.train(training);
+        Parameter x(x0.clone());
+        Tape tape;
+        TapeScope scope(tape);
+        Var* y = fused ? bn.forward_relu(&x) : ops::relu(bn.forward(&x));
+        tape.backward({{y, dy}});
+        return std::vector<std::vector<float>>{y->value.to_vector(), x.grad.to_vector(), bn.weight->grad.to_vector(),
+                                               bn.bias->grad.to_vector()};
+      };
+      const auto fused = run(true), apart = run(false);
+      const char* what[] = {"y", "dx", "dweight", "dbias"};
+      for (size_t i = 0; i < fused.size(); ++i) EXPECT_EQ(fused[i], apart[i]) << what[i];
+    }
+}
+
 TEST(Autograd, DropoutKeepsAboutOneMinusPAndScales) {
   Tape tape;
   TapeScope s(tape);
