@@ -19,6 +19,7 @@
 #include "engine/core/random.h"
 #include "layers/activations.h"
 #include "layers/batch_norm1d.h"
+#include "layers/channels_last.h"
 #include "layers/conv1d.h"
 #include "layers/gru.h"
 #include "layers/sequential.h"
@@ -71,6 +72,10 @@ int main(int argc, char** argv) {
     backend(Device::cpu()).set_threads(threads);
     Generator gen(0);
     auto enc = make_conv_encoder(1, cdck2_encoder_layers(), NormKind::batch, gen);
+    // The layout the CPC model runs on this backend (channels-last on the CPU), with the
+    // model's transposes around the encoder.
+    const bool cl = backend(Device::cpu()).conv1d_prefers_channels_last();
+    set_channels_last(*enc, cl);
     GRU gru(512, 256, 1, gen);
     const int64_t T = length / 160;
     const Tensor x = gen.normal_tensor({batch, 1, length}, 0, 1);
@@ -81,7 +86,7 @@ int main(int argc, char** argv) {
     auto conv_step = [&] {
       tape.reset();
       enc->zero_grad();
-      Var* y = enc->forward(tape.var(x));
+      Var* y = cl ? ops::transpose(enc->forward(ops::transpose(tape.var(x), 1, 2)), 1, 2) : enc->forward(tape.var(x));
       tape.backward({{y, dz}});
     };
     auto gru_step = [&] {
