@@ -101,6 +101,32 @@ void reduce_rows(const T* row_flag, const T* row_loss, int64_t R, Result& res) {
   res.loss = res.used ? total / static_cast<double>(res.used) : 0.0;
 }
 
+// Pass 1 over a row whose candidates are all valid, as vector loops: the maxima, the
+// positives' sum and count, then whether the first maximum is a positive (what
+// RowPass1::push computes one candidate at a time; the positives' sum in lanes).
+template <class T>
+math::RowPass1<T> row_pass1_all_valid(const T* row, const int32_t* col_label, int32_t label, int64_t n) {
+  T max_all = -INFINITY, max_pos = -INFINITY, pos_sum = 0;
+  int n_pos = 0;
+#pragma omp simd reduction(max : max_all, max_pos) reduction(+ : pos_sum, n_pos)
+  for (int64_t j = 0; j < n; ++j) {
+    const bool pos = col_label[j] == label;
+    max_all = std::max(max_all, row[j]);
+    max_pos = std::max(max_pos, pos ? row[j] : T(-INFINITY));
+    pos_sum += pos ? row[j] : T(0);
+    n_pos += pos ? 1 : 0;
+  }
+  math::RowPass1<T> p1;
+  p1.max_all = max_all, p1.max_pos = max_pos, p1.pos_sum = pos_sum;
+  p1.n_valid = static_cast<int>(n), p1.n_pos = n_pos;
+  for (int64_t j = 0; j < n; ++j)
+    if (row[j] == max_all) {  // NaN scores: no maximum, as push() leaves it
+      p1.best_is_pos = col_label[j] == label;
+      break;
+    }
+  return p1;
+}
+
 // |a|^2 + |c|^2 - 2 a.c loses all precision when a ~ c (duplicates): such pairs get
 // their distance, and their gradient, from explicit differences.
 template <class T>
@@ -187,15 +213,18 @@ ContrastiveResult contrastive_forward(const T* A, const T* C, const ContrastiveP
         const int32_t first = p.excl_offsets ? p.excl_offsets[i] : 0;
         const int32_t end = p.excl_offsets ? p.excl_offsets[i + 1] : 0;
         const int32_t label = p.row_label[i];
-        math::RowPass1<T> p1;
+        const bool all_valid = detail::all_candidates_valid(p) && !p.neg_l2;
+        math::RowPass1<T> p1 = all_valid ? detail::row_pass1_all_valid(row, p.col_label + c0, label, Mg)
+                                         : math::RowPass1<T>{};
         int32_t cur = first;
-        for (int64_t j = 0; j < Mg; ++j)
-          if (detail::candidate_valid(p, i, c0 + j, cur, end)) p1.push(row[j], label == p.col_label[c0 + j]);
+        if (!all_valid)
+          for (int64_t j = 0; j < Mg; ++j)
+            if (detail::candidate_valid(p, i, c0 + j, cur, end)) p1.push(row[j], label == p.col_label[c0 + j]);
         row_flag[i] = p1.used() ? (p1.best_is_pos ? 2 : 1) : 0;
         row_loss[i] = 0;
         if (!p1.used()) return;
         T sum_neg = 0, sum_pos = 0;
-        if (detail::all_candidates_valid(p) && !p.neg_l2) {
+        if (all_valid) {
           // Every candidate valid (InfoNCE's batch and sequence negatives, NT-Xent without
           // exclusions) and no neg_l2 copy to keep: math::row_exp over the row as one vector
           // loop (fast_math.h's exp; lanes of partial sums).
@@ -252,6 +281,13 @@ ContrastiveResult contrastive_forward(const T* A, const T* C, const ContrastiveP
           return;
         }
         const int32_t label = p.row_label[i];
+        if (detail::all_candidates_valid(p) && !p.neg_l2) {  // no -1 markers: one vector loop
+          const int32_t* cl = p.col_label + c0;
+          const math::RowGradFactors<T> f = factors[r];
+#pragma omp simd
+          for (int64_t j = 0; j < Mg; ++j) row[j] = math::row_score_grad(row[j], label == cl[j], f);
+          return;
+        }
         for (int64_t j = 0; j < Mg; ++j) {
           if (row[j] < T(0)) {
             row[j] = 0;

@@ -8,9 +8,10 @@
 // double-precision reference of the gradient checks and as a selectable fallback.
 //
 // Primitives are created once per shape and cached; each call only swaps data
-// pointers, so a steady-state step allocates nothing. oneDNN overwrites its outputs,
-// so backward results go through a scratch buffer and are added (gradients
-// accumulate in this engine).
+// pointers, so a steady-state step allocates nothing. oneDNN overwrites its outputs:
+// a first input gradient (accumulate = false) is written in place; otherwise backward
+// results go through a scratch buffer and are added (gradients accumulate in this
+// engine). 256+ channel layers channels-last run conv1d_gemm.h instead.
 #include <cstdint>
 #include <memory>
 
