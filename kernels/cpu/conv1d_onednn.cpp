@@ -7,7 +7,6 @@
 #include <vector>
 
 #include "engine/core/error.h"
-#include "kernels/common/bf16.h"
 #include "kernels/cpu/cpu_options.h"
 #include "kernels/cpu/gemm_bf16.h"
 #include "kernels/cpu/parallel.h"
@@ -156,16 +155,6 @@ struct OneDnnConv1d::Impl {
   // The kernel's weight gradient (in r.buffer) into ours, at `out`.
   void from_kernel(Reorder& r, float* out) { run_reorder(r, r.buffer.data(), out); }
 
-  // x rounded to bf16 and back, in slot's buffer.
-  float* rounded(int slot, const float* x, int64_t n) {
-    std::vector<float>& v = rounded_[slot];
-    if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
-    float* out = v.data();
-    parallel_for(n, n > 65536, [&](int64_t i) { out[i] = math::bf16_to_float(math::float_to_bf16(x[i])); });
-    return out;
-  }
-  std::vector<float> rounded_[2];
-
   float* temp_buffer(int64_t n) {
     if (static_cast<int64_t>(temp.size()) < n) temp.resize(static_cast<size_t>(n));
     return temp.data();
@@ -176,18 +165,6 @@ OneDnnConv1d::OneDnnConv1d() : impl_(std::make_unique<Impl>()) {}
 OneDnnConv1d::~OneDnnConv1d() = default;
 
 void OneDnnConv1d::forward(const float* x, const float* w, const float* bias, const Conv1dDims& d, float* y) {
-  if (d.bf16() && d.Cin < 16) {
-    // A first layer (1-12 input channels) in bf16: oneDNN 2.6's bf16 kernel takes 13.3 ms
-    // at audio_cdck2's (Cin 1, 512 out, 4096 positions), its fp32 kernel 2.7 ms. The fp32
-    // kernel on bf16-rounded copies is the same arithmetic: products of bf16 values are
-    // exact in fp32, summed in fp32 as the bf16 kernel sums them.
-    Conv1dDims d32 = d;
-    d32.precision = Precision::fp32;
-    float* xr = impl_->rounded(0, x, d.B * d.Cin * d.L);
-    float* wr = impl_->rounded(1, w, d.Cout * d.Cin * d.K);
-    forward(xr, wr, bias, d32, y);
-    return;
-  }
   Impl::Entry& e = impl_->entry(d, bias != nullptr);
   if (!e.has_fwd) {
     if (bias)
