@@ -215,7 +215,10 @@ TEST(AllocationFreeStep, NoAllocationAtAllWithOpenBlasAndIm2col) {
   CpuOptionsScope s({cpu::GemmLibrary::openblas, cpu::ConvAlgorithm::im2col});
   const Counts c = count_steady_state_allocations();
   EXPECT_EQ(c.all, 0) << "heap allocations in two steady-state steps (largest " << c.largest << " bytes)";
-  EXPECT_EQ(c.page_faults, 0) << "fresh pages touched in two steady-state steps";
+  // No allocation, yet the kernel may still fault a few pages in (7 seen once under a
+  // parallel ctest: reclaim and huge-page bookkeeping); a buffer mmapped per call would
+  // fault 100s.
+  EXPECT_LT(c.page_faults, 64) << "fresh pages touched in two steady-state steps";
   EXPECT_LT(c.last_loss, c.first_loss);  // it is really training
 }
 
