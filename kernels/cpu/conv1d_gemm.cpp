@@ -8,6 +8,7 @@
 #include "engine/core/error.h"
 #include "kernels/cpu/gemm_bf16.h"
 #include "kernels/cpu/elementwise.h"
+#include "kernels/cpu/norms.h"
 #include "kernels/cpu/parallel.h"
 
 namespace cpc::cpu {
@@ -190,17 +191,7 @@ void GemmConv1d::backward_weights(const float* x, const float* dy, const Conv1dD
     std::memset(g, 0, sizeof(float) * d.Cout * width);
   }
   transpose_last2(g, dw, d.Cout, d.K, d.Cin, 1.f);  // (Cout, K, Cin) added into (Cout, Cin, K)
-  if (!dbias) return;
-  // Column sums of dy (B * Lout, Cout), in double, in a fixed order.
-  constexpr int64_t kBlock = 16;
-  const int64_t rows_total = d.B * d.Lout;
-  parallel_for((d.Cout + kBlock - 1) / kBlock, rows_total * d.Cout > 65536, [&](int64_t blk) {
-    const int64_t o0 = blk * kBlock, o1 = std::min(d.Cout, o0 + kBlock);
-    double acc[kBlock] = {};
-    for (int64_t i = 0; i < rows_total; ++i)
-      for (int64_t o = o0; o < o1; ++o) acc[o - o0] += dy[i * d.Cout + o];
-    for (int64_t o = o0; o < o1; ++o) dbias[o] += static_cast<float>(acc[o - o0]);
-  });
+  if (dbias) rows::add_column_sums(dy, d.B * d.Lout, d.Cout, dbias);  // dy is (B * Lout, Cout)
 }
 
 }  // namespace cpc::cpu

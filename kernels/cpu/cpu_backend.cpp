@@ -152,16 +152,7 @@ class CpuBackend final : public Backend {
   void bias_grad_impl(const Tensor& dy, const Tensor& db, int64_t O, int64_t C, int64_t inner) override {
     const float* dp = dy.f32();
     float* bp = db.f32();
-    if (inner == 1) {  // column sums of (O, C) rows, in the norms' fixed chunks (any thread count)
-      std::vector<double>& acc = cpu::rows::scratch();
-      cpu::rows::chunked(O, C, 1, acc, [&](int64_t r, double* a) {
-        const float* row = dp + r * C;
-#pragma omp simd
-        for (int64_t c = 0; c < C; ++c) a[c] += row[c];
-      });
-      for (int64_t c = 0; c < C; ++c) bp[c] += static_cast<float>(acc[c]);
-      return;
-    }
+    if (inner == 1) return cpu::rows::add_column_sums(dp, O, C, bp);  // any thread count: same sums
     cpu::parallel_for(C, O * C * inner > 65536, [&](int64_t c) {
       double s = 0;
       for (int64_t o = 0; o < O; ++o)
@@ -224,40 +215,41 @@ class CpuBackend final : public Backend {
   bool conv1d_prefers_channels_last() const override {
     return cpu::cpu_options().channels_last();
   }
+  // Which convolution runs d: the GEMMs over strided windows (wide channels-last layers),
+  // oneDNN's primitives, or im2col + the gemm option (CPC_CPU_CONV=im2col).
+  enum class ConvPath { gemm_windows, onednn, im2col };
+  static ConvPath conv_path(const Conv1dDims& d) {
+    if (cpu::cpu_options().conv != cpu::ConvAlgorithm::onednn) return ConvPath::im2col;
+    return cpu::GemmConv1d::applies(d) ? ConvPath::gemm_windows : ConvPath::onednn;
+  }
   void conv1d_forward_impl(const Tensor& x, const Tensor& w, const Tensor* bias, const Conv1dDims& d,
                            const Tensor& y) override {
-    if (cpu::cpu_options().conv == cpu::ConvAlgorithm::onednn && cpu::GemmConv1d::applies(d))
-      scratch().gemm_conv.forward(x.f32(), w.f32(), bias ? bias->f32() : nullptr, d, y.f32());
-    else if (cpu::cpu_options().conv == cpu::ConvAlgorithm::onednn)
-      scratch().onednn.forward(x.f32(), w.f32(), bias ? bias->f32() : nullptr, d, y.f32());
-    else
-      cpu::conv1d_forward(x.f32(), w.f32(), bias ? bias->f32() : nullptr, d, y.f32(), workspace(cpu::col_size(d)));
+    const float* b = bias ? bias->f32() : nullptr;
+    switch (conv_path(d)) {
+      case ConvPath::gemm_windows: return scratch().gemm_conv.forward(x.f32(), w.f32(), b, d, y.f32());
+      case ConvPath::onednn: return scratch().onednn.forward(x.f32(), w.f32(), b, d, y.f32());
+      case ConvPath::im2col: return cpu::conv1d_forward(x.f32(), w.f32(), b, d, y.f32(), workspace(cpu::col_size(d)));
+    }
   }
   void conv1d_backward_data_impl(const Tensor& dy, const Tensor& w, const Conv1dDims& d, const Tensor& dx,
                                  bool accumulate) override {
-    if (cpu::cpu_options().conv == cpu::ConvAlgorithm::onednn && cpu::GemmConv1d::applies(d)) {
-      scratch().gemm_conv.backward_data(dy.f32(), w.f32(), d, dx.f32(), accumulate);
-      return;
+    switch (conv_path(d)) {
+      case ConvPath::gemm_windows: return scratch().gemm_conv.backward_data(dy.f32(), w.f32(), d, dx.f32(), accumulate);
+      case ConvPath::onednn: return scratch().onednn.backward_data(dy.f32(), w.f32(), d, dx.f32(), accumulate);
+      case ConvPath::im2col:
+        if (!accumulate) fill_impl(dx, 0.f);  // col2im adds
+        return cpu::conv1d_backward_data(dy.f32(), w.f32(), d, dx.f32(), workspace(cpu::col_size(d)));
     }
-    if (cpu::cpu_options().conv == cpu::ConvAlgorithm::onednn) {
-      scratch().onednn.backward_data(dy.f32(), w.f32(), d, dx.f32(), accumulate);
-      return;
-    }
-    if (!accumulate) fill_impl(dx, 0.f);  // col2im adds
-    cpu::conv1d_backward_data(dy.f32(), w.f32(), d, dx.f32(), workspace(cpu::col_size(d)));
   }
   void conv1d_backward_weights_impl(const Tensor& x, const Tensor& dy, const Conv1dDims& d, const Tensor& dw,
                                     const Tensor* dbias) override {
-    if (cpu::cpu_options().conv == cpu::ConvAlgorithm::onednn && cpu::GemmConv1d::applies(d)) {
-      scratch().gemm_conv.backward_weights(x.f32(), dy.f32(), d, dw.f32(), dbias ? dbias->f32() : nullptr);
-      return;
+    float* db = dbias ? dbias->f32() : nullptr;
+    switch (conv_path(d)) {
+      case ConvPath::gemm_windows: return scratch().gemm_conv.backward_weights(x.f32(), dy.f32(), d, dw.f32(), db);
+      case ConvPath::onednn: return scratch().onednn.backward_weights(x.f32(), dy.f32(), d, dw.f32(), db);
+      case ConvPath::im2col: break;
     }
-    if (cpu::cpu_options().conv == cpu::ConvAlgorithm::onednn) {
-      scratch().onednn.backward_weights(x.f32(), dy.f32(), d, dw.f32(), dbias ? dbias->f32() : nullptr);
-      return;
-    }
-    cpu::conv1d_backward_weights(x.f32(), dy.f32(), d, dw.f32(), dbias ? dbias->f32() : nullptr,
-                                 workspace(cpu::col_size(d)));
+    cpu::conv1d_backward_weights(x.f32(), dy.f32(), d, dw.f32(), db, workspace(cpu::col_size(d)));
   }
 
   void batchnorm_forward_train_impl(const Tensor& x, const Tensor& gamma, const Tensor& beta, float momentum, float eps,

@@ -43,6 +43,19 @@ inline std::vector<double>& scratch() {
   return v;
 }
 
+// out[c] += sum over the N rows of x (N, C), in double, in the fixed chunks above (bias
+// gradients of linear layers and of channels-last convolutions).
+template <class T>
+void add_column_sums(const T* x, int64_t N, int64_t C, T* out) {
+  std::vector<double>& acc = scratch();
+  chunked(N, C, 1, acc, [&](int64_t r, double* a) {
+    const T* row = x + r * C;
+#pragma omp simd
+    for (int64_t c = 0; c < C; ++c) a[c] += row[c];
+  });
+  for (int64_t c = 0; c < C; ++c) out[c] += static_cast<T>(acc[c]);
+}
+
 // n per-channel working values, the calling thread's own and grown once (a steady-state
 // step allocates nothing); not the same memory as scratch().
 template <class T>
