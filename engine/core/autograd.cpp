@@ -49,12 +49,14 @@ Tensor Tape::zeros(const Shape& shape, Device device) {
 
 Var* Tape::var(Tensor value, bool requires_grad) { return objects_.make<Var>(std::move(value), requires_grad); }
 
-Var* Tape::output(Tensor value, std::initializer_list<const Var*> inputs) {
+bool Tape::records(std::initializer_list<const Var*> inputs) {
   bool needs = false;
   if (GradMode::enabled())
     for (const Var* v : inputs) needs = needs || (v && v->requires_grad);
-  return var(std::move(value), needs);
+  return needs;
 }
+
+Var* Tape::output(Tensor value, std::initializer_list<const Var*> inputs) { return var(std::move(value), records(inputs)); }
 
 const Tensor& Tape::grad(Var* v) {
   if (!v->grad.defined()) v->grad = zeros(v->value.shape(), v->value.device());

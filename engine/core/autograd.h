@@ -71,7 +71,9 @@ class Tape {
   Tensor alloc(const Shape& shape, Device device);
   Tensor zeros(const Shape& shape, Device device);
   Var* var(Tensor value, bool requires_grad = false);
-  // A Var for an op's output, requiring grad if grad mode is on and any input does.
+  // Whether an op on these inputs records a node: grad mode is on and any input requires grad.
+  static bool records(std::initializer_list<const Var*> inputs);
+  // A Var for an op's output, requiring grad if records(inputs).
   Var* output(Tensor value, std::initializer_list<const Var*> inputs);
 
   template <class N, class... Args>

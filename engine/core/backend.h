@@ -116,11 +116,17 @@ class Backend {
   // answer must not change between runs of the same settings: it decides the
   // arithmetic's order).
   virtual bool conv1d_prefers_channels_last() const { return false; }
-  void conv1d_forward(const Tensor& x, const Tensor& w, const Tensor* bias, const Conv1dGeometry& g, const Tensor& y);
+  // Bytes a forward may leave for its backward (Conv1dSaved; 0: none). With a saved
+  // space of that size, the forward fills it and both backward calls of the same
+  // convolution (same tensors' values, backward_data first) read it; without, each call
+  // stands alone.
+  int64_t conv1d_saved_bytes(const Tensor& x, const Tensor& w, const Conv1dGeometry& g, const Tensor& y);
+  void conv1d_forward(const Tensor& x, const Tensor& w, const Tensor* bias, const Conv1dGeometry& g, const Tensor& y,
+                      Conv1dSaved* saved = nullptr);
   void conv1d_backward_data(const Tensor& dy, const Tensor& w, const Conv1dGeometry& g, const Tensor& dx,
-                            bool accumulate = true);
+                            bool accumulate = true, Conv1dSaved* saved = nullptr);
   void conv1d_backward_weights(const Tensor& x, const Tensor& dy, const Conv1dGeometry& g, const Tensor& dw,
-                               const Tensor* dbias);
+                               const Tensor* dbias, Conv1dSaved* saved = nullptr);
 
   // BatchNorm1d over (B, C, L): statistics per channel over B and L.
   // Training: saves mean and 1/sqrt(var + eps), updates running stats (unbiased var);
@@ -216,13 +222,15 @@ class Backend {
   virtual void mean_axis_backward_impl(const Tensor& dy, const Tensor& dx) = 0;
   virtual void max_axis_forward_impl(const Tensor& x, const Tensor& y, const Tensor& argmax) = 0;
   virtual void max_axis_backward_impl(const Tensor& dy, const Tensor& argmax, const Tensor& dx) = 0;
+  virtual int64_t conv1d_saved_bytes_impl(const Conv1dDims&) const { return 0; }
+  // saved: null, or a space of conv1d_saved_bytes_impl(d) bytes.
   virtual void conv1d_forward_impl(const Tensor& x, const Tensor& w, const Tensor* bias, const Conv1dDims& d,
-                                   const Tensor& y) = 0;
+                                   const Tensor& y, Conv1dSaved* saved) = 0;
   virtual void conv1d_backward_data_impl(const Tensor& dy, const Tensor& w, const Conv1dDims& d, const Tensor& dx,
-                                         bool accumulate) = 0;
+                                         bool accumulate, Conv1dSaved* saved) = 0;
   // dbias null or defined.
   virtual void conv1d_backward_weights_impl(const Tensor& x, const Tensor& dy, const Conv1dDims& d, const Tensor& dw,
-                                            const Tensor* dbias) = 0;
+                                            const Tensor* dbias, Conv1dSaved* saved) = 0;
   virtual void batchnorm_forward_train_impl(const Tensor& x, const Tensor& gamma, const Tensor& beta, float momentum,
                                             float eps, const Tensor& running_mean, const Tensor& running_var,
                                             const Tensor& save_mean, const Tensor& save_invstd, const NormDims& d,

@@ -11,30 +11,51 @@ namespace cpc {
 using namespace front;
 
 // ---------------------------------------------------------------- conv1d
+namespace {
+
+// A saved space must be the size its backend asked for, on the op's device.
+Conv1dSaved* checked_saved(const Front& f, Conv1dSaved* saved, int64_t bytes, const Tensor& on) {
+  if (!saved || !saved->space.defined()) return nullptr;
+  if (bytes <= 0 || static_cast<int64_t>(saved->space.nbytes()) < bytes)
+    f.fail_("saved space of ", saved->space.nbytes(), " bytes where this convolution saves ", bytes);
+  if (saved->space.device() != on.device())
+    f.fail_("saved space on ", saved->space.device().str(), ", tensors on ", on.device().str());
+  return saved;
+}
+
+}  // namespace
+
+int64_t Backend::conv1d_saved_bytes(const Tensor& x, const Tensor& w, const Conv1dGeometry& g, const Tensor& y) {
+  const Front f{*this, Op::conv1d_forward};
+  return conv1d_saved_bytes_impl(conv_dims(f, x, "x", w, g, y, "y"));
+}
+
 void Backend::conv1d_forward(const Tensor& x, const Tensor& w, const Tensor* bias, const Conv1dGeometry& g,
-                             const Tensor& y) {
+                             const Tensor& y, Conv1dSaved* saved) {
   const Front f{*this, Op::conv1d_forward};
   require(Op::conv1d_forward, x, "x"), require(Op::conv1d_forward, w, "weight"), require(Op::conv1d_forward, y, "y");
   if (g.precision != Precision::fp32) check_precision(g.precision);
   const Conv1dDims d = conv_dims(f, x, "x", w, g, y, "y");
   if (bias) require(Op::conv1d_forward, *bias, "bias"), f.numel(*bias, d.Cout, "bias");
   f.apart(y, "y", x, "x"), f.apart(y, "y", w, "weight");
-  conv1d_forward_impl(x, w, bias, d, y);
+  saved = checked_saved(f, saved, conv1d_saved_bytes_impl(d), y);
+  if (saved) saved->dy_ready = false;
+  conv1d_forward_impl(x, w, bias, d, y, saved);
 }
 
 void Backend::conv1d_backward_data(const Tensor& dy, const Tensor& w, const Conv1dGeometry& g, const Tensor& dx,
-                                   bool accumulate) {
+                                   bool accumulate, Conv1dSaved* saved) {
   const Front f{*this, Op::conv1d_backward_data};
   require(Op::conv1d_backward_data, dy, "dy"), require(Op::conv1d_backward_data, w, "weight");
   require(Op::conv1d_backward_data, dx, "dx");
   if (g.precision != Precision::fp32) check_precision(g.precision);
   const Conv1dDims d = conv_dims(f, dx, "dx", w, g, dy, "dy");
   f.apart(dx, "dx", dy, "dy"), f.apart(dx, "dx", w, "weight");
-  conv1d_backward_data_impl(dy, w, d, dx, accumulate);
+  conv1d_backward_data_impl(dy, w, d, dx, accumulate, checked_saved(f, saved, conv1d_saved_bytes_impl(d), dy));
 }
 
 void Backend::conv1d_backward_weights(const Tensor& x, const Tensor& dy, const Conv1dGeometry& g, const Tensor& dw,
-                                      const Tensor* dbias) {
+                                      const Tensor* dbias, Conv1dSaved* saved) {
   const Front f{*this, Op::conv1d_backward_weights};
   require(Op::conv1d_backward_weights, x, "x"), require(Op::conv1d_backward_weights, dy, "dy");
   require(Op::conv1d_backward_weights, dw, "dw");
@@ -44,7 +65,7 @@ void Backend::conv1d_backward_weights(const Tensor& x, const Tensor& dy, const C
   if (dbias) require(Op::conv1d_backward_weights, *dbias, "dbias"), f.numel(*dbias, d.Cout, "dbias");
   f.apart(dw, "dw", x, "x"), f.apart(dw, "dw", dy, "dy");
   if (dbias) f.apart(*dbias, "dbias", dy, "dy"), f.apart(*dbias, "dbias", dw, "dw");
-  conv1d_backward_weights_impl(x, dy, d, dw, dbias);
+  conv1d_backward_weights_impl(x, dy, d, dw, dbias, checked_saved(f, saved, conv1d_saved_bytes_impl(d), dy));
 }
 
 // ---------------------------------------------------------------- norms

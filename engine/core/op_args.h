@@ -22,6 +22,16 @@ struct GemmArgs {  // C = alpha * op(A) * op(B) + beta * C, row-major, device po
   Precision precision = Precision::fp32;  // bf16: A and B rounded to bfloat16, fp32 accumulation
 };
 
+// What a convolution's forward leaves for its own backward, as cuDNN's reserve space:
+// the backend sizes it (Backend::conv1d_saved_bytes) and alone reads it. On the CPU's
+// GEMM path: the weights in the GEMMs' order and, under bf16, the rounded input (so
+// backward neither transposes nor rounds them again); backward_data adds the rounded dy
+// for backward_weights and sets dy_ready.
+struct Conv1dSaved {
+  Tensor space;  // raw bytes on the op's device; undefined when nothing is saved
+  bool dy_ready = false;
+};
+
 struct AdamHyper {
   float lr = 1e-3f, beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f, weight_decay = 0.f;
   bool decoupled = false;  // AdamW: decay the weights, not the gradient

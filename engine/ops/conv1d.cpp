@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <utility>
 #include <vector>
 
 #include "engine/core/flop_counter.h"
@@ -15,7 +16,9 @@ namespace {
 struct Conv1dNode final : Node {
   Var *x, *w, *b, *y;
   Conv1dGeometry g;
-  Conv1dNode(Var* x_, Var* w_, Var* b_, Var* y_, Conv1dGeometry g_) : x(x_), w(w_), b(b_), y(y_), g(g_) {}
+  Conv1dSaved saved;  // what the backend's forward left for this backward (often nothing)
+  Conv1dNode(Var* x_, Var* w_, Var* b_, Var* y_, Conv1dGeometry g_, Conv1dSaved s_)
+      : x(x_), w(w_), b(b_), y(y_), g(g_), saved(std::move(s_)) {}
   const char* name() const override { return "conv1d"; }
   void backward(Tape& tape) override {
     if (!y->grad.defined()) return;
@@ -23,11 +26,11 @@ struct Conv1dNode final : Node {
     if (wants_grad(x)) {
       bool acc;
       const Tensor& dx = tape.grad_to_write(x, acc);
-      bk.conv1d_backward_data(y->grad, w->value, g, dx, acc);
+      bk.conv1d_backward_data(y->grad, w->value, g, dx, acc, &saved);
     }
     Tensor db = grad_or_none(tape, b);
     if (wants_grad(w)) {
-      bk.conv1d_backward_weights(x->value, y->grad, g, tape.grad(w), db.defined() ? &db : nullptr);
+      bk.conv1d_backward_weights(x->value, y->grad, g, tape.grad(w), db.defined() ? &db : nullptr, &saved);
     } else if (db.defined()) {
       bk.bias_grad(y->grad, db, g.channels_last ? 1 : y->value.size(2));
     }
@@ -64,10 +67,17 @@ Var* conv1d(Var* x, Var* w, Var* b, const Conv1dGeometry& g) {
   gs.precision = tape.precision();  // the step's arithmetic; the node keeps it for backward
   const int64_t B = x->value.size(0), cout = w->value.size(0);
   Tensor y = tape.alloc(cl ? Shape{B, lout, cout} : Shape{B, cout, lout}, x->value.device());
-  be(x).conv1d_forward(x->value, w->value, b ? &b->value : nullptr, gs, y);
+  // Space for what the forward leaves its backward, from the step's memory, when there
+  // will be a backward.
+  Conv1dSaved saved;
+  if (Tape::records({x, w, b})) {
+    const int64_t bytes = be(x).conv1d_saved_bytes(x->value, w->value, gs, y);
+    if (bytes > 0) saved.space = tape.alloc(Shape{(bytes + 3) / 4}, x->value.device());
+  }
+  be(x).conv1d_forward(x->value, w->value, b ? &b->value : nullptr, gs, y, &saved);
   FlopCount::add(2.0 * static_cast<double>(y.numel()) * static_cast<double>(w->value.size(1) * w->value.size(2)));
   Var* out = tape.output(y, {x, w, b});
-  if (out->requires_grad) tape.record<Conv1dNode>(x, w, b, out, gs);
+  if (out->requires_grad) tape.record<Conv1dNode>(x, w, b, out, gs, std::move(saved));
   return out;
 }
 

@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 
 #include <oneapi/dnnl/dnnl.h>
 
 #include "engine/core/error.h"
+#include "kernels/common/bf16.h"
 #include "kernels/cpu/gemm_bf16.h"
 #include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/norms.h"
@@ -60,6 +62,65 @@ GemmConv1d::Operand GemmConv1d::operand(const float* p, int64_t n, bool bf16, st
   return {nullptr, copy.data()};
 }
 
+GemmConv1d::Operand GemmConv1d::operand(const float* p, int64_t n, bool bf16, std::vector<uint16_t>& copy,
+                                         uint16_t* into) {
+  if (!bf16 || !into) return operand(p, n, bf16, copy);
+  to_bf16(p, n, into);
+  return {nullptr, into};
+}
+
+namespace {
+int64_t aligned(int64_t bytes) { return (bytes + 63) / 64 * 64; }
+}  // namespace
+
+GemmConv1d::Parts GemmConv1d::parts(const Conv1dDims& d, void* space) {
+  auto* base = static_cast<uint8_t*>(space);
+  const int64_t wb = aligned(d.w_numel() * (d.bf16() ? 2 : 4)), xb = d.bf16() ? aligned(d.x_numel() * 2) : 0;
+  return {base, d.bf16() ? reinterpret_cast<uint16_t*>(base + wb) : nullptr,
+          d.bf16() ? reinterpret_cast<uint16_t*>(base + wb + xb) : nullptr};
+}
+
+int64_t GemmConv1d::saved_bytes(const Conv1dDims& d) {
+  return aligned(d.w_numel() * (d.bf16() ? 2 : 4)) + (d.bf16() ? aligned(d.x_numel() * 2) + aligned(d.y_numel() * 2) : 0);
+}
+
+namespace {
+
+// w (Cout, Cin, K) -> out (Cout, K, Cin), rounded to bf16 on the way when U is uint16_t.
+// One output channel per task: its Cin * K weights stay in L1 while the taps are read
+// across (16 x 16 tiles over a K of 4 or 8 took twice as long).
+template <class U>
+void taps_major(const float* w, const Conv1dDims& d, U* out) {
+  parallel_for(d.Cout, d.w_numel() > 65536, [&](int64_t o) {
+    const float* src = w + o * d.Cin * d.K;
+    U* dst = out + o * d.K * d.Cin;
+    for (int64_t k = 0; k < d.K; ++k)
+      for (int64_t c = 0; c < d.Cin; ++c) {
+        if constexpr (std::is_same_v<U, float>)
+          dst[k * d.Cin + c] = src[c * d.K + k];
+        else
+          dst[k * d.Cin + c] = math::float_to_bf16(src[c * d.K + k]);
+      }
+  });
+}
+
+}  // namespace
+
+GemmConv1d::Operand GemmConv1d::weights(const float* w, const Conv1dDims& d, void* into) {
+  const int64_t n = d.w_numel();
+  if (!d.bf16()) {
+    float* wd = into ? static_cast<float*>(into) : buffer(w_, n);
+    taps_major(w, d, wd);
+    return {wd, nullptr};
+  }
+  uint16_t* wd = into ? static_cast<uint16_t*>(into) : [&] {
+    if (static_cast<int64_t>(in16_[1].size()) < n) in16_[1].resize(static_cast<size_t>(n));
+    return in16_[1].data();
+  }();
+  taps_major(w, d, wd);
+  return {nullptr, wd};
+}
+
 int64_t GemmConv1d::list_edges(const Conv1dDims& d) {
   const Rows r = interior(d);
   edge_rows_.clear();
@@ -93,14 +154,25 @@ void GemmConv1d::gather_dy(const float* dy, const Conv1dDims& d, int64_t n) {
                 sizeof(float) * d.Cout);
 }
 
-void GemmConv1d::forward(const float* x, const float* w, const float* bias, const Conv1dDims& d, float* y) {
+void GemmConv1d::forward(const float* x, const float* w, const float* bias, const Conv1dDims& d, float* y,
+                         Saved sv) {
   const int64_t width = d.K * d.Cin, J = groups(d), s = d.stride;
-  // wd (Cout, K, Cin), then wf (K * Cin, Cout): the GEMMs' B in their row order.
-  float* wd = buffer(dw_, d.Cout * width);
-  float* wf = buffer(w_, d.Cout * width);
-  transpose_last2(w, wd, d.Cout, d.Cin, d.K, 0.f);
-  transpose_last2(wd, wf, int64_t{1}, d.Cout, width, 0.f);
-  const Operand xs = operand(x, d.B * d.L * d.Cin, d.bf16(), in16_[0]), ws = operand(wf, d.Cout * width, d.bf16(), in16_[1]);
+  const Parts kept = sv.space ? parts(d, sv.space) : Parts{nullptr, nullptr, nullptr};
+  // The weights as (Cout, K * Cin) rows (W_j^T is columns j*s*Cin.. of them). bf16 reads
+  // them transposed: oneDNN's bf16 matmul runs 5-15 % faster on that B than on a
+  // (K * Cin, Cout) copy. Its sgemm runs ~40 % slower on it, so fp32 reorders once more.
+  const Operand wd = weights(w, d, kept.w);
+  Operand ws = wd;
+  int64_t ldw = width;
+  if (!d.bf16()) {
+    float* wf = buffer(wf_, d.w_numel());
+    transpose_last2(wd.f, wf, int64_t{1}, d.Cout, width, 0.f);
+    ws = {wf, nullptr}, ldw = d.Cout;
+  }
+  const bool tw = d.bf16();
+  // B of group j: taps j*s.. of the weights.
+  auto wj = [&](int64_t j) { return ws.at(tw ? j * s * d.Cin : j * s * d.Cin * d.Cout); };
+  const Operand xs = operand(x, d.x_numel(), d.bf16(), in16_[0], kept.x);
   const Rows r = interior(d);
   const int64_t M = r.t1 - r.t0;
   for (int64_t b = 0; b < d.B && M > 0; ++b) {
@@ -110,28 +182,32 @@ void GemmConv1d::forward(const float* x, const float* w, const float* bias, cons
                    [&](int64_t t) { std::memcpy(yb + t * d.Cout, bias, sizeof(float) * d.Cout); });
     for (int64_t j = 0; j < J; ++j) {
       const Operand a = xs.at((b * d.L + (r.t0 + j) * s - d.padding) * d.Cin);
-      gemm(false, false, M, d.Cout, group_taps(d, j) * d.Cin, a, s * d.Cin, ws.at(j * s * d.Cin * d.Cout), d.Cout,
-           (bias || j > 0) ? 1.f : 0.f, yb, d.Cout);
+      gemm(false, tw, M, d.Cout, group_taps(d, j) * d.Cin, a, s * d.Cin, wj(j), ldw, (bias || j > 0) ? 1.f : 0.f, yb,
+           d.Cout);
     }
   }
   const int64_t n = list_edges(d);
   if (n == 0) return;
   gather_windows(x, d, n);
   float* out = buffer(edge_out_, n * d.Cout);
-  gemm(false, false, n, d.Cout, width, operand(edge_win_.data(), n * width, d.bf16(), edge16_), width, ws, d.Cout, 0.f,
-       out, d.Cout);
+  gemm(false, tw, n, d.Cout, width, operand(edge_win_.data(), n * width, d.bf16(), edge16_), width, ws, ldw, 0.f, out,
+       d.Cout);
   for (int64_t e = 0; e < n; ++e) {
     float* dst = y + (edge_rows_[2 * e] * d.Lout + edge_rows_[2 * e + 1]) * d.Cout;
     for (int64_t o = 0; o < d.Cout; ++o) dst[o] = out[e * d.Cout + o] + (bias ? bias[o] : 0.f);
   }
 }
 
-void GemmConv1d::backward_data(const float* dy, const float* w, const Conv1dDims& d, float* dx, bool accumulate) {
+void GemmConv1d::backward_data(const float* dy, const float* w, const Conv1dDims& d, float* dx, bool accumulate,
+                               Saved sv) {
   const int64_t width = d.K * d.Cin, J = groups(d), s = d.stride;
-  float* wd = buffer(w_, d.Cout * width);  // (Cout, K, Cin)
-  transpose_last2(w, wd, d.Cout, d.Cin, d.K, 0.f);
-  const Operand dys = operand(dy, d.B * d.Lout * d.Cout, d.bf16(), in16_[0]),
-                ws = operand(wd, d.Cout * width, d.bf16(), in16_[1]);
+  const Parts kept = sv.space ? parts(d, sv.space) : Parts{nullptr, nullptr, nullptr};
+  // (Cout, K * Cin): the forward's copy when saved.
+  const Operand ws = !kept.w ? weights(w, d, nullptr)
+                             : Operand{d.bf16() ? nullptr : static_cast<const float*>(kept.w),
+                                       d.bf16() ? static_cast<const uint16_t*>(kept.w) : nullptr};
+  const Operand dys = operand(dy, d.y_numel(), d.bf16(), in16_[0], kept.dy);
+  if (kept.dy && sv.dy_ready) *sv.dy_ready = true;
   const Rows r = interior(d);
   const int64_t M = r.t1 - r.t0;
   // The first group's GEMM writes input rows [t0*s - padding, t1*s - padding) whole when
@@ -167,11 +243,15 @@ void GemmConv1d::backward_data(const float* dy, const float* w, const Conv1dDims
     }
 }
 
-void GemmConv1d::backward_weights(const float* x, const float* dy, const Conv1dDims& d, float* dw, float* dbias) {
+void GemmConv1d::backward_weights(const float* x, const float* dy, const Conv1dDims& d, float* dw, float* dbias,
+                                  Saved sv) {
   const int64_t width = d.K * d.Cin, J = groups(d), s = d.stride;
   float* g = buffer(dw_, d.Cout * width);  // (Cout, K, Cin), summed over the batch
-  const Operand dys = operand(dy, d.B * d.Lout * d.Cout, d.bf16(), in16_[0]),
-                xs = operand(x, d.B * d.L * d.Cin, d.bf16(), in16_[1]);
+  const Parts kept = sv.space ? parts(d, sv.space) : Parts{nullptr, nullptr, nullptr};
+  // Under bf16 the rounded x from the forward, and the rounded dy from backward_data when it ran.
+  const Operand dys = kept.dy && sv.dy_ready && *sv.dy_ready ? Operand{nullptr, kept.dy}
+                                                             : operand(dy, d.y_numel(), d.bf16(), in16_[0]),
+                xs = kept.x ? Operand{nullptr, kept.x} : operand(x, d.x_numel(), d.bf16(), in16_[1]);
   const Rows r = interior(d);
   const int64_t M = r.t1 - r.t0;
   bool first = true;
@@ -190,7 +270,13 @@ void GemmConv1d::backward_weights(const float* x, const float* dy, const Conv1dD
   } else if (first) {
     std::memset(g, 0, sizeof(float) * d.Cout * width);
   }
-  transpose_last2(g, dw, d.Cout, d.K, d.Cin, 1.f);  // (Cout, K, Cin) added into (Cout, Cin, K)
+  // (Cout, K, Cin) added into (Cout, Cin, K), one output channel per task as taps_major.
+  parallel_for(d.Cout, d.w_numel() > 65536, [&](int64_t o) {
+    const float* src = g + o * width;
+    float* dst = dw + o * d.Cin * d.K;
+    for (int64_t c = 0; c < d.Cin; ++c)
+      for (int64_t k = 0; k < d.K; ++k) dst[c * d.K + k] += src[k * d.Cin + c];
+  });
   if (dbias) rows::add_column_sums(dy, d.B * d.Lout, d.Cout, dbias);  // dy is (B * Lout, Cout)
 }
 

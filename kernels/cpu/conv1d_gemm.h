@@ -15,9 +15,12 @@
 // own sgemm. At audio_cdck2's 512-channel layers these GEMMs take 76-80 ms where the
 // ncw primitives take 88-117 ms per pass (measured, 2 threads).
 //
-// Dilation 1 (applies()); fp32, or bf16 inputs with float accumulation. The weights are reordered per call (a few MB, against
-// activations of tens of MB). Buffers grow to the largest need and stay: a steady-state
-// step allocates nothing.
+// Dilation 1 (applies()); fp32, or bf16 inputs with float accumulation. The weights are
+// reordered to (Cout, K, Cin) once per forward: the forward's GEMMs read them transposed
+// (fp32: a (K * Cin, Cout) copy), backward_data as they lie. With a saved space (Conv1dSaved) the forward leaves that
+// reordered copy there and, under bf16, the rounded input; backward_data leaves the
+// rounded dy for backward_weights: each is made once per step instead of per pass.
+// Buffers grow to the largest need and stay: a steady-state step allocates nothing.
 #include <cstdint>
 #include <vector>
 
@@ -38,11 +41,20 @@ class GemmConv1d {
   // GEMMs' inner dimension (stride * Cin) and Cout keep them efficient.
   static bool applies(const Conv1dDims& d);
 
-  void forward(const float* x, const float* w, const float* bias, const Conv1dDims& d, float* y);
+  // A saved space (saved_bytes(d) bytes) and its dy flag, or none.
+  struct Saved {
+    void* space;
+    bool* dy_ready;
+  };
+  static int64_t saved_bytes(const Conv1dDims& d);
+
+  void forward(const float* x, const float* w, const float* bias, const Conv1dDims& d, float* y, Saved sv = {nullptr, nullptr});
   // dx += conv_transpose(dy, w); dx = ... when !accumulate.
-  void backward_data(const float* dy, const float* w, const Conv1dDims& d, float* dx, bool accumulate);
+  void backward_data(const float* dy, const float* w, const Conv1dDims& d, float* dx, bool accumulate,
+                     Saved sv = {nullptr, nullptr});
   // dw += ..., dbias += ... (dbias may be null).
-  void backward_weights(const float* x, const float* dy, const Conv1dDims& d, float* dw, float* dbias);
+  void backward_weights(const float* x, const float* dy, const Conv1dDims& d, float* dw, float* dbias,
+                        Saved sv = {nullptr, nullptr});
 
  private:
   // Output rows [t0, t1) of each sample read only inside the input; the rest are edges.
@@ -59,8 +71,19 @@ class GemmConv1d {
   float* buffer(std::vector<float>& v, int64_t n);
   // p itself, or (bf16) p's n values rounded into `copy`.
   static Operand operand(const float* p, int64_t n, bool bf16, std::vector<uint16_t>& copy);
+  // The same, rounded into `into` (bf16) when it is not null.
+  static Operand operand(const float* p, int64_t n, bool bf16, std::vector<uint16_t>& copy, uint16_t* into);
+  // The weights as (Cout, K * Cin) rows, reordered into `into` (a saved space's) or a
+  // member buffer.
+  Operand weights(const float* w, const Conv1dDims& d, void* into);
+  // The saved space's parts: the weights, and under bf16 the rounded x and dy.
+  struct Parts {
+    void* w;
+    uint16_t *x, *dy;
+  };
+  static Parts parts(const Conv1dDims& d, void* space);
 
-  std::vector<float> w_, dw_, edge_win_, edge_out_;
+  std::vector<float> w_, wf_, dw_, edge_win_, edge_out_;
   std::vector<uint16_t> in16_[2], edge16_, edge16b_;  // bf16 copies
   std::vector<int64_t> edge_rows_;
 };

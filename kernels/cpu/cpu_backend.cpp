@@ -179,6 +179,42 @@ class CpuBackend final : public Backend {
     const int64_t n = x.numel();
     return cpu::parallel_sum(n, n > 65536, [&](int64_t i) { return static_cast<double>(p[i]) * p[i]; });
   }
+  // The gradient norm's sum over every parameter: fixed chunks of each tensor, each summed
+  // in vector lanes and then in order, so the bits do not depend on the thread count; one
+  // parallel region for all (a region per tensor cost more than the sums of small ones).
+  double sum_squares_multi_impl(const std::vector<Tensor>& xs) override {
+    constexpr int64_t kChunk = 1 << 14;
+    struct Chunk {
+      const float* p;
+      int64_t n;
+    };
+    // The calling thread's lists, kept with their capacity (the steady state allocates
+    // nothing); the workers reach them through these references, not their own.
+    thread_local std::vector<Chunk> chunk_list;
+    thread_local std::vector<double> partial_list;
+    std::vector<Chunk>& chunks = chunk_list;
+    std::vector<double>& partial = partial_list;
+    chunks.clear();
+    int64_t total = 0;
+    for (const Tensor& x : xs) {
+      const float* p = x.f32();
+      const int64_t n = x.numel();
+      for (int64_t o = 0; o < n; o += kChunk) chunks.push_back({p + o, std::min(kChunk, n - o)});
+      total += n;
+    }
+    partial.assign(chunks.size(), 0.0);
+    cpu::parallel_for(static_cast<int64_t>(chunks.size()), total > 65536, [&](int64_t i) {
+      const float* p = chunks[static_cast<size_t>(i)].p;
+      const int64_t n = chunks[static_cast<size_t>(i)].n;
+      double s = 0;
+#pragma omp simd reduction(+ : s)
+      for (int64_t j = 0; j < n; ++j) s += static_cast<double>(p[j]) * p[j];
+      partial[static_cast<size_t>(i)] = s;
+    });
+    double ss = 0;
+    for (const double v : partial) ss += v;
+    return ss;
+  }
   double sum_impl(const Tensor& x) override {
     const float* p = x.f32();
     const int64_t n = x.numel();
@@ -222,19 +258,28 @@ class CpuBackend final : public Backend {
     if (cpu::cpu_options().conv != cpu::ConvAlgorithm::onednn) return ConvPath::im2col;
     return cpu::GemmConv1d::applies(d) ? ConvPath::gemm_windows : ConvPath::onednn;
   }
-  void conv1d_forward_impl(const Tensor& x, const Tensor& w, const Tensor* bias, const Conv1dDims& d,
-                           const Tensor& y) override {
+  int64_t conv1d_saved_bytes_impl(const Conv1dDims& d) const override {
+    return conv_path(d) == ConvPath::gemm_windows ? cpu::GemmConv1d::saved_bytes(d) : 0;
+  }
+  static cpu::GemmConv1d::Saved gemm_saved(Conv1dSaved* s) {
+    return s ? cpu::GemmConv1d::Saved{s->space.raw(), &s->dy_ready}
+             : cpu::GemmConv1d::Saved{nullptr, nullptr};
+  }
+  void conv1d_forward_impl(const Tensor& x, const Tensor& w, const Tensor* bias, const Conv1dDims& d, const Tensor& y,
+                           Conv1dSaved* saved) override {
     const float* b = bias ? bias->f32() : nullptr;
     switch (conv_path(d)) {
-      case ConvPath::gemm_windows: return scratch().gemm_conv.forward(x.f32(), w.f32(), b, d, y.f32());
+      case ConvPath::gemm_windows:
+        return scratch().gemm_conv.forward(x.f32(), w.f32(), b, d, y.f32(), gemm_saved(saved));
       case ConvPath::onednn: return scratch().onednn.forward(x.f32(), w.f32(), b, d, y.f32());
       case ConvPath::im2col: return cpu::conv1d_forward(x.f32(), w.f32(), b, d, y.f32(), workspace(cpu::col_size(d)));
     }
   }
   void conv1d_backward_data_impl(const Tensor& dy, const Tensor& w, const Conv1dDims& d, const Tensor& dx,
-                                 bool accumulate) override {
+                                 bool accumulate, Conv1dSaved* saved) override {
     switch (conv_path(d)) {
-      case ConvPath::gemm_windows: return scratch().gemm_conv.backward_data(dy.f32(), w.f32(), d, dx.f32(), accumulate);
+      case ConvPath::gemm_windows:
+        return scratch().gemm_conv.backward_data(dy.f32(), w.f32(), d, dx.f32(), accumulate, gemm_saved(saved));
       case ConvPath::onednn: return scratch().onednn.backward_data(dy.f32(), w.f32(), d, dx.f32(), accumulate);
       case ConvPath::im2col:
         if (!accumulate) fill_impl(dx, 0.f);  // col2im adds
@@ -242,10 +287,11 @@ class CpuBackend final : public Backend {
     }
   }
   void conv1d_backward_weights_impl(const Tensor& x, const Tensor& dy, const Conv1dDims& d, const Tensor& dw,
-                                    const Tensor* dbias) override {
+                                    const Tensor* dbias, Conv1dSaved* saved) override {
     float* db = dbias ? dbias->f32() : nullptr;
     switch (conv_path(d)) {
-      case ConvPath::gemm_windows: return scratch().gemm_conv.backward_weights(x.f32(), dy.f32(), d, dw.f32(), db);
+      case ConvPath::gemm_windows:
+        return scratch().gemm_conv.backward_weights(x.f32(), dy.f32(), d, dw.f32(), db, gemm_saved(saved));
       case ConvPath::onednn: return scratch().onednn.backward_weights(x.f32(), dy.f32(), d, dw.f32(), db);
       case ConvPath::im2col: break;
     }

@@ -274,21 +274,21 @@ class CudaBackend final : public Backend {
 
   // ---------------------------------------------------------------- conv1d (cuDNN)
   void conv1d_forward_impl(const Tensor& x, const Tensor& w, const Tensor* bias, const Conv1dDims& d,
-                           const Tensor& y) override {
+                           const Tensor& y, Conv1dSaved*) override {  // saves nothing (no saved bytes)
     CPC_NVTX_RANGE("conv1d_forward");
     const char* op = "conv1d";
     conv_.forward(dev_.ctx(true, d.bf16()), p(x, op, "x"), p(w, op, "weight"), bias ? p(*bias, op, "bias") : nullptr, d,
                   p(y, op, "y"));
   }
   void conv1d_backward_data_impl(const Tensor& dy, const Tensor& w, const Conv1dDims& d, const Tensor& dx,
-                                 bool accumulate) override {
+                                 bool accumulate, Conv1dSaved*) override {
     CPC_NVTX_RANGE("conv1d_backward_data");
     const char* op = "conv1d_backward_data";
     if (!accumulate) fill_impl(dx, 0.f);  // the kernels below add
     conv_.backward_data(dev_.ctx(true, d.bf16()), p(dy, op, "dy"), p(w, op, "weight"), d, p(dx, op, "dx"));
   }
   void conv1d_backward_weights_impl(const Tensor& x, const Tensor& dy, const Conv1dDims& d, const Tensor& dw,
-                                    const Tensor* dbias) override {
+                                    const Tensor* dbias, Conv1dSaved*) override {
     CPC_NVTX_RANGE("conv1d_backward_weights");
     const char* op = "conv1d_backward_weights";
     conv_.backward_weights(dev_.ctx(true, d.bf16()), p(x, op, "x"), p(dy, op, "dy"), d, p(dw, op, "dw"),

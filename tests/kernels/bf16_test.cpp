@@ -99,14 +99,17 @@ std::vector<float> swap12(const std::vector<float>& v, int64_t B, int64_t P, int
 
 // Both activation layouts of oneDNN's primitives: (B, C, L) and channels-last (B, L, C),
 // whose weights oneDNN reorders into its own bf16 layout; and the GEMM convolutions of
-// wide channels-last layers (conv1d_gemm.h, bf16 operands read in place).
-enum class ConvPath { onednn_ncw, onednn_nwc, gemm };
+// wide channels-last layers (conv1d_gemm.h, bf16 operands read in place), also with the
+// forward's saved space (reordered weights, rounded x and dy made once), which must give
+// the same bits as without.
+enum class ConvPath { onednn_ncw, onednn_nwc, gemm, gemm_saved };
 class Bf16Conv : public ::testing::TestWithParam<ConvPath> {};
 
 TEST_P(Bf16Conv, ConvolutionRoundsInputsAndAccumulatesInFp32) {
   const ConvPath path = GetParam();
   const bool cl = path != ConvPath::onednn_ncw;
-  cpu::Conv1dDims d = path == ConvPath::gemm ? cpu::Conv1dDims{2, 256, 42, 256, 8, 0, 4, 2, 1}
+  const bool gemm = path == ConvPath::gemm || path == ConvPath::gemm_saved;
+  cpu::Conv1dDims d = gemm ? cpu::Conv1dDims{2, 256, 42, 256, 8, 0, 4, 2, 1}
                                              : cpu::Conv1dDims{3, 16, 101, 24, 5, 0, 2, 2, 1};
   d.Lout = (d.L + 2 * d.padding - d.dilation * (d.K - 1) - 1) / d.stride + 1;
   const std::vector<float> x = randn(d.B * d.Cin * d.L, 4), w = randn(d.Cout * d.Cin * d.K, 5),
@@ -118,14 +121,28 @@ TEST_P(Bf16Conv, ConvolutionRoundsInputsAndAccumulatesInFp32) {
     d16.channels_last = cl;
     cpu::OneDnnConv1d conv;
     cpu::GemmConv1d gemm_conv;
-    ASSERT_EQ(cpu::GemmConv1d::applies(d16), path == ConvPath::gemm);
+    ASSERT_EQ(cpu::GemmConv1d::applies(d16), gemm);
     if (cl) {
       const std::vector<float> xt = swap12(x, d.B, d.Cin, d.L), dyt = swap12(dy, d.B, d.Cout, d.Lout);
       std::vector<float> yt(y.size()), dxt(dx.size(), 0.f);
-      if (path == ConvPath::gemm) {
+      if (gemm) {
         gemm_conv.forward(xt.data(), w.data(), nullptr, d16, yt.data());
         gemm_conv.backward_data(dyt.data(), w.data(), d16, dxt.data(), true);
         gemm_conv.backward_weights(xt.data(), dyt.data(), d16, dw.data(), nullptr);
+        if (path == ConvPath::gemm_saved) {
+          // 0xff bytes: bf16 NaNs wherever the forward left nothing.
+          std::vector<uint8_t> space(static_cast<size_t>(cpu::GemmConv1d::saved_bytes(d16)), 0xff);
+          bool dy_ready = false;
+          const cpu::GemmConv1d::Saved sv{space.data(), &dy_ready};
+          std::vector<float> ys(y.size()), dxs(dx.size(), 0.f), dws(dw.size(), 0.f);
+          gemm_conv.forward(xt.data(), w.data(), nullptr, d16, ys.data(), sv);
+          gemm_conv.backward_data(dyt.data(), w.data(), d16, dxs.data(), true, sv);
+          EXPECT_TRUE(dy_ready);
+          gemm_conv.backward_weights(xt.data(), dyt.data(), d16, dws.data(), nullptr, sv);
+          EXPECT_EQ(ys, yt);
+          EXPECT_EQ(dxs, dxt);
+          EXPECT_EQ(dws, dw);
+        }
       } else {
         conv.forward(xt.data(), w.data(), nullptr, d16, yt.data());
         conv.backward_data(dyt.data(), w.data(), d16, dxt.data());
@@ -159,9 +176,12 @@ TEST_P(Bf16Conv, ConvolutionRoundsInputsAndAccumulatesInFp32) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Paths, Bf16Conv, ::testing::Values(ConvPath::onednn_ncw, ConvPath::onednn_nwc, ConvPath::gemm),
+INSTANTIATE_TEST_SUITE_P(Paths, Bf16Conv,
+                         ::testing::Values(ConvPath::onednn_ncw, ConvPath::onednn_nwc, ConvPath::gemm,
+                                           ConvPath::gemm_saved),
                          [](const auto& info) {
-                           return info.param == ConvPath::gemm         ? "gemm_wide_channels_last"
+                           return info.param == ConvPath::gemm_saved   ? "gemm_wide_channels_last_saved"
+                                  : info.param == ConvPath::gemm       ? "gemm_wide_channels_last"
                                   : info.param == ConvPath::onednn_nwc ? "channels_last"
                                                                        : "channels_first";
                          });

@@ -49,8 +49,21 @@ Tensor swap12(Backend& b, const Tensor& t) {
   return out;
 }
 
+// What the forward leaves for the backward, as ops::conv1d passes it (Conv1dSaved): a space
+// of the size the backend asks for, NaN-filled so that anything read before the forward
+// wrote it shows.
+Conv1dSaved saved_space(Backend& b, const Tensor& x, const Tensor& w, const Conv1dGeometry& g, const Tensor& y) {
+  Conv1dSaved s;
+  const int64_t bytes = b.conv1d_saved_bytes(x, w, g, y);
+  if (bytes > 0) s.space = garbage_like(Tensor::empty({(bytes + 3) / 4}, x.device()));
+  return s;
+}
+
+enum class Saved { none, both, weights_only };  // weights_only: backward_weights without backward_data
+
 OpCase conv_channels_last_case(const char* name, int64_t B, int64_t Cin, int64_t L, int64_t Cout, int64_t K,
-                               int64_t stride, int64_t pad, int64_t dil, bool bias = true, bool overwrite = false) {
+                               int64_t stride, int64_t pad, int64_t dil, bool bias = true, bool overwrite = false,
+                               Saved saved = Saved::none) {
   Conv1dGeometry g{stride, pad, dil};
   g.channels_last = true;
   const int64_t Lout = g.out_length(L, K);
@@ -73,9 +86,16 @@ OpCase conv_channels_last_case(const char* name, int64_t B, int64_t Cin, int64_t
     }
     Tensor y = Tensor::zeros({B, Lout, Cout}, in[0].device());
     Tensor dx = overwrite ? garbage_like(in[0]) : zeros_like(in[0]);
-    b.conv1d_forward(in[0], in[1], bias ? &in[2] : nullptr, g, y);
-    b.conv1d_backward_data(in[3], in[1], g, dx, !overwrite);
-    b.conv1d_backward_weights(in[0], in[3], g, dw, bias ? &db : nullptr);
+    Conv1dSaved kept = saved == Saved::none ? Conv1dSaved{} : saved_space(b, in[0], in[1], g, y);
+    Conv1dSaved* sv = saved == Saved::none ? nullptr : &kept;
+    b.conv1d_forward(in[0], in[1], bias ? &in[2] : nullptr, g, y, sv);
+    if (saved == Saved::weights_only) {
+      b.conv1d_backward_weights(in[0], in[3], g, dw, bias ? &db : nullptr, sv);
+      b.conv1d_backward_data(in[3], in[1], g, dx, !overwrite);
+    } else {
+      b.conv1d_backward_data(in[3], in[1], g, dx, !overwrite, sv);
+      b.conv1d_backward_weights(in[0], in[3], g, dw, bias ? &db : nullptr, sv);
+    }
     return Tensors{y, dx, dw, db};
   };
   c.reference = [=](const std::vector<Vec>& in) {
@@ -149,6 +169,15 @@ CPC_OP_CASES({
     conv_channels_last_case("gemm_overwrite", 2, 256, 40, 256, 8, 4, 2, 1, false, true),
     conv_channels_last_case("gemm_k1_stride2_overwrite", 2, 256, 9, 256, 1, 2, 0, 1, false, true),
     conv_channels_last_case("gemm_no_interior_overwrite", 2, 256, 3, 256, 7, 1, 3, 1, false, true),
+    // The same with the forward's saved space (what ops::conv1d passes): the backward
+    // passes read the weights it reordered; and backward_weights alone after the forward.
+    conv_channels_last_case("gemm_k8_stride4_saved", 2, 256, 40, 256, 8, 4, 2, 1, false, false, Saved::both),
+    conv_channels_last_case("gemm_k4_stride2_bias_saved", 3, 256, 21, 264, 4, 2, 1, 1, true, true, Saved::both),
+    conv_channels_last_case("gemm_k5_stride2_pad3_saved", 2, 272, 19, 256, 5, 2, 3, 1, true, false, Saved::both),
+    conv_channels_last_case("gemm_no_interior_saved", 2, 256, 3, 256, 7, 1, 3, 1, true, false, Saved::both),
+    conv_channels_last_case("gemm_weights_only_saved", 2, 256, 40, 256, 8, 4, 2, 1, true, false,
+                            Saved::weights_only),
+    conv_channels_last_case("small_saved", 2, 16, 31, 24, 3, 2, 1, 1, true, false, Saved::both),  // saves nothing
     // The first gradient to reach a value: dx overwritten, on each CPU path.
     conv_case("overwrite", 3, 6, 33, 4, 4, 2, 1, 1, true, true),
     conv_case("overwrite_pointwise", 2, 16, 19, 12, 1, 1, 0, 1, false, true),
