@@ -11,6 +11,7 @@ class BatchNorm1d : public Layer {
   explicit BatchNorm1d(int64_t channels, float eps = 1e-5f, float momentum = 0.1f);
   Var* forward(Var* x) override { return forward(x, false); }
   Var* forward_relu(Var* x) override { return forward(x, true); }
+  Var* forward_relu_rounded(Var* x) override { return forward(x, true, true); }
   float eps, momentum;
   Parameter* weight;
   Parameter* bias;
@@ -21,7 +22,7 @@ class BatchNorm1d : public Layer {
   bool channels_last = false;
 
  private:
-  Var* forward(Var* x, bool relu);
+  Var* forward(Var* x, bool relu, bool round = false);
   Tensor one_;  // 1 on num_batches_tracked's device, for its increment
 };
 

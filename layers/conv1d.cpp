@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "engine/core/autograd.h"
+#include "engine/core/backend.h"
 #include "engine/ops/ops.h"
 
 namespace cpc {
@@ -16,5 +18,12 @@ Conv1d::Conv1d(int64_t in, int64_t out, int64_t kernel, Conv1dGeometry g, bool h
 }
 
 Var* Conv1d::forward(Var* x) { return ops::conv1d(x, weight, bias, geometry); }
+
+bool Conv1d::takes_rounded_input() const {
+  const Tensor& w = weight->value;
+  Conv1dDims d{0, w.size(1), 0, w.size(0), w.size(2), 0, geometry.stride, geometry.padding, geometry.dilation};
+  d.precision = Tape::current().precision(), d.channels_last = geometry.channels_last;
+  return d.bf16() && backend(w.device()).conv1d_rounded_input(d);
+}
 
 }  // namespace cpc

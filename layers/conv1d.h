@@ -11,6 +11,7 @@ class Conv1d : public Layer {
  public:
   Conv1d(int64_t in, int64_t out, int64_t kernel, Conv1dGeometry geometry, bool bias, Generator& gen);
   Var* forward(Var* x) override;
+  bool takes_rounded_input() const override;
   Conv1dGeometry geometry;
   Parameter* weight;
   Parameter* bias = nullptr;

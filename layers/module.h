@@ -67,6 +67,13 @@ class Layer : public Module {
   // relu(forward(x)); a layer that can produce it in the same pass over memory (BatchNorm)
   // overrides this. Sequential calls it for a layer followed by ReLU.
   virtual Var* forward_relu(Var* x);
+  // The same, where the output may be stored as bf16 (its values rounded) because the next
+  // layer takes its input so (takes_rounded_input). Default: forward_relu.
+  virtual Var* forward_relu_rounded(Var* x) { return forward_relu(x); }
+  // Whether this layer rounds its input to bf16 anyway on this tape and device, so that the
+  // layer before may hand it over as bf16 (a convolution under precision bf16 on the
+  // CPU's GEMM path: Backend::conv1d_rounded_input).
+  virtual bool takes_rounded_input() const { return false; }
   Var* operator()(Var* x) { return forward(x); }
 };
 

@@ -18,11 +18,13 @@ class Sequential : public Layer {
     return raw;
   }
   // A layer followed by ReLU runs as forward_relu (BatchNorm and ReLU in one pass); the
-  // ReLU stays a layer of its own, so names and indices are nn.Sequential's.
+  // ReLU stays a layer of its own, so names and indices are nn.Sequential's. When the
+  // layer after the ReLU rounds its input to bf16 anyway, the pair may hand it over so.
   Var* forward(Var* x) override {
     for (size_t i = 0; i < layers_.size(); ++i) {
       if (i + 1 < layers_.size() && dynamic_cast<ReLU*>(layers_[i + 1])) {
-        x = layers_[i]->forward_relu(x);
+        const bool round = i + 2 < layers_.size() && layers_[i + 2]->takes_rounded_input();
+        x = round ? layers_[i]->forward_relu_rounded(x) : layers_[i]->forward_relu(x);
         ++i;
       } else {
         x = layers_[i]->forward(x);

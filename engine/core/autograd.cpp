@@ -39,7 +39,7 @@ Arena& Tape::arena(Device device) {
   return *accel_;
 }
 
-Tensor Tape::alloc(const Shape& shape, Device device) { return arena(device).tensor(shape); }
+Tensor Tape::alloc(const Shape& shape, Device device, DType dtype) { return arena(device).tensor(shape, dtype); }
 
 Tensor Tape::zeros(const Shape& shape, Device device) {
   Tensor t = alloc(shape, device);

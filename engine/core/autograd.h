@@ -68,7 +68,7 @@ class Tape {
   static Tape& current();
 
   // Uninitialised / zeroed step memory on a device.
-  Tensor alloc(const Shape& shape, Device device);
+  Tensor alloc(const Shape& shape, Device device, DType dtype = DType::f32);
   Tensor zeros(const Shape& shape, Device device);
   Var* var(Tensor value, bool requires_grad = false);
   // Whether an op on these inputs records a node: grad mode is on and any input requires grad.

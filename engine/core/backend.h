@@ -116,6 +116,13 @@ class Backend {
   // answer must not change between runs of the same settings: it decides the
   // arithmetic's order).
   virtual bool conv1d_prefers_channels_last() const { return false; }
+  // Whether conv1d_forward and conv1d_backward_weights take x as a bf16 tensor for these
+  // dims under precision bf16 (d.B and d.L may be 0): the values the convolution would
+  // round its input to, stored once by the op that produced them (autocast's bf16
+  // activations). The rest of the op's tensors stay f32.
+  virtual bool conv1d_rounded_input(const Conv1dDims&) const { return false; }
+  // Whether the BatchNorm forwards write a bf16 y (its values rounded) for these dims.
+  virtual bool batchnorm_rounded_output(const NormDims&) const { return false; }
   // Bytes a forward may leave for its backward (Conv1dSaved; 0: none). With a saved
   // space of that size, the forward fills it and both backward calls of the same
   // convolution (same tensors' values, backward_data first) read it; without, each call
@@ -278,6 +285,9 @@ class Backend {
   // The front's common checks (backend_checks.cpp).
   void require(Op op, const Tensor& t, const char* role) const;
   void require_opt(Op op, const Tensor& t, const char* role) const;
+  // The same, where a bf16 tensor is accepted too (bf16_ok: the caller has checked that
+  // this backend takes it rounded).
+  void require_maybe_bf16(Op op, const Tensor& t, const char* role, bool bf16_ok) const;
 };
 
 // Registry: one backend per device kind, registered by kernels/<kind>/.

@@ -49,6 +49,13 @@ void Backend::require_opt(Op op, const Tensor& t, const char* role) const {
   if (t.defined()) require(op, t, role);
 }
 
+void Backend::require_maybe_bf16(Op op, const Tensor& t, const char* role, bool bf16_ok) const {
+  if (!(bf16_ok && t.defined() && t.dtype() == DType::bf16)) return require(op, t, role);
+  CPC_CHECK(t.is_contiguous(), op_name(op), " on ", name(), ": ", role, " ", t.shape(), " must be contiguous");
+  CPC_CHECK(&backend(t.device()) == this, op_name(op), " on ", name(), ": ", role, " ", t.shape(), " is on ",
+            t.device().str(), "; move it to this backend's device first");
+}
+
 using namespace front;
 
 // ---------------------------------------------------------------- memory

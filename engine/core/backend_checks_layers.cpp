@@ -23,19 +23,30 @@ Conv1dSaved* checked_saved(const Front& f, Conv1dSaved* saved, int64_t bytes, co
   return saved;
 }
 
+// x given as bf16 (rounded activations): only where the backend takes it for these dims.
+Conv1dDims with_rounded_x(const Front& f, Conv1dDims d, const Tensor& x) {
+  d.x_bf16 = x.dtype() == DType::bf16;
+  if (d.x_bf16 && !(d.bf16() && f.b.conv1d_rounded_input(d)))
+    f.fail_("x ", x.shape(), " is bf16, which this backend takes only as the rounded input of a convolution under "
+            "precision bf16 that it runs on rounded inputs (conv1d_rounded_input); precision is ",
+            d.bf16() ? "bf16" : "fp32");
+  return d;
+}
+
 }  // namespace
 
 int64_t Backend::conv1d_saved_bytes(const Tensor& x, const Tensor& w, const Conv1dGeometry& g, const Tensor& y) {
   const Front f{*this, Op::conv1d_forward};
-  return conv1d_saved_bytes_impl(conv_dims(f, x, "x", w, g, y, "y"));
+  return conv1d_saved_bytes_impl(with_rounded_x(f, conv_dims(f, x, "x", w, g, y, "y"), x));
 }
 
 void Backend::conv1d_forward(const Tensor& x, const Tensor& w, const Tensor* bias, const Conv1dGeometry& g,
                              const Tensor& y, Conv1dSaved* saved) {
   const Front f{*this, Op::conv1d_forward};
-  require(Op::conv1d_forward, x, "x"), require(Op::conv1d_forward, w, "weight"), require(Op::conv1d_forward, y, "y");
+  require_maybe_bf16(Op::conv1d_forward, x, "x", true);
+  require(Op::conv1d_forward, w, "weight"), require(Op::conv1d_forward, y, "y");
   if (g.precision != Precision::fp32) check_precision(g.precision);
-  const Conv1dDims d = conv_dims(f, x, "x", w, g, y, "y");
+  const Conv1dDims d = with_rounded_x(f, conv_dims(f, x, "x", w, g, y, "y"), x);
   if (bias) require(Op::conv1d_forward, *bias, "bias"), f.numel(*bias, d.Cout, "bias");
   f.apart(y, "y", x, "x"), f.apart(y, "y", w, "weight");
   saved = checked_saved(f, saved, conv1d_saved_bytes_impl(d), y);
@@ -51,16 +62,21 @@ void Backend::conv1d_backward_data(const Tensor& dy, const Tensor& w, const Conv
   if (g.precision != Precision::fp32) check_precision(g.precision);
   const Conv1dDims d = conv_dims(f, dx, "dx", w, g, dy, "dy");
   f.apart(dx, "dx", dy, "dy"), f.apart(dx, "dx", w, "weight");
-  conv1d_backward_data_impl(dy, w, d, dx, accumulate, checked_saved(f, saved, conv1d_saved_bytes_impl(d), dy));
+  // Its dims cannot say whether the forward's input came rounded (then nothing was saved
+  // for it): the space must hold at least the parts before the input's.
+  Conv1dDims without_x = d;
+  without_x.x_bf16 = true;
+  conv1d_backward_data_impl(dy, w, d, dx, accumulate,
+                            checked_saved(f, saved, conv1d_saved_bytes_impl(without_x), dy));
 }
 
 void Backend::conv1d_backward_weights(const Tensor& x, const Tensor& dy, const Conv1dGeometry& g, const Tensor& dw,
                                       const Tensor* dbias, Conv1dSaved* saved) {
   const Front f{*this, Op::conv1d_backward_weights};
-  require(Op::conv1d_backward_weights, x, "x"), require(Op::conv1d_backward_weights, dy, "dy");
+  require_maybe_bf16(Op::conv1d_backward_weights, x, "x", true), require(Op::conv1d_backward_weights, dy, "dy");
   require(Op::conv1d_backward_weights, dw, "dw");
   if (g.precision != Precision::fp32) check_precision(g.precision);
-  const Conv1dDims d = conv_dims(f, x, "x", dw, g, dy, "dy");
+  const Conv1dDims d = with_rounded_x(f, conv_dims(f, x, "x", dw, g, dy, "dy"), x);
   if (dbias && !dbias->defined()) dbias = nullptr;
   if (dbias) require(Op::conv1d_backward_weights, *dbias, "dbias"), f.numel(*dbias, d.Cout, "dbias");
   f.apart(dw, "dw", x, "x"), f.apart(dw, "dw", dy, "dy");
@@ -75,8 +91,11 @@ void Backend::batchnorm_forward_train(const Tensor& x, const Tensor& gamma, cons
   const Op kOp = Op::batchnorm_forward_train;
   const Front f{*this, kOp};
   require(kOp, x, "x"), require(kOp, gamma, "weight"), require(kOp, beta, "bias");
-  require(kOp, mean, "save_mean"), require(kOp, invstd, "save_invstd"), require(kOp, y, "y");
+  require(kOp, mean, "save_mean"), require(kOp, invstd, "save_invstd");
   const NormDims d = norm_dims(f, x);
+  require_maybe_bf16(kOp, y, "y", true);
+  if (y.dtype() == DType::bf16 && !batchnorm_rounded_output(d))
+    f.fail_("y ", y.shape(), " is bf16, which this backend does not write for input ", x.shape());
   f.numel(gamma, d.C, "weight"), f.numel(beta, d.C, "bias");
   CPC_FRONT_CHECK(rm.defined() == rv.defined(), "running mean and variance go together");
   if (rm.defined()) {
@@ -97,8 +116,11 @@ void Backend::batchnorm_forward_eval(const Tensor& x, const Tensor& gamma, const
   const Front f{*this, kOp};
   require(kOp, x, "x"), require(kOp, gamma, "weight"), require(kOp, beta, "bias");
   require(kOp, rm, "running_mean"), require(kOp, rv, "running_var");
-  require(kOp, invstd, "save_invstd"), require(kOp, y, "y");
+  require(kOp, invstd, "save_invstd");
   const NormDims d = norm_dims(f, x);
+  require_maybe_bf16(kOp, y, "y", true);
+  if (y.dtype() == DType::bf16 && !batchnorm_rounded_output(d))
+    f.fail_("y ", y.shape(), " is bf16, which this backend does not write for input ", x.shape());
   f.numel(gamma, d.C, "weight"), f.numel(beta, d.C, "bias");
   f.numel(rm, d.C, "running_mean"), f.numel(rv, d.C, "running_var"), f.numel(invstd, d.C, "save_invstd");
   f.shape(y, x.shape(), "y");
@@ -121,7 +143,8 @@ void Backend::batchnorm_backward(const Tensor& x, const Tensor& dy, const Tensor
   if (dgamma.defined()) f.numel(dgamma, d.C, "dgamma");
   if (dbeta.defined()) f.numel(dbeta, d.C, "dbeta");
   if (relu) {
-    require(kOp, relu->y, "relu y"), require(kOp, relu->beta, "relu beta");
+    require_maybe_bf16(kOp, relu->y, "relu y", batchnorm_rounded_output(d));
+    require(kOp, relu->beta, "relu beta");
     f.shape(relu->y, x.shape(), "relu y"), f.numel(relu->beta, d.C, "relu beta");
     if (dx.defined()) f.apart(dx, "dx", relu->y, "relu y");
   }

@@ -35,6 +35,9 @@ struct Conv1dDims {
   int64_t B, Cin, L, Cout, K, Lout, stride, padding, dilation;
   Precision precision = Precision::fp32;
   bool channels_last = false;
+  // x arrives as bf16 values, rounded once by its producer (Backend::conv1d_rounded_input);
+  // set by the forward and weight-gradient calls, never by backward_data.
+  bool x_bf16 = false;
   bool bf16() const { return precision == Precision::bf16; }
   int64_t x_numel() const { return B * Cin * L; }
   int64_t w_numel() const { return Cout * Cin * K; }

@@ -118,7 +118,7 @@ static Var* sync_batch_norm(Var* x, Var* gamma, Var* beta, const Tensor& running
 }
 
 Var* batch_norm(Var* x, Var* gamma, Var* beta, const Tensor& running_mean, const Tensor& running_var, bool training,
-                float momentum, float eps, Communicator* sync, bool relu) {
+                float momentum, float eps, Communicator* sync, bool relu, bool round) {
   check_norm_args(x, gamma, beta, "batch_norm");
   profiler::ProfileScope prof(relu ? "batch_norm_relu" : "batch_norm", false, x->value.device(), 3 * bytes_of(x->value));
   const int64_t c = x->value.size(1);
@@ -135,7 +135,9 @@ Var* batch_norm(Var* x, Var* gamma, Var* beta, const Tensor& running_mean, const
   }
   Tape& tape = Tape::current();
   const Device dev = x->value.device();
-  Tensor y = tape.alloc(x->value.shape(), dev);
+  const NormDims nd{x->value.size(0), c, x->value.size(2)};
+  const bool rounded = round && be(x).batchnorm_rounded_output(nd);
+  Tensor y = tape.alloc(x->value.shape(), dev, rounded ? DType::bf16 : DType::f32);
   Tensor mean = tape.alloc({c}, dev), invstd = tape.alloc({c}, dev);
   if (training)
     be(x).batchnorm_forward_train(x->value, gamma->value, beta->value, momentum, eps, running_mean, running_var, mean,

@@ -21,9 +21,12 @@ Var* conv1d(Var* x, Var* w, Var* b, const Conv1dGeometry& g);
 // (synchronised BatchNorm: N ranks x batch B normalise as one process with batch N*B),
 // and backward combines the ranks' gradient sums the same way. relu: returns
 // relu(batch_norm(x)) in one pass over memory each way (as the two ops; not fused
-// under sync).
+// under sync). round: the output may be a bf16 tensor (its values rounded) where the
+// backend writes one (Backend::batchnorm_rounded_output): only for a consumer that
+// rounds its input to bf16 anyway, a convolution under precision bf16 that takes
+// rounded inputs (Backend::conv1d_rounded_input).
 Var* batch_norm(Var* x, Var* gamma, Var* beta, const Tensor& running_mean, const Tensor& running_var, bool training,
-                float momentum, float eps, Communicator* sync = nullptr, bool relu = false);
+                float momentum, float eps, Communicator* sync = nullptr, bool relu = false, bool round = false);
 // Every rank's x (n, ...) concatenated in rank order -> (world * n, ...). Backward: each
 // rank receives the sum over ranks of the gradients of its rows (a reduce-scatter),
 // because every rank's loss may use every rank's rows. All ranks must call it.

@@ -12,9 +12,10 @@ namespace cpc::math {
 CPC_HD uint16_t float_to_bf16(float f) {
   uint32_t u;
   memcpy(&u, &f, sizeof u);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40u);  // NaN: keep it quiet
-  u += 0x7fffu + ((u >> 16) & 1u);  // round half to even (carries into the exponent correctly)
-  return static_cast<uint16_t>(u >> 16);
+  // Round half to even (carries into the exponent correctly); NaN: keep it quiet. One
+  // select, no branch, so that loops of it vectorise.
+  const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16, quiet = (u >> 16) | 0x40u;
+  return static_cast<uint16_t>((u & 0x7fffffffu) > 0x7f800000u ? quiet : rounded);
 }
 
 CPC_HD float bf16_to_float(uint16_t h) {

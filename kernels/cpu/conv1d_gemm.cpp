@@ -73,15 +73,18 @@ namespace {
 int64_t aligned(int64_t bytes) { return (bytes + 63) / 64 * 64; }
 }  // namespace
 
+// [weights | dy | x]: x last, so that the parts before it lie where they do whether or not
+// the input came rounded (backward_data's dims do not say).
 GemmConv1d::Parts GemmConv1d::parts(const Conv1dDims& d, void* space) {
   auto* base = static_cast<uint8_t*>(space);
-  const int64_t wb = aligned(d.w_numel() * (d.bf16() ? 2 : 4)), xb = d.bf16() ? aligned(d.x_numel() * 2) : 0;
-  return {base, d.bf16() ? reinterpret_cast<uint16_t*>(base + wb) : nullptr,
-          d.bf16() ? reinterpret_cast<uint16_t*>(base + wb + xb) : nullptr};
+  const int64_t wb = aligned(d.w_numel() * (d.bf16() ? 2 : 4)), yb = aligned(d.y_numel() * 2);
+  return {base, d.bf16() && !d.x_bf16 ? reinterpret_cast<uint16_t*>(base + wb + yb) : nullptr,
+          d.bf16() ? reinterpret_cast<uint16_t*>(base + wb) : nullptr};
 }
 
 int64_t GemmConv1d::saved_bytes(const Conv1dDims& d) {
-  return aligned(d.w_numel() * (d.bf16() ? 2 : 4)) + (d.bf16() ? aligned(d.x_numel() * 2) + aligned(d.y_numel() * 2) : 0);
+  if (!d.bf16()) return aligned(d.w_numel() * 4);
+  return aligned(d.w_numel() * 2) + aligned(d.y_numel() * 2) + (d.x_bf16 ? 0 : aligned(d.x_numel() * 2));
 }
 
 namespace {
@@ -133,18 +136,30 @@ int64_t GemmConv1d::list_edges(const Conv1dDims& d) {
   return static_cast<int64_t>(edge_rows_.size() / 2);
 }
 
-void GemmConv1d::gather_windows(const float* x, const Conv1dDims& d, int64_t n) {
+template <class E>
+void GemmConv1d::gather_windows(const E* x, const Conv1dDims& d, int64_t n, E* win) const {
   const int64_t width = d.K * d.Cin;
-  float* win = buffer(edge_win_, n * width);
   for (int64_t e = 0; e < n; ++e)
     for (int64_t k = 0; k < d.K; ++k) {
       const int64_t b = edge_rows_[2 * e], pos = edge_rows_[2 * e + 1] * d.stride - d.padding + k;
-      float* dst = win + e * width + k * d.Cin;
+      E* dst = win + e * width + k * d.Cin;
       if (pos < 0 || pos >= d.L)
-        std::memset(dst, 0, sizeof(float) * d.Cin);
+        std::memset(dst, 0, sizeof(E) * d.Cin);  // +0.0 in float and in bf16
       else
-        std::memcpy(dst, x + (b * d.L + pos) * d.Cin, sizeof(float) * d.Cin);
+        std::memcpy(dst, x + (b * d.L + pos) * d.Cin, sizeof(E) * d.Cin);
     }
+}
+
+GemmConv1d::Operand GemmConv1d::edge_windows(Operand x, const Conv1dDims& d, int64_t n, std::vector<uint16_t>& copy) {
+  const int64_t width = d.K * d.Cin;
+  if (x.h) {  // rounded already: gather the bf16 values
+    if (static_cast<int64_t>(copy.size()) < n * width) copy.resize(static_cast<size_t>(n * width));
+    gather_windows(x.h, d, n, copy.data());
+    return {nullptr, copy.data()};
+  }
+  float* win = buffer(edge_win_, n * width);
+  gather_windows(x.f, d, n, win);
+  return operand(win, n * width, d.bf16(), copy);
 }
 
 void GemmConv1d::gather_dy(const float* dy, const Conv1dDims& d, int64_t n) {
@@ -154,8 +169,7 @@ void GemmConv1d::gather_dy(const float* dy, const Conv1dDims& d, int64_t n) {
                 sizeof(float) * d.Cout);
 }
 
-void GemmConv1d::forward(const float* x, const float* w, const float* bias, const Conv1dDims& d, float* y,
-                         Saved sv) {
+void GemmConv1d::forward(Operand x, const float* w, const float* bias, const Conv1dDims& d, float* y, Saved sv) {
   const int64_t width = d.K * d.Cin, J = groups(d), s = d.stride;
   const Parts kept = sv.space ? parts(d, sv.space) : Parts{nullptr, nullptr, nullptr};
   // The weights as (Cout, K * Cin) rows (W_j^T is columns j*s*Cin.. of them). bf16 reads
@@ -172,7 +186,8 @@ void GemmConv1d::forward(const float* x, const float* w, const float* bias, cons
   const bool tw = d.bf16();
   // B of group j: taps j*s.. of the weights.
   auto wj = [&](int64_t j) { return ws.at(tw ? j * s * d.Cin : j * s * d.Cin * d.Cout); };
-  const Operand xs = operand(x, d.x_numel(), d.bf16(), in16_[0], kept.x);
+  // The input as the GEMMs read it: rounded by its producer, or here (into the saved space).
+  const Operand xs = x.h ? x : operand(x.f, d.x_numel(), d.bf16(), in16_[0], kept.x);
   const Rows r = interior(d);
   const int64_t M = r.t1 - r.t0;
   for (int64_t b = 0; b < d.B && M > 0; ++b) {
@@ -188,10 +203,9 @@ void GemmConv1d::forward(const float* x, const float* w, const float* bias, cons
   }
   const int64_t n = list_edges(d);
   if (n == 0) return;
-  gather_windows(x, d, n);
+  const Operand wins = edge_windows(x, d, n, edge16_);
   float* out = buffer(edge_out_, n * d.Cout);
-  gemm(false, tw, n, d.Cout, width, operand(edge_win_.data(), n * width, d.bf16(), edge16_), width, ws, ldw, 0.f, out,
-       d.Cout);
+  gemm(false, tw, n, d.Cout, width, wins, width, ws, ldw, 0.f, out, d.Cout);
   for (int64_t e = 0; e < n; ++e) {
     float* dst = y + (edge_rows_[2 * e] * d.Lout + edge_rows_[2 * e + 1]) * d.Cout;
     for (int64_t o = 0; o < d.Cout; ++o) dst[o] = out[e * d.Cout + o] + (bias ? bias[o] : 0.f);
@@ -243,7 +257,7 @@ void GemmConv1d::backward_data(const float* dy, const float* w, const Conv1dDims
     }
 }
 
-void GemmConv1d::backward_weights(const float* x, const float* dy, const Conv1dDims& d, float* dw, float* dbias,
+void GemmConv1d::backward_weights(Operand x, const float* dy, const Conv1dDims& d, float* dw, float* dbias,
                                   Saved sv) {
   const int64_t width = d.K * d.Cin, J = groups(d), s = d.stride;
   float* g = buffer(dw_, d.Cout * width);  // (Cout, K, Cin), summed over the batch
@@ -251,7 +265,9 @@ void GemmConv1d::backward_weights(const float* x, const float* dy, const Conv1dD
   // Under bf16 the rounded x from the forward, and the rounded dy from backward_data when it ran.
   const Operand dys = kept.dy && sv.dy_ready && *sv.dy_ready ? Operand{nullptr, kept.dy}
                                                              : operand(dy, d.y_numel(), d.bf16(), in16_[0]),
-                xs = kept.x ? Operand{nullptr, kept.x} : operand(x, d.x_numel(), d.bf16(), in16_[1]);
+                xs = x.h      ? x
+                     : kept.x ? Operand{nullptr, kept.x}
+                              : operand(x.f, d.x_numel(), d.bf16(), in16_[1]);
   const Rows r = interior(d);
   const int64_t M = r.t1 - r.t0;
   bool first = true;
@@ -262,10 +278,9 @@ void GemmConv1d::backward_weights(const float* x, const float* dy, const Conv1dD
            width);
   const int64_t n = list_edges(d);
   if (n > 0) {
-    gather_windows(x, d, n);
+    const Operand wins = edge_windows(x, d, n, edge16b_);
     gather_dy(dy, d, n);
-    const Operand rows = operand(edge_out_.data(), n * d.Cout, d.bf16(), edge16_),
-                  wins = operand(edge_win_.data(), n * width, d.bf16(), edge16b_);
+    const Operand rows = operand(edge_out_.data(), n * d.Cout, d.bf16(), edge16_);
     gemm(true, false, d.Cout, width, n, rows, d.Cout, wins, width, first ? 0.f : 1.f, g, width);
   } else if (first) {
     std::memset(g, 0, sizeof(float) * d.Cout * width);

@@ -48,13 +48,23 @@ class GemmConv1d {
   };
   static int64_t saved_bytes(const Conv1dDims& d);
 
-  void forward(const float* x, const float* w, const float* bias, const Conv1dDims& d, float* y, Saved sv = {nullptr, nullptr});
+  // x: float, or (d.x_bf16) the bf16 values its producer rounded.
+  void forward(Operand x, const float* w, const float* bias, const Conv1dDims& d, float* y,
+               Saved sv = {nullptr, nullptr});
+  void forward(const float* x, const float* w, const float* bias, const Conv1dDims& d, float* y,
+               Saved sv = {nullptr, nullptr}) {
+    forward(Operand{x, nullptr}, w, bias, d, y, sv);
+  }
   // dx += conv_transpose(dy, w); dx = ... when !accumulate.
   void backward_data(const float* dy, const float* w, const Conv1dDims& d, float* dx, bool accumulate,
                      Saved sv = {nullptr, nullptr});
   // dw += ..., dbias += ... (dbias may be null).
-  void backward_weights(const float* x, const float* dy, const Conv1dDims& d, float* dw, float* dbias,
+  void backward_weights(Operand x, const float* dy, const Conv1dDims& d, float* dw, float* dbias,
                         Saved sv = {nullptr, nullptr});
+  void backward_weights(const float* x, const float* dy, const Conv1dDims& d, float* dw, float* dbias,
+                        Saved sv = {nullptr, nullptr}) {
+    backward_weights(Operand{x, nullptr}, dy, d, dw, dbias, sv);
+  }
 
  private:
   // Output rows [t0, t1) of each sample read only inside the input; the rest are edges.
@@ -64,8 +74,12 @@ class GemmConv1d {
   static Rows interior(const Conv1dDims& d);
   // Lists the edge rows' (b, t) in edge_rows_; returns their count.
   int64_t list_edges(const Conv1dDims& d);
-  // The n listed edge rows' input windows, zero-padded: (n, K * Cin) in edge_win_.
-  void gather_windows(const float* x, const Conv1dDims& d, int64_t n);
+  // The n listed edge rows' input windows, zero-padded: (n, K * Cin) into win.
+  template <class E>
+  void gather_windows(const E* x, const Conv1dDims& d, int64_t n, E* win) const;
+  // Those windows as a GEMM operand: gathered from bf16 x into `copy`, or from float x
+  // into edge_win_ (rounded into `copy` under bf16).
+  Operand edge_windows(Operand x, const Conv1dDims& d, int64_t n, std::vector<uint16_t>& copy);
   // The n listed edge rows of dy: (n, Cout) in edge_out_.
   void gather_dy(const float* dy, const Conv1dDims& d, int64_t n);
   float* buffer(std::vector<float>& v, int64_t n);
@@ -76,7 +90,8 @@ class GemmConv1d {
   // The weights as (Cout, K * Cin) rows, reordered into `into` (a saved space's) or a
   // member buffer.
   Operand weights(const float* w, const Conv1dDims& d, void* into);
-  // The saved space's parts: the weights, and under bf16 the rounded x and dy.
+  // The saved space's parts: the weights, and under bf16 the rounded x (unless it came
+  // rounded) and dy.
   struct Parts {
     void* w;
     uint16_t *x, *dy;

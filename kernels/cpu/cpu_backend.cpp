@@ -85,7 +85,9 @@ class CpuBackend final : public Backend {
     std::memcpy(dst, src, bytes);
   }
 
-  // Every op on f32 tensors; bf16 is a precision mode inside the ops, not a tensor dtype.
+  // Every op on f32 tensors; bf16 is a precision mode inside the ops, not a tensor dtype,
+  // with one exception checked by the front: bf16 activations between a BatchNorm that
+  // runs by rows and a GEMM convolution (conv1d_rounded_input, batchnorm_rounded_output).
   bool supports_op(Op, DType dtype) const override { return dtype == DType::f32; }
   void check_precision(Precision p) override {
     static const bool avx512 = [] {
@@ -261,6 +263,19 @@ class CpuBackend final : public Backend {
   int64_t conv1d_saved_bytes_impl(const Conv1dDims& d) const override {
     return conv_path(d) == ConvPath::gemm_windows ? cpu::GemmConv1d::saved_bytes(d) : 0;
   }
+  // A bf16 x (rounded activations) where conv_path runs the GEMMs on rounded operands, and
+  // BatchNorm writes them where it runs by rows (channels-last); CPC_CPU_BF16_ACTIVATIONS=off
+  // keeps every activation f32 (the same values: the convolution rounds them itself).
+  bool conv1d_rounded_input(const Conv1dDims& d) const override {
+    return cpu::cpu_options().bf16_activations && d.bf16() && conv_path(d) == ConvPath::gemm_windows;
+  }
+  bool batchnorm_rounded_output(const NormDims& d) const override {
+    return cpu::cpu_options().bf16_activations && d.L == 1;
+  }
+  static cpu::GemmConv1d::Operand conv_input(const Tensor& x) {
+    return x.dtype() == DType::bf16 ? cpu::GemmConv1d::Operand{nullptr, static_cast<const uint16_t*>(x.raw())}
+                                    : cpu::GemmConv1d::Operand{x.f32(), nullptr};
+  }
   static cpu::GemmConv1d::Saved gemm_saved(Conv1dSaved* s) {
     return s ? cpu::GemmConv1d::Saved{s->space.raw(), &s->dy_ready}
              : cpu::GemmConv1d::Saved{nullptr, nullptr};
@@ -270,7 +285,7 @@ class CpuBackend final : public Backend {
     const float* b = bias ? bias->f32() : nullptr;
     switch (conv_path(d)) {
       case ConvPath::gemm_windows:
-        return scratch().gemm_conv.forward(x.f32(), w.f32(), b, d, y.f32(), gemm_saved(saved));
+        return scratch().gemm_conv.forward(conv_input(x), w.f32(), b, d, y.f32(), gemm_saved(saved));
       case ConvPath::onednn: return scratch().onednn.forward(x.f32(), w.f32(), b, d, y.f32());
       case ConvPath::im2col: return cpu::conv1d_forward(x.f32(), w.f32(), b, d, y.f32(), workspace(cpu::col_size(d)));
     }
@@ -291,7 +306,7 @@ class CpuBackend final : public Backend {
     float* db = dbias ? dbias->f32() : nullptr;
     switch (conv_path(d)) {
       case ConvPath::gemm_windows:
-        return scratch().gemm_conv.backward_weights(x.f32(), dy.f32(), d, dw.f32(), db, gemm_saved(saved));
+        return scratch().gemm_conv.backward_weights(conv_input(x), dy.f32(), d, dw.f32(), db, gemm_saved(saved));
       case ConvPath::onednn: return scratch().onednn.backward_weights(x.f32(), dy.f32(), d, dw.f32(), db);
       case ConvPath::im2col: break;
     }
@@ -301,12 +316,18 @@ class CpuBackend final : public Backend {
   void batchnorm_forward_train_impl(const Tensor& x, const Tensor& gamma, const Tensor& beta, float momentum, float eps,
                                     const Tensor& rm, const Tensor& rv, const Tensor& mean, const Tensor& invstd,
                                     const NormDims& d, const Tensor& y, bool relu) override {
+    if (y.dtype() == DType::bf16)  // rows (batchnorm_rounded_output): y rounded as it is stored
+      return cpu::rows::forward_train(x.f32(), gamma.f32(), beta.f32(), momentum, eps, d.B, d.C, f(rm), f(rv),
+                                      mean.f32(), invstd.f32(), static_cast<uint16_t*>(y.raw()), relu);
     cpu::batchnorm_forward_train(x.f32(), gamma.f32(), beta.f32(), momentum, eps, d, f(rm), f(rv), mean.f32(),
                                  invstd.f32(), y.f32(), relu);
   }
   void batchnorm_forward_eval_impl(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps,
                                    const Tensor& rm, const Tensor& rv, const Tensor& invstd, const NormDims& d,
                                    const Tensor& y, bool relu) override {
+    if (y.dtype() == DType::bf16)
+      return cpu::rows_forward_eval(x.f32(), gamma.f32(), beta.f32(), eps, d, rm.f32(), rv.f32(), invstd.f32(),
+                                    static_cast<uint16_t*>(y.raw()), relu);
     cpu::batchnorm_forward_eval(x.f32(), gamma.f32(), beta.f32(), eps, d, rm.f32(), rv.f32(), invstd.f32(), y.f32(),
                                 relu);
   }

@@ -14,6 +14,8 @@ CpuOptions from_environment() {
   if (const char* g = std::getenv("CPC_CPU_GEMM")) set_option(o, "gemm", g, "CPC_CPU_GEMM");
   if (const char* c = std::getenv("CPC_CPU_CONV")) set_option(o, "conv", c, "CPC_CPU_CONV");
   if (const char* l = std::getenv("CPC_CPU_LAYOUT")) set_option(o, "layout", l, "CPC_CPU_LAYOUT");
+  if (const char* a = std::getenv("CPC_CPU_BF16_ACTIVATIONS"))
+    set_option(o, "bf16_activations", a, "CPC_CPU_BF16_ACTIVATIONS");
   return o;
 }
 }  // namespace
@@ -29,9 +31,12 @@ void set_option(CpuOptions& o, const std::string& key, const std::string& value,
     CPC_CHECK(value == "auto" || value == "nwc" || value == "ncw", where, "='", value,
               "': expected auto, nwc or ncw");
     o.layout = value == "auto" ? ConvLayout::automatic : value == "nwc" ? ConvLayout::nwc : ConvLayout::ncw;
+  } else if (key == "bf16_activations") {
+    CPC_CHECK(value == "on" || value == "off", where, "='", value, "': expected on or off");
+    o.bf16_activations = value == "on";
   } else {
     fail(where, ": unknown cpu option '", key,
-         "' (expected gemm, conv or layout; the arithmetic is train.precision)");
+         "' (expected gemm, conv, layout or bf16_activations; the arithmetic is train.precision)");
   }
 }
 

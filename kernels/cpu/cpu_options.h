@@ -4,6 +4,7 @@
 // it detects AVX-512 by itself while OpenBLAS is pinned to its Haswell kernels on
 // these machines (OPENBLAS_CORETYPE). Environment overrides, read once at start-up:
 //   CPC_CPU_GEMM=onednn|openblas   CPC_CPU_CONV=onednn|im2col   CPC_CPU_LAYOUT=auto|nwc|ncw
+//   CPC_CPU_BF16_ACTIVATIONS=on|off
 // The alternatives stay tested (tests run the parity cases under both). layout: the
 // encoder's activations channels-last (B, L, C) or (B, C, L). Channels-last, oneDNN 2.6
 // runs its direct convolution kernels up to 128 channels, and wider layers run as GEMMs
@@ -25,12 +26,17 @@ struct CpuOptions {
   GemmLibrary gemm = GemmLibrary::onednn;
   ConvAlgorithm conv = ConvAlgorithm::onednn;
   ConvLayout layout = ConvLayout::automatic;  // channels-last needs oneDNN convolution
+  // Under precision bf16, a BatchNorm (+ ReLU) whose output feeds a GEMM convolution
+  // stores it as bf16: the values that convolution rounds its input to, written once at
+  // half the bytes (autocast's bf16 activations). off: f32, rounded by the convolution.
+  bool bf16_activations = true;
   // Whether the CPU backend runs conv1d on channels-last activations (and encoders use them).
   bool channels_last() const { return conv == ConvAlgorithm::onednn && layout != ConvLayout::ncw; }
 };
 
 CpuOptions& cpu_options();
-// key gemm = onednn|openblas, conv = onednn|im2col, layout = auto|nwc|ncw; `where`
+// key gemm = onednn|openblas, conv = onednn|im2col, layout = auto|nwc|ncw,
+// bf16_activations = on|off; `where`
 // names the source in errors.
 void set_option(CpuOptions& o, const std::string& key, const std::string& value, const std::string& where);
 std::string describe(const CpuOptions& o);

@@ -1,5 +1,7 @@
 #include "kernels/cpu/gemm_bf16.h"
 
+#include "kernels/cpu/bf16_round.h"
+
 #include <algorithm>
 #include <map>
 #include <oneapi/dnnl/dnnl.hpp>
@@ -14,17 +16,15 @@ namespace cpc::cpu {
 
 void to_bf16(const float* src, int64_t rows, int64_t cols, int64_t ld, uint16_t* dst) {
   parallel_for(rows, rows * cols > 65536, [&](int64_t r) {
-    const float* s = src + r * ld;
-    uint16_t* d = dst + r * cols;
-    for (int64_t c = 0; c < cols; ++c) d[c] = math::float_to_bf16(s[c]);
+    round_to_bf16(src + r * ld, cols, dst + r * cols);
   });
 }
 
 void to_bf16(const float* src, int64_t n, uint16_t* dst) {
   constexpr int64_t kChunk = 16384;
   parallel_for((n + kChunk - 1) / kChunk, n > 65536, [&](int64_t c) {
-    const int64_t end = std::min(n, (c + 1) * kChunk);
-    for (int64_t i = c * kChunk; i < end; ++i) dst[i] = math::float_to_bf16(src[i]);
+    const int64_t begin = c * kChunk, end = std::min(n, begin + kChunk);
+    round_to_bf16(src + begin, end - begin, dst + begin);
   });
 }
 

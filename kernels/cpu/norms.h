@@ -6,10 +6,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "engine/core/op_dims.h"
 #include "kernels/common/activation_math.h"
+#include "kernels/cpu/bf16_round.h"
 #include "kernels/cpu/grad_store.h"
 #include "kernels/cpu/parallel.h"
 
@@ -66,12 +68,34 @@ T* channel_values(int64_t n) {
 }
 
 // y[r, c] = (add ? y[r, c] : 0) + x[r, c] * scale[c] + shift[c]; relu (not with add):
-// y = relu(x * scale + shift), BatchNorm and the ReLU after it in one pass.
-template <class T>
-void affine(const T* x, const T* scale, const T* shift, int64_t N, int64_t C, bool add, T* y, bool relu = false) {
+// y = relu(x * scale + shift), BatchNorm and the ReLU after it in one pass. Y = uint16_t:
+// y stored as bf16, the same values rounded (not with add).
+template <class T, class Y = T>
+void affine(const T* x, const T* scale, const T* shift, int64_t N, int64_t C, bool add, Y* y, bool relu = false) {
+  if constexpr (!std::is_same_v<Y, T>) {
+    static_assert(std::is_same_v<T, float> && std::is_same_v<Y, uint16_t>, "bf16 output from float only");
+    // Each piece of a row in float on the stack, then rounded as stored (round_to_bf16).
+    constexpr int64_t kPiece = 256;
+    parallel_for(N, N * C > 65536, [&](int64_t r) {
+      float v[kPiece];
+      for (int64_t c0 = 0; c0 < C; c0 += kPiece) {
+        const int64_t n = std::min(kPiece, C - c0);
+        const T *xr = x + r * C + c0, *sc = scale + c0, *sh = shift + c0;
+        if (relu) {
+#pragma omp simd
+          for (int64_t c = 0; c < n; ++c) v[c] = math::relu(xr[c] * sc[c] + sh[c]);
+        } else {
+#pragma omp simd
+          for (int64_t c = 0; c < n; ++c) v[c] = xr[c] * sc[c] + sh[c];
+        }
+        round_to_bf16(v, n, y + r * C + c0);
+      }
+    });
+    return;
+  }
   parallel_for(N, N * C > 65536, [&](int64_t r) {
     const T* xr = x + r * C;
-    T* yr = y + r * C;
+    Y* yr = y + r * C;
     if (add) {
 #pragma omp simd
       for (int64_t c = 0; c < C; ++c) yr[c] += xr[c] * scale[c] + shift[c];
@@ -114,9 +138,9 @@ void stats(const T* x, int64_t N, int64_t C, T* mean, T* var) {
   for (int64_t c = 0; c < C; ++c) mean[c] = static_cast<T>(m[c]), var[c] = static_cast<T>(acc[c] / N);
 }
 
-template <class T>
+template <class T, class Y = T>
 void forward_train(const T* x, const T* gamma, const T* beta, T momentum, T eps, int64_t N, int64_t C,
-                   T* running_mean, T* running_var, T* save_mean, T* save_invstd, T* y, bool relu) {
+                   T* running_mean, T* running_var, T* save_mean, T* save_invstd, Y* y, bool relu) {
   std::vector<double>& acc = scratch();
   chunked(N, C, 2, acc, [&](int64_t r, double* a) {
     const T* xr = x + r * C;
@@ -345,18 +369,25 @@ void batchnorm_forward_train(const T* x, const T* gamma, const T* beta, T moment
   });
 }
 
+// Rows in eval mode: the running statistics' scale and shift, then one affine pass (Y =
+// uint16_t: y stored as bf16).
+template <class T, class Y>
+void rows_forward_eval(const T* x, const T* gamma, const T* beta, T eps, const NormDims& d, const T* running_mean,
+                       const T* running_var, T* save_invstd, Y* y, bool relu) {
+  T* scale = rows::channel_values<T>(2 * d.C);
+  T* shift = scale + d.C;
+  for (int64_t c = 0; c < d.C; ++c) {
+    save_invstd[c] = static_cast<T>(1.0 / std::sqrt(static_cast<double>(running_var[c]) + eps));
+    scale[c] = save_invstd[c] * gamma[c], shift[c] = beta[c] - running_mean[c] * scale[c];
+  }
+  rows::affine(x, scale, shift, d.B, d.C, false, y, relu);
+}
+
 template <class T>
 void batchnorm_forward_eval(const T* x, const T* gamma, const T* beta, T eps, const NormDims& d, const T* running_mean,
                             const T* running_var, T* save_invstd, T* y, bool relu = false) {
-  if (d.L == 1) {
-    T* scale = rows::channel_values<T>(2 * d.C);
-    T* shift = scale + d.C;
-    for (int64_t c = 0; c < d.C; ++c) {
-      save_invstd[c] = static_cast<T>(1.0 / std::sqrt(static_cast<double>(running_var[c]) + eps));
-      scale[c] = save_invstd[c] * gamma[c], shift[c] = beta[c] - running_mean[c] * scale[c];
-    }
-    return rows::affine(x, scale, shift, d.B, d.C, false, y, relu);
-  }
+  if (d.L == 1)
+    return rows_forward_eval(x, gamma, beta, eps, d, running_mean, running_var, save_invstd, y, relu);
   parallel_for(d.C, true, [&](int64_t c) {
     const T invstd = static_cast<T>(1.0 / std::sqrt(static_cast<double>(running_var[c]) + eps));
     save_invstd[c] = invstd;

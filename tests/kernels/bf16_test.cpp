@@ -17,7 +17,9 @@
 #include <vector>
 
 #include "engine/core/autograd.h"
+#include "engine/core/backend.h"
 #include "kernels/common/bf16.h"
+#include "kernels/cpu/bf16_round.h"
 #include "kernels/cpu/blas.h"
 #include "kernels/cpu/conv1d.h"
 #include "kernels/cpu/conv1d_gemm.h"
@@ -45,6 +47,34 @@ TEST(Bf16, RoundsToNearestEven) {
   EXPECT_TRUE(std::isnan(bf16_to_float(bits(std::numeric_limits<float>::quiet_NaN()))));
   EXPECT_EQ(bf16_to_float(bits(0.15625f)), 0.15625f);  // exactly representable
   EXPECT_EQ(bits(1e-40f) & 0x7FFF, bits(1e-40f));       // subnormals keep their sign and round
+}
+
+// The vector rounding (AVX-512 where the CPU has it) gives float_to_bf16's bits on every
+// kind of value: ties both ways, the carry into the exponent, overflow to infinity,
+// subnormals (kept, not flushed), signed zeros, infinities and NaNs of both signs and
+// payloads; at lengths around its 16-value step.
+TEST(Bf16, VectorRoundingMatchesTheScalarOne) {
+  std::vector<float> v = {0.f, -0.f, 1.f, -2.f, 1.f + 0x1p-8f, 1.f + 3 * 0x1p-8f, 1.f + 0x1p-8f + 0x1p-20f,
+                          0x1.fffffep0f, std::numeric_limits<float>::max(), -std::numeric_limits<float>::max(),
+                          std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity(),
+                          std::numeric_limits<float>::quiet_NaN(), -std::numeric_limits<float>::quiet_NaN(),
+                          std::numeric_limits<float>::signaling_NaN(), 1e-40f, -1e-40f, 0x1p-149f,
+                          std::numeric_limits<float>::min(), std::numeric_limits<float>::denorm_min()};
+  uint32_t payload = 0x7f800001u;  // a NaN whose only set mantissa bit would round away
+  float f;
+  std::memcpy(&f, &payload, sizeof f);
+  v.push_back(f);
+  std::mt19937 rng(3);
+  for (int i = 0; i < 5000; ++i) {
+    const uint32_t u = rng();
+    std::memcpy(&f, &u, sizeof f);
+    v.push_back(f);  // every bit pattern is fair game
+  }
+  for (const size_t n : {v.size(), size_t{15}, size_t{16}, size_t{17}, size_t{33}}) {
+    std::vector<uint16_t> got(n, 0xdead);
+    cpu::round_to_bf16(v.data(), static_cast<int64_t>(n), got.data());
+    for (size_t i = 0; i < n; ++i) ASSERT_EQ(got[i], float_to_bf16(v[i])) << "value " << i << " of " << n;
+  }
 }
 
 std::vector<float> randn(size_t n, uint32_t seed) {
@@ -142,6 +172,22 @@ TEST_P(Bf16Conv, ConvolutionRoundsInputsAndAccumulatesInFp32) {
           EXPECT_EQ(ys, yt);
           EXPECT_EQ(dxs, dxt);
           EXPECT_EQ(dws, dw);
+          // x handed over already rounded (bf16 activations): nothing saved for it, same bits.
+          cpu::Conv1dDims dr = d16;
+          dr.x_bf16 = true;
+          EXPECT_LT(cpu::GemmConv1d::saved_bytes(dr), cpu::GemmConv1d::saved_bytes(d16));
+          std::vector<uint16_t> x16(xt.size());
+          for (size_t i = 0; i < xt.size(); ++i) x16[i] = float_to_bf16(xt[i]);
+          std::fill(space.begin(), space.end(), uint8_t{0xff});
+          dy_ready = false;
+          std::vector<float> yr(y.size()), dxr(dx.size(), 0.f), dwr(dw.size(), 0.f);
+          gemm_conv.forward(cpu::GemmConv1d::Operand{nullptr, x16.data()}, w.data(), nullptr, dr, yr.data(), sv);
+          gemm_conv.backward_data(dyt.data(), w.data(), d16, dxr.data(), true, sv);  // its dims never say
+          gemm_conv.backward_weights(cpu::GemmConv1d::Operand{nullptr, x16.data()}, dyt.data(), dr, dwr.data(),
+                                     nullptr, sv);
+          EXPECT_EQ(yr, yt);
+          EXPECT_EQ(dxr, dxt);
+          EXPECT_EQ(dwr, dw);
         }
       } else {
         conv.forward(xt.data(), w.data(), nullptr, d16, yt.data());
@@ -174,6 +220,38 @@ TEST_P(Bf16Conv, ConvolutionRoundsInputsAndAccumulatesInFp32) {
     EXPECT_GT(rel_err(*ours[i], u[static_cast<size_t>(i)]), 1e-4);
     EXPECT_LT(rel_err(*ours[i], u[static_cast<size_t>(i)]), 3e-2);
   }
+}
+
+// BatchNorm (+ ReLU) writing its output as bf16 for a GEMM convolution (channels-last,
+// rows of C channels): exactly the f32 output's values rounded, train and eval, with and
+// without the ReLU.
+TEST(Bf16, BatchNormWritesItsOutputRounded) {
+  Backend& b = backend(Device::cpu());
+  const int64_t N = 300, C = 37;  // rows, and channels not a multiple of the vector width
+  const std::vector<float> xv = randn(N * C, 8), gv = randn(C, 9), bv = randn(C, 10);
+  const Tensor x = Tensor::from_vector({N, C, 1}, xv), gamma = Tensor::from_vector({C}, gv),
+               beta = Tensor::from_vector({C}, bv);
+  ASSERT_TRUE(b.batchnorm_rounded_output(NormDims{N, C, 1}));
+  EXPECT_FALSE(b.batchnorm_rounded_output(NormDims{N, C, 4}));  // (B, C, L) kernels write f32 only
+  for (const bool training : {true, false})
+    for (const bool relu : {false, true}) {
+      SCOPED_TRACE(std::string(training ? "train" : "eval") + (relu ? " + relu" : ""));
+      auto run = [&](DType dt) {
+        const Tensor rm = Tensor::from_vector({C}, std::vector<float>(C, 0.3f)),
+                     rv = Tensor::from_vector({C}, std::vector<float>(C, 1.7f));
+        const Tensor mean = Tensor::zeros({C}), invstd = Tensor::zeros({C}), y = Tensor::empty({N, C, 1}, Device::cpu(), dt);
+        if (training)
+          b.batchnorm_forward_train(x, gamma, beta, 0.1f, 1e-5f, rm, rv, mean, invstd, y, relu);
+        else
+          b.batchnorm_forward_eval(x, gamma, beta, 1e-5f, rm, rv, invstd, y, relu);
+        return std::vector<Tensor>{y, rm, rv, mean, invstd};
+      };
+      const std::vector<Tensor> f = run(DType::f32), h = run(DType::bf16);
+      const std::vector<float> yf = f[0].to_vector();
+      const auto* y16 = static_cast<const uint16_t*>(h[0].raw());
+      for (int64_t i = 0; i < N * C; ++i) ASSERT_EQ(y16[i], float_to_bf16(yf[static_cast<size_t>(i)])) << i;
+      for (size_t k = 1; k < f.size(); ++k) EXPECT_EQ(f[k].to_vector(), h[k].to_vector()) << "statistic " << k;
+    }
 }
 
 INSTANTIATE_TEST_SUITE_P(Paths, Bf16Conv,

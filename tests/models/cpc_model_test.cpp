@@ -216,6 +216,42 @@ INSTANTIATE_TEST_SUITE_P(Encoders, CpcModelLayout,
                            return n;
                          });
 
+// Under bf16, BatchNorm + ReLU hands a GEMM convolution its input as bf16 (the values the
+// convolution rounds to anyway): the loss and every gradient keep their bits with the
+// rounded activations on and off, and the 512-channel layers after the first take them.
+TEST(CpcModel, Bf16ActivationsKeepEveryBit) {
+  cpu::CpuOptions& o = cpu::cpu_options();
+  const cpu::CpuOptions saved = o;
+  o.conv = cpu::ConvAlgorithm::onednn;
+  o.layout = cpu::ConvLayout::nwc;
+  auto run = [&](bool rounded, int* taking) {
+    o.bf16_activations = rounded;
+    Generator gen(3);
+    CpcModel model(CpcConfig::load(kConfigs + "audio_cdck2.json", {"data.window=2560"}), gen);
+    const Tensor x = gen.normal_tensor({3, model.config().channels, 2560}, 0, 1);
+    Tape tape;
+    TapeScope scope(tape);
+    tape.set_precision(Precision::bf16);
+    Generator rng(5);
+    const InfoNceResult& r = model.loss(tape.var(x), &rng, 2);
+    tape.backward(r.loss);
+    *taking = 0;  // the forward has set the layout
+    model.encoder()->apply([&](Module& m) {
+      if (auto* conv = dynamic_cast<Conv1d*>(&m)) *taking += conv->takes_rounded_input();
+    });
+    std::vector<std::vector<float>> out{r.loss->value.to_vector()};
+    for (const auto& [name, q] : model.named_parameters()) out.push_back(q->grad.to_vector());
+    return out;
+  };
+  int on_taking = 0, off_taking = 0;
+  const auto on = run(true, &on_taking), off = run(false, &off_taking);
+  o = saved;
+  EXPECT_EQ(on_taking, 4);  // layers 2-5; the first has one input channel
+  EXPECT_EQ(off_taking, 0);
+  ASSERT_EQ(on.size(), off.size());
+  for (size_t i = 0; i < on.size(); ++i) EXPECT_EQ(on[i], off[i]) << "tensor " << i;
+}
+
 // layout auto (the default): channels-last for every encoder (narrow layers on oneDNN's
 // direct kernels, 256+ channels as GEMMs: cpu_options.h has the numbers); ncw and the
 // im2col convolutions keep (B, C, L).

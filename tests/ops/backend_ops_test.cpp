@@ -269,6 +269,33 @@ TEST(BackendOpsTable, FrontNamesOpArgumentAndShapes) {
   EXPECT_NE(msg.find("conv1d_forward on cpu: this backend runs conv1d on (B, C, L) activations only"),
             std::string::npos)
       << msg;
+  // bf16 activations: only a GEMM convolution's input under precision bf16, only written by
+  // the BatchNorm that runs by rows (channels-last).
+  const Tensor x16 = Tensor::empty({2, 10, 256}, Device::cpu(), DType::bf16);
+  msg = error_of([&] {
+    b.conv1d_forward(x16, Tensor::zeros({256, 256, 3}), nullptr, cl, Tensor::zeros({2, 8, 256}));
+  });
+  EXPECT_NE(msg.find("conv1d_forward on cpu: x (2, 10, 256) is bf16, which this backend takes only as the rounded "
+                     "input of a convolution under precision bf16"),
+            std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("precision is fp32"), std::string::npos) << msg;
+  Conv1dGeometry cl16 = cl;
+  cl16.precision = Precision::bf16;
+  msg = error_of([&] {  // 3 channels: oneDNN's kernels, which round inside
+    b.conv1d_forward(Tensor::empty({2, 10, 3}, Device::cpu(), DType::bf16), Tensor::zeros({4, 3, 3}), nullptr, cl16,
+                     Tensor::zeros({2, 8, 4}));
+  });
+  EXPECT_NE(msg.find("conv1d_forward on cpu: x (2, 10, 3) is bf16"), std::string::npos) << msg;
+  msg = error_of([&] {
+    const Tensor c5 = Tensor::zeros({5});
+    b.batchnorm_forward_train(Tensor::zeros({2, 5, 8}), c5, c5, 0.1f, 1e-5f, Tensor(), Tensor(), Tensor::zeros({5}),
+                              Tensor::zeros({5}), Tensor::empty({2, 5, 8}, Device::cpu(), DType::bf16), true);
+  });
+  EXPECT_NE(msg.find("batchnorm_forward_train on cpu: y (2, 5, 8) is bf16, which this backend does not write for "
+                     "input (2, 5, 8)"),
+            std::string::npos)
+      << msg;
   msg = error_of([&] { b.transpose(Tensor::zeros({2, 3, 4}), 2, 3, 4, 1, Tensor::zeros({2, 3, 5}), 0.f); });
   EXPECT_NE(msg.find("transpose on cpu: y (O, N, M, I) (2, 3, 5) expected 24 elements"), std::string::npos) << msg;
   msg = error_of([&] {
