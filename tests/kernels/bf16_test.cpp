@@ -132,16 +132,20 @@ std::vector<float> swap12(const std::vector<float>& v, int64_t B, int64_t P, int
 // wide channels-last layers (conv1d_gemm.h, bf16 operands read in place), also with the
 // forward's saved space (reordered weights, rounded x and dy made once), which must give
 // the same bits as without.
-enum class ConvPath { onednn_ncw, onednn_nwc, gemm, gemm_saved };
+// gemm_folded: L = Lout * stride, where the forward runs the batch's samples as one GEMM
+// (the edge rows between samples recomputed).
+enum class ConvPath { onednn_ncw, onednn_nwc, gemm, gemm_saved, gemm_folded };
 class Bf16Conv : public ::testing::TestWithParam<ConvPath> {};
 
 TEST_P(Bf16Conv, ConvolutionRoundsInputsAndAccumulatesInFp32) {
   const ConvPath path = GetParam();
   const bool cl = path != ConvPath::onednn_ncw;
-  const bool gemm = path == ConvPath::gemm || path == ConvPath::gemm_saved;
-  cpu::Conv1dDims d = gemm ? cpu::Conv1dDims{2, 256, 42, 256, 8, 0, 4, 2, 1}
+  const bool gemm = path == ConvPath::gemm || path == ConvPath::gemm_saved || path == ConvPath::gemm_folded;
+  cpu::Conv1dDims d = path == ConvPath::gemm_folded ? cpu::Conv1dDims{3, 256, 40, 256, 8, 0, 4, 2, 1}
+                      : gemm                        ? cpu::Conv1dDims{2, 256, 42, 256, 8, 0, 4, 2, 1}
                                              : cpu::Conv1dDims{3, 16, 101, 24, 5, 0, 2, 2, 1};
   d.Lout = (d.L + 2 * d.padding - d.dilation * (d.K - 1) - 1) / d.stride + 1;
+  ASSERT_EQ(d.L == d.Lout * d.stride, path == ConvPath::gemm_folded);
   const std::vector<float> x = randn(d.B * d.Cin * d.L, 4), w = randn(d.Cout * d.Cin * d.K, 5),
                            dy = randn(d.B * d.Cout * d.Lout, 6);
   std::vector<float> y(d.B * d.Cout * d.Lout), dx(x.size(), 0.f), dw(w.size(), 0.f);
@@ -256,9 +260,10 @@ TEST(Bf16, BatchNormWritesItsOutputRounded) {
 
 INSTANTIATE_TEST_SUITE_P(Paths, Bf16Conv,
                          ::testing::Values(ConvPath::onednn_ncw, ConvPath::onednn_nwc, ConvPath::gemm,
-                                           ConvPath::gemm_saved),
+                                           ConvPath::gemm_saved, ConvPath::gemm_folded),
                          [](const auto& info) {
-                           return info.param == ConvPath::gemm_saved   ? "gemm_wide_channels_last_saved"
+                           return info.param == ConvPath::gemm_folded  ? "gemm_wide_channels_last_folded"
+                                  : info.param == ConvPath::gemm_saved ? "gemm_wide_channels_last_saved"
                                   : info.param == ConvPath::gemm       ? "gemm_wide_channels_last"
                                   : info.param == ConvPath::onednn_nwc ? "channels_last"
                                                                        : "channels_first";
