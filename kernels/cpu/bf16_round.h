@@ -8,6 +8,12 @@
 
 namespace cpc::cpu {
 
+// Whether the CPU has AVX-512F (for the kernels that dispatch on it at run time).
+bool has_avx512();
+
 void round_to_bf16(const float* src, int64_t n, uint16_t* dst);
+// The same values as floats (the low 16 bits cleared after rounding): for kernels that
+// round an operand as they read it.
+void round_to_bf16_float(const float* src, int64_t n, float* dst);
 
 }  // namespace cpc::cpu

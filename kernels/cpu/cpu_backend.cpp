@@ -18,6 +18,7 @@
 #include "kernels/cpu/contrastive_sampled.h"
 #include "kernels/cpu/conv1d.h"
 #include "kernels/cpu/conv1d_gemm.h"
+#include "kernels/cpu/conv1d_one_channel.h"
 #include "kernels/cpu/conv1d_onednn.h"
 #include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/gru.h"
@@ -307,7 +308,10 @@ class CpuBackend final : public Backend {
     switch (conv_path(d)) {
       case ConvPath::gemm_windows:
         return scratch().gemm_conv.backward_weights(conv_input(x), dy.f32(), d, dw.f32(), db, gemm_saved(saved));
-      case ConvPath::onednn: return scratch().onednn.backward_weights(x.f32(), dy.f32(), d, dw.f32(), db);
+      case ConvPath::onednn:
+        if (cpu::conv1d_one_channel_applies(d))
+          return cpu::conv1d_one_channel_backward_weights(x.f32(), dy.f32(), d, dw.f32(), db);
+        return scratch().onednn.backward_weights(x.f32(), dy.f32(), d, dw.f32(), db);
       case ConvPath::im2col: break;
     }
     cpu::conv1d_backward_weights(x.f32(), dy.f32(), d, dw.f32(), db, workspace(cpu::col_size(d)));

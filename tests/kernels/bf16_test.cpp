@@ -23,6 +23,7 @@
 #include "kernels/cpu/blas.h"
 #include "kernels/cpu/conv1d.h"
 #include "kernels/cpu/conv1d_gemm.h"
+#include "kernels/cpu/conv1d_one_channel.h"
 #include "kernels/cpu/conv1d_onednn.h"
 #include "kernels/cpu/cpu_options.h"
 #include "tools/prepare/synth_ecg.h"
@@ -74,6 +75,12 @@ TEST(Bf16, VectorRoundingMatchesTheScalarOne) {
     std::vector<uint16_t> got(n, 0xdead);
     cpu::round_to_bf16(v.data(), static_cast<int64_t>(n), got.data());
     for (size_t i = 0; i < n; ++i) ASSERT_EQ(got[i], float_to_bf16(v[i])) << "value " << i << " of " << n;
+    std::vector<float> as_float(n, 7.f);
+    cpu::round_to_bf16_float(v.data(), static_cast<int64_t>(n), as_float.data());
+    for (size_t i = 0; i < n; ++i) {
+      const float want = bf16_to_float(float_to_bf16(v[i]));
+      ASSERT_EQ(std::memcmp(&as_float[i], &want, sizeof want), 0) << "value " << i << " of " << n;
+    }
   }
 }
 
@@ -134,14 +141,17 @@ std::vector<float> swap12(const std::vector<float>& v, int64_t B, int64_t P, int
 // the same bits as without.
 // gemm_folded: L = Lout * stride, where the forward runs the batch's samples as one GEMM
 // (the edge rows between samples recomputed).
-enum class ConvPath { onednn_ncw, onednn_nwc, gemm, gemm_saved, gemm_folded };
+// one_channel: an audio encoder's first layer, whose weight gradient is our own kernel
+// (conv1d_one_channel.h; the rest oneDNN's).
+enum class ConvPath { onednn_ncw, onednn_nwc, gemm, gemm_saved, gemm_folded, one_channel };
 class Bf16Conv : public ::testing::TestWithParam<ConvPath> {};
 
 TEST_P(Bf16Conv, ConvolutionRoundsInputsAndAccumulatesInFp32) {
   const ConvPath path = GetParam();
   const bool cl = path != ConvPath::onednn_ncw;
   const bool gemm = path == ConvPath::gemm || path == ConvPath::gemm_saved || path == ConvPath::gemm_folded;
-  cpu::Conv1dDims d = path == ConvPath::gemm_folded ? cpu::Conv1dDims{3, 256, 40, 256, 8, 0, 4, 2, 1}
+  cpu::Conv1dDims d = path == ConvPath::one_channel   ? cpu::Conv1dDims{3, 1, 163, 24, 10, 0, 5, 3, 1}
+                      : path == ConvPath::gemm_folded ? cpu::Conv1dDims{3, 256, 40, 256, 8, 0, 4, 2, 1}
                       : gemm                        ? cpu::Conv1dDims{2, 256, 42, 256, 8, 0, 4, 2, 1}
                                              : cpu::Conv1dDims{3, 16, 101, 24, 5, 0, 2, 2, 1};
   d.Lout = (d.L + 2 * d.padding - d.dilation * (d.K - 1) - 1) / d.stride + 1;
@@ -196,7 +206,12 @@ TEST_P(Bf16Conv, ConvolutionRoundsInputsAndAccumulatesInFp32) {
       } else {
         conv.forward(xt.data(), w.data(), nullptr, d16, yt.data());
         conv.backward_data(dyt.data(), w.data(), d16, dxt.data());
-        conv.backward_weights(xt.data(), dyt.data(), d16, dw.data(), nullptr);
+        if (path == ConvPath::one_channel) {
+          ASSERT_TRUE(cpu::conv1d_one_channel_applies(d16));
+          cpu::conv1d_one_channel_backward_weights(xt.data(), dyt.data(), d16, dw.data(), nullptr);
+        } else {
+          conv.backward_weights(xt.data(), dyt.data(), d16, dw.data(), nullptr);
+        }
       }
       y = swap12(yt, d.B, d.Lout, d.Cout), dx = swap12(dxt, d.B, d.L, d.Cin);
     } else {
@@ -260,9 +275,10 @@ TEST(Bf16, BatchNormWritesItsOutputRounded) {
 
 INSTANTIATE_TEST_SUITE_P(Paths, Bf16Conv,
                          ::testing::Values(ConvPath::onednn_ncw, ConvPath::onednn_nwc, ConvPath::gemm,
-                                           ConvPath::gemm_saved, ConvPath::gemm_folded),
+                                           ConvPath::gemm_saved, ConvPath::gemm_folded, ConvPath::one_channel),
                          [](const auto& info) {
-                           return info.param == ConvPath::gemm_folded  ? "gemm_wide_channels_last_folded"
+                           return info.param == ConvPath::one_channel  ? "one_input_channel"
+                                  : info.param == ConvPath::gemm_folded ? "gemm_wide_channels_last_folded"
                                   : info.param == ConvPath::gemm_saved ? "gemm_wide_channels_last_saved"
                                   : info.param == ConvPath::gemm       ? "gemm_wide_channels_last"
                                   : info.param == ConvPath::onednn_nwc ? "channels_last"

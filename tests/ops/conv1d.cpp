@@ -154,6 +154,10 @@ CPC_OP_CASES({
     conv_channels_last_case("k7_stride2_pad3", 3, 16, 45, 32, 7, 2, 3, 1, false),
     conv_channels_last_case("pointwise_stride2_bias", 2, 16, 31, 24, 1, 2, 0, 1),
     conv_channels_last_case("stride5_k10_pad3", 2, 1, 160, 8, 10, 5, 3, 1),
+    // One input channel: the weight gradient is conv1d_one_channel.h's (rows in groups of
+    // four with a remainder, chunks of several rows, dilation).
+    conv_channels_last_case("one_channel_600_rows", 3, 1, 1001, 16, 10, 5, 3, 1),
+    conv_channels_last_case("one_channel_dilation2", 2, 1, 50, 8, 3, 2, 2, 2, false),
     conv_channels_last_case("dilation2", 2, 4, 30, 5, 3, 1, 2, 2),
     conv_channels_last_case("kernel_longer_than_input", 1, 3, 4, 2, 7, 1, 3, 1, false),
     conv_channels_last_case("batch1_odd_channels", 1, 13, 50, 9, 5, 3, 2, 1),
