@@ -50,6 +50,17 @@ GemmConv1d::Rows GemmConv1d::interior(const Conv1dDims& d) {
   return {t0, std::max(t0, t1)};
 }
 
+bool GemmConv1d::folds(const Conv1dDims& d, int64_t interior_rows) {
+  return d.bf16() && d.B > 1 && d.L == d.Lout * d.stride && interior_rows > 0;
+}
+
+void GemmConv1d::zero_edge_rows(Operand dy16, const Conv1dDims& d, int64_t n) const {
+  // dy16 is this object's or the saved space's rounded copy, never the caller's dy.
+  auto* rows = const_cast<uint16_t*>(dy16.h);
+  for (int64_t e = 0; e < n; ++e)
+    std::memset(rows + (edge_rows_[2 * e] * d.Lout + edge_rows_[2 * e + 1]) * d.Cout, 0, sizeof(uint16_t) * d.Cout);
+}
+
 float* GemmConv1d::buffer(std::vector<float>& v, int64_t n) {
   if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
   return v.data();
@@ -190,13 +201,9 @@ void GemmConv1d::forward(Operand x, const float* w, const float* bias, const Con
   const Operand xs = x.h ? x : operand(x.f, d.x_numel(), d.bf16(), in16_[0], kept.x);
   const Rows r = interior(d);
   const int64_t M = r.t1 - r.t0;
-  // With L = Lout * stride, output row b * Lout + t reads its window at ((b * Lout + t) *
-  // stride - padding) * Cin in every sample: the samples' interiors and the edge rows
-  // between them can be one GEMM per group. Those edge rows read windows across a sample
-  // boundary; the edge pass below overwrites them. bf16 only: oneDNN's matmul runs 10-25 %
-  // faster so at 128-512 rows per sample (audio_cdck2: conv forward 63 -> 59 ms a step),
-  // its sgemm up to 7 % slower (measured, 2 threads).
-  const bool fold = d.bf16() && d.B > 1 && d.L == d.Lout * s;
+  // Folded (folds()): the edge rows between samples read windows across a sample
+  // boundary; the edge pass below overwrites them.
+  const bool fold = folds(d, M);
   const int64_t runs = fold ? 1 : d.B, rows = fold ? (d.B - 1) * d.Lout + M : M;
   for (int64_t b = 0; b < runs && M > 0; ++b) {
     float* yb = y + (b * d.Lout + r.t0) * d.Cout;
@@ -231,25 +238,28 @@ void GemmConv1d::backward_data(const float* dy, const float* w, const Conv1dDims
   const Operand dys = operand(dy, d.y_numel(), d.bf16(), in16_[0], kept.dy);
   if (kept.dy && sv.dy_ready) *sv.dy_ready = true;
   const Rows r = interior(d);
-  const int64_t M = r.t1 - r.t0;
+  const int64_t M = r.t1 - r.t0, n = list_edges(d);
+  const bool fold = folds(d, M);
+  if (fold) zero_edge_rows(dys, d, n);
   // The first group's GEMM writes input rows [t0*s - padding, t1*s - padding) whole when
-  // K >= stride; whatever it does not write is zeroed first when overwriting.
+  // K >= stride; whatever it does not write is zeroed first when overwriting. (Folded, it
+  // also writes the rows between samples: the edge rows' zeros.)
   const bool covers = M > 0 && d.K >= s;
-  for (int64_t b = 0; b < d.B; ++b) {
-    float* dxb = dx + b * d.L * d.Cin;
-    if (!accumulate) {
+  if (!accumulate)
+    for (int64_t b = 0; b < d.B; ++b) {
+      float* dxb = dx + b * d.L * d.Cin;
       const int64_t lo = covers ? r.t0 * s - d.padding : d.L, hi = covers ? r.t1 * s - d.padding : d.L;
       std::memset(dxb, 0, sizeof(float) * lo * d.Cin);
       std::memset(dxb + hi * d.Cin, 0, sizeof(float) * (d.L - hi) * d.Cin);
     }
-    for (int64_t j = 0; j < J && M > 0; ++j) {
+  const int64_t runs = fold ? 1 : d.B, rows = fold ? (d.B - 1) * d.Lout + M : M;
+  for (int64_t b = 0; b < runs && M > 0; ++b)
+    for (int64_t j = 0; j < J; ++j) {
       const float beta = (j == 0 && !accumulate && covers) ? 0.f : 1.f;
-      gemm(false, false, M, group_taps(d, j) * d.Cin, d.Cout, dys.at((b * d.Lout + r.t0) * d.Cout), d.Cout,
-           ws.at(j * s * d.Cin), width, beta, dxb + ((r.t0 + j) * s - d.padding) * d.Cin, s * d.Cin);
+      gemm(false, false, rows, group_taps(d, j) * d.Cin, d.Cout, dys.at((b * d.Lout + r.t0) * d.Cout), d.Cout,
+           ws.at(j * s * d.Cin), width, beta, dx + (b * d.L + (r.t0 + j) * s - d.padding) * d.Cin, s * d.Cin);
     }
-  }
   // Edge rows: their windows' gradients, added where they fall inside the input.
-  const int64_t n = list_edges(d);
   if (n == 0) return;
   gather_dy(dy, d, n);
   float* win = buffer(edge_win_, n * width);
@@ -277,14 +287,18 @@ void GemmConv1d::backward_weights(Operand x, const float* dy, const Conv1dDims& 
                      : kept.x ? Operand{nullptr, kept.x}
                               : operand(x.f, d.x_numel(), d.bf16(), in16_[1]);
   const Rows r = interior(d);
-  const int64_t M = r.t1 - r.t0;
+  const int64_t M = r.t1 - r.t0, n = list_edges(d);
+  const bool fold = folds(d, M);
+  // Folded, the edge rows between samples meet windows across a sample boundary: their dy
+  // is zero in the rounded copy (backward_data's, or made here).
+  if (fold && !(kept.dy && sv.dy_ready && *sv.dy_ready)) zero_edge_rows(dys, d, n);
+  const int64_t runs = fold ? 1 : d.B, rows = fold ? (d.B - 1) * d.Lout + M : M;
   bool first = true;
-  for (int64_t b = 0; b < d.B && M > 0; ++b, first = false)
+  for (int64_t b = 0; b < runs && M > 0; ++b, first = false)
     for (int64_t j = 0; j < J; ++j)
-      gemm(true, false, d.Cout, group_taps(d, j) * d.Cin, M, dys.at((b * d.Lout + r.t0) * d.Cout), d.Cout,
+      gemm(true, false, d.Cout, group_taps(d, j) * d.Cin, rows, dys.at((b * d.Lout + r.t0) * d.Cout), d.Cout,
            xs.at((b * d.L + (r.t0 + j) * s - d.padding) * d.Cin), s * d.Cin, first ? 0.f : 1.f, g + j * s * d.Cin,
            width);
-  const int64_t n = list_edges(d);
   if (n > 0) {
     const Operand wins = edge_windows(x, d, n, edge16b_);
     gather_dy(dy, d, n);

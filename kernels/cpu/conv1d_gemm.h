@@ -72,6 +72,15 @@ class GemmConv1d {
     int64_t t0, t1;
   };
   static Rows interior(const Conv1dDims& d);
+  // Whether the batch's samples run as one GEMM per group of taps. With L = Lout * stride,
+  // output row b * Lout + t reads its window at ((b * Lout + t) * stride - padding) * Cin
+  // in every sample, so the samples' interiors and the edge rows between them are one
+  // matrix; the edge rows are then recomputed (forward) or have a zero dy (backward). bf16
+  // only: oneDNN's matmul runs 10-25 % faster so at 128-512 rows per sample (audio_cdck2:
+  // conv forward 63 -> 59 ms a step), its sgemm up to 7 % slower (measured, 2 threads).
+  static bool folds(const Conv1dDims& d, int64_t interior_rows);
+  // The listed edge rows of a rounded dy copy set to zero (folded backward passes).
+  void zero_edge_rows(Operand dy16, const Conv1dDims& d, int64_t n) const;
   // Lists the edge rows' (b, t) in edge_rows_; returns their count.
   int64_t list_edges(const Conv1dDims& d);
   // The n listed edge rows' input windows, zero-padded: (n, K * Cin) into win.

@@ -15,6 +15,7 @@
 #include "kernels/cpu/blas.h"
 #include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/fast_math.h"
+#include "kernels/cpu/norms.h"
 #include "kernels/cpu/parallel.h"
 
 namespace cpc::cpu {
@@ -146,17 +147,13 @@ void gru_backward(const T* x, const T* h0, const T* w_ih, const T* w_hh, const T
   }
   if (dh0)
     for (int64_t i = 0; i < B * H; ++i) dh0[i] += dh[i];
-  const int64_t rows = B * Tn;
-  if (dw_hh) gemm(true, false, G, H, rows, T(1), dgh, G, hprev_all, H, T(1), dw_hh, H, d.bf16());
-  if (dw_ih) gemm(true, false, G, d.Din, rows, T(1), dgi, G, x, d.Din, T(1), dw_ih, d.Din, d.bf16());
-  if (dx) gemm(false, false, rows, d.Din, G, T(1), dgi, G, w_ih, d.Din, T(1), dx, d.Din, d.bf16());
-  for (int pass = 0; pass < 2; ++pass) {
-    T* db = pass == 0 ? db_ih : db_hh;
-    const T* src = pass == 0 ? dgi : dgh;
-    if (!db) continue;
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t j = 0; j < G; ++j) db[j] += src[r * G + j];
-  }
+  const int64_t n_rows = B * Tn;
+  if (dw_hh) gemm(true, false, G, H, n_rows, T(1), dgh, G, hprev_all, H, T(1), dw_hh, H, d.bf16());
+  if (dw_ih) gemm(true, false, G, d.Din, n_rows, T(1), dgi, G, x, d.Din, T(1), dw_ih, d.Din, d.bf16());
+  if (dx) gemm(false, false, n_rows, d.Din, G, T(1), dgi, G, w_ih, d.Din, T(1), dx, d.Din, d.bf16());
+  // Bias gradients: column sums over the B * T rows, threaded, in double (norms.h).
+  if (db_ih) rows::add_column_sums(dgi, n_rows, G, db_ih);
+  if (db_hh) rows::add_column_sums(dgh, n_rows, G, db_hh);
 }
 
 }  // namespace cpc::cpu

@@ -173,7 +173,7 @@ TEST_P(Bf16Conv, ConvolutionRoundsInputsAndAccumulatesInFp32) {
         gemm_conv.forward(xt.data(), w.data(), nullptr, d16, yt.data());
         gemm_conv.backward_data(dyt.data(), w.data(), d16, dxt.data(), true);
         gemm_conv.backward_weights(xt.data(), dyt.data(), d16, dw.data(), nullptr);
-        if (path == ConvPath::gemm_saved) {
+        if (path == ConvPath::gemm_saved || path == ConvPath::gemm_folded) {
           // 0xff bytes: bf16 NaNs wherever the forward left nothing.
           std::vector<uint8_t> space(static_cast<size_t>(cpu::GemmConv1d::saved_bytes(d16)), 0xff);
           bool dy_ready = false;
@@ -202,6 +202,16 @@ TEST_P(Bf16Conv, ConvolutionRoundsInputsAndAccumulatesInFp32) {
           EXPECT_EQ(yr, yt);
           EXPECT_EQ(dxr, dxt);
           EXPECT_EQ(dwr, dw);
+          // The first gradient overwriting a NaN-filled dx; the weight gradient alone after
+          // the forward (it rounds dy itself).
+          std::fill(space.begin(), space.end(), uint8_t{0xff});
+          dy_ready = false;
+          std::vector<float> dxo(dx.size(), std::numeric_limits<float>::quiet_NaN()), dwo(dw.size(), 0.f);
+          gemm_conv.forward(xt.data(), w.data(), nullptr, d16, yr.data(), sv);
+          gemm_conv.backward_weights(xt.data(), dyt.data(), d16, dwo.data(), nullptr, sv);
+          gemm_conv.backward_data(dyt.data(), w.data(), d16, dxo.data(), false, sv);
+          EXPECT_EQ(dxo, dxt);
+          EXPECT_EQ(dwo, dw);
         }
       } else {
         conv.forward(xt.data(), w.data(), nullptr, d16, yt.data());
