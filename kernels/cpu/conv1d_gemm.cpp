@@ -302,8 +302,8 @@ void GemmConv1d::backward_weights(Operand x, const float* dy, const Conv1dDims& 
   if (n > 0) {
     const Operand wins = edge_windows(x, d, n, edge16b_);
     gather_dy(dy, d, n);
-    const Operand rows = operand(edge_out_.data(), n * d.Cout, d.bf16(), edge16_);
-    gemm(true, false, d.Cout, width, n, rows, d.Cout, wins, width, first ? 0.f : 1.f, g, width);
+    const Operand edge_dy = operand(edge_out_.data(), n * d.Cout, d.bf16(), edge16_);
+    gemm(true, false, d.Cout, width, n, edge_dy, d.Cout, wins, width, first ? 0.f : 1.f, g, width);
   } else if (first) {
     std::memset(g, 0, sizeof(float) * d.Cout * width);
   }

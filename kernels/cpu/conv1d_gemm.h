@@ -37,8 +37,8 @@ class GemmConv1d {
     Operand at(int64_t offset) const { return {f ? f + offset : nullptr, h ? h + offset : nullptr}; }
   };
 
-  // Whether this path runs d: channels-last fp32, dilation 1, and wide enough that the
-  // GEMMs' inner dimension (stride * Cin) and Cout keep them efficient.
+  // Whether this path runs d: channels-last (fp32 or bf16), dilation 1, and wide enough
+  // that the GEMMs' inner dimension (stride * Cin) and Cout keep them efficient.
   static bool applies(const Conv1dDims& d);
 
   // A saved space (saved_bytes(d) bytes) and its dy flag, or none.

@@ -103,7 +103,7 @@ void chunk(const float* x, const float* dy, const Conv1dDims& d, int64_t r0, int
     }
     const int64_t next_n = std::min(kBlock, std::max<int64_t>(0, r1 - rb - kBlock));
     if (avx512)
-      block_avx512(acc, Kp, C, xw, y, n, dy + (rb + kBlock) * C, next_n);
+      block_avx512(acc, Kp, C, xw, y, n, next_n > 0 ? dy + (rb + kBlock) * C : nullptr, next_n);
     else
       block_portable(acc, Kp, C, xw, y, n);
   }

@@ -268,7 +268,8 @@ class CpuBackend final : public Backend {
   // BatchNorm writes them where it runs by rows (channels-last); CPC_CPU_BF16_ACTIVATIONS=off
   // keeps every activation f32 (the same values: the convolution rounds them itself).
   bool conv1d_rounded_input(const Conv1dDims& d) const override {
-    return cpu::cpu_options().bf16_activations && d.bf16() && conv_path(d) == ConvPath::gemm_windows;
+    return cpu::cpu_options().bf16_activations && d.bf16() && conv1d_channels_last() &&
+           conv_path(d) == ConvPath::gemm_windows;
   }
   bool batchnorm_rounded_output(const NormDims& d) const override {
     return cpu::cpu_options().bf16_activations && d.L == 1;

@@ -157,6 +157,7 @@ CPC_OP_CASES({
     // One input channel: the weight gradient is conv1d_one_channel.h's (rows in groups of
     // four with a remainder, chunks of several rows, dilation).
     conv_channels_last_case("one_channel_600_rows", 3, 1, 1001, 16, 10, 5, 3, 1),
+    conv_channels_last_case("one_channel_80_out", 2, 1, 403, 80, 10, 5, 3, 1),  // 64 in vectors, 16 after
     conv_channels_last_case("one_channel_dilation2", 2, 1, 50, 8, 3, 2, 2, 2, false),
     conv_channels_last_case("dilation2", 2, 4, 30, 5, 3, 1, 2, 2),
     conv_channels_last_case("kernel_longer_than_input", 1, 3, 4, 2, 7, 1, 3, 1, false),
