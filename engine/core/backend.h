@@ -283,11 +283,10 @@ class Backend {
 
  private:
   // The front's common checks (backend_checks.cpp).
-  void require(Op op, const Tensor& t, const char* role) const;
+  // bf16_ok: a bf16 tensor passes the dtype check too (the caller has checked that this
+  // backend takes it rounded: conv1d_rounded_input, batchnorm_rounded_output).
+  void require(Op op, const Tensor& t, const char* role, bool bf16_ok = false) const;
   void require_opt(Op op, const Tensor& t, const char* role) const;
-  // The same, where a bf16 tensor is accepted too (bf16_ok: the caller has checked that
-  // this backend takes it rounded).
-  void require_maybe_bf16(Op op, const Tensor& t, const char* role, bool bf16_ok) const;
 };
 
 // Registry: one backend per device kind, registered by kernels/<kind>/.

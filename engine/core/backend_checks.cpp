@@ -35,9 +35,9 @@ const char* op_name(Op op) {
 // ---------------------------------------------------------------- common checks
 // Every tensor argument: defined, of a dtype this backend runs the op on, contiguous,
 // and on this backend's device.
-void Backend::require(Op op, const Tensor& t, const char* role) const {
+void Backend::require(Op op, const Tensor& t, const char* role, bool bf16_ok) const {
   CPC_CHECK(t.defined(), op_name(op), " on ", name(), ": ", role, " is undefined");
-  CPC_CHECK(supports_op(op, t.dtype()), op_name(op), " on ", name(), ": ", role, " ", t.shape(), " is ",
+  CPC_CHECK((bf16_ok && t.dtype() == DType::bf16) || supports_op(op, t.dtype()), op_name(op), " on ", name(), ": ", role, " ", t.shape(), " is ",
             dtype_name(t.dtype()), ", which this backend does not run this op on (tensors are f32; "
             "precision bf16 rounds inside the ops)");
   CPC_CHECK(t.is_contiguous(), op_name(op), " on ", name(), ": ", role, " ", t.shape(), " must be contiguous");
@@ -47,13 +47,6 @@ void Backend::require(Op op, const Tensor& t, const char* role) const {
 
 void Backend::require_opt(Op op, const Tensor& t, const char* role) const {
   if (t.defined()) require(op, t, role);
-}
-
-void Backend::require_maybe_bf16(Op op, const Tensor& t, const char* role, bool bf16_ok) const {
-  if (!(bf16_ok && t.defined() && t.dtype() == DType::bf16)) return require(op, t, role);
-  CPC_CHECK(t.is_contiguous(), op_name(op), " on ", name(), ": ", role, " ", t.shape(), " must be contiguous");
-  CPC_CHECK(&backend(t.device()) == this, op_name(op), " on ", name(), ": ", role, " ", t.shape(), " is on ",
-            t.device().str(), "; move it to this backend's device first");
 }
 
 using namespace front;

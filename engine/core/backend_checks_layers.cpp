@@ -33,6 +33,13 @@ Conv1dDims with_rounded_x(const Front& f, Conv1dDims d, const Tensor& x) {
   return d;
 }
 
+// y given as bf16 (BatchNorm writing a convolution's rounded input): only where the
+// backend writes it for these dims.
+void check_rounded_y(const Front& f, const Tensor& y, const NormDims& d, const Tensor& x) {
+  if (y.dtype() == DType::bf16 && !f.b.batchnorm_rounded_output(d))
+    f.fail_("y ", y.shape(), " is bf16, which this backend does not write for input ", x.shape());
+}
+
 }  // namespace
 
 int64_t Backend::conv1d_saved_bytes(const Tensor& x, const Tensor& w, const Conv1dGeometry& g, const Tensor& y) {
@@ -43,7 +50,7 @@ int64_t Backend::conv1d_saved_bytes(const Tensor& x, const Tensor& w, const Conv
 void Backend::conv1d_forward(const Tensor& x, const Tensor& w, const Tensor* bias, const Conv1dGeometry& g,
                              const Tensor& y, Conv1dSaved* saved) {
   const Front f{*this, Op::conv1d_forward};
-  require_maybe_bf16(Op::conv1d_forward, x, "x", true);
+  require(Op::conv1d_forward, x, "x", true);
   require(Op::conv1d_forward, w, "weight"), require(Op::conv1d_forward, y, "y");
   if (g.precision != Precision::fp32) check_precision(g.precision);
   const Conv1dDims d = with_rounded_x(f, conv_dims(f, x, "x", w, g, y, "y"), x);
@@ -73,7 +80,7 @@ void Backend::conv1d_backward_data(const Tensor& dy, const Tensor& w, const Conv
 void Backend::conv1d_backward_weights(const Tensor& x, const Tensor& dy, const Conv1dGeometry& g, const Tensor& dw,
                                       const Tensor* dbias, Conv1dSaved* saved) {
   const Front f{*this, Op::conv1d_backward_weights};
-  require_maybe_bf16(Op::conv1d_backward_weights, x, "x", true), require(Op::conv1d_backward_weights, dy, "dy");
+  require(Op::conv1d_backward_weights, x, "x", true), require(Op::conv1d_backward_weights, dy, "dy");
   require(Op::conv1d_backward_weights, dw, "dw");
   if (g.precision != Precision::fp32) check_precision(g.precision);
   const Conv1dDims d = with_rounded_x(f, conv_dims(f, x, "x", dw, g, dy, "dy"), x);
@@ -93,9 +100,8 @@ void Backend::batchnorm_forward_train(const Tensor& x, const Tensor& gamma, cons
   require(kOp, x, "x"), require(kOp, gamma, "weight"), require(kOp, beta, "bias");
   require(kOp, mean, "save_mean"), require(kOp, invstd, "save_invstd");
   const NormDims d = norm_dims(f, x);
-  require_maybe_bf16(kOp, y, "y", true);
-  if (y.dtype() == DType::bf16 && !batchnorm_rounded_output(d))
-    f.fail_("y ", y.shape(), " is bf16, which this backend does not write for input ", x.shape());
+  require(kOp, y, "y", true);
+  check_rounded_y(f, y, d, x);
   f.numel(gamma, d.C, "weight"), f.numel(beta, d.C, "bias");
   CPC_FRONT_CHECK(rm.defined() == rv.defined(), "running mean and variance go together");
   if (rm.defined()) {
@@ -118,9 +124,8 @@ void Backend::batchnorm_forward_eval(const Tensor& x, const Tensor& gamma, const
   require(kOp, rm, "running_mean"), require(kOp, rv, "running_var");
   require(kOp, invstd, "save_invstd");
   const NormDims d = norm_dims(f, x);
-  require_maybe_bf16(kOp, y, "y", true);
-  if (y.dtype() == DType::bf16 && !batchnorm_rounded_output(d))
-    f.fail_("y ", y.shape(), " is bf16, which this backend does not write for input ", x.shape());
+  require(kOp, y, "y", true);
+  check_rounded_y(f, y, d, x);
   f.numel(gamma, d.C, "weight"), f.numel(beta, d.C, "bias");
   f.numel(rm, d.C, "running_mean"), f.numel(rv, d.C, "running_var"), f.numel(invstd, d.C, "save_invstd");
   f.shape(y, x.shape(), "y");
@@ -143,7 +148,7 @@ void Backend::batchnorm_backward(const Tensor& x, const Tensor& dy, const Tensor
   if (dgamma.defined()) f.numel(dgamma, d.C, "dgamma");
   if (dbeta.defined()) f.numel(dbeta, d.C, "dbeta");
   if (relu) {
-    require_maybe_bf16(kOp, relu->y, "relu y", batchnorm_rounded_output(d));
+    require(kOp, relu->y, "relu y", batchnorm_rounded_output(d));
     require(kOp, relu->beta, "relu beta");
     f.shape(relu->y, x.shape(), "relu y"), f.numel(relu->beta, d.C, "relu beta");
     if (dx.defined()) f.apart(dx, "dx", relu->y, "relu y");

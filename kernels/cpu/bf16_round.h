@@ -13,7 +13,7 @@ bool has_avx512();
 
 void round_to_bf16(const float* src, int64_t n, uint16_t* dst);
 // The same values as floats (the low 16 bits cleared after rounding): for kernels that
-// round an operand as they read it.
+// round an operand as they read it. dst may be src (in place).
 void round_to_bf16_float(const float* src, int64_t n, float* dst);
 
 }  // namespace cpc::cpu

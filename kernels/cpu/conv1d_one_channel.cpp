@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <vector>
 
-#include "kernels/common/bf16.h"
 #include "kernels/cpu/bf16_round.h"
 #include "kernels/cpu/norms.h"
 #include "kernels/cpu/parallel.h"
@@ -19,8 +18,6 @@ namespace {
 constexpr int64_t kChunks = 64;  // fixed: the sum's order does not depend on the threads
 constexpr int64_t kBlock = 64;   // rows of dy per block: 128 KB at 512 channels, in L2
 constexpr int64_t kTapTile = 5;  // taps per register tile (x 4 vectors of 16 channels)
-
-inline float rounded(float v) { return math::bf16_to_float(math::float_to_bf16(v)); }
 
 // acc[k][o] += sum over the n rows r of xw[r][k] * y[r][o], xw padded to Kp taps.
 void block_portable(float* acc, int64_t Kp, int64_t C, const float* xw, const float* y, int64_t n) {
@@ -92,10 +89,10 @@ void chunk(const float* x, const float* dy, const Conv1dDims& d, int64_t r0, int
       const int64_t b = (rb + i) / d.Lout, t = (rb + i) % d.Lout;
       for (int64_t k = 0; k < Kp; ++k) {
         const int64_t pos = t * d.stride - d.padding + k * d.dilation;
-        const float v = k >= K || pos < 0 || pos >= d.L ? 0.f : x[b * d.L + pos];
-        xw[i * Kp + k] = d.bf16() ? rounded(v) : v;
+        xw[i * Kp + k] = k >= K || pos < 0 || pos >= d.L ? 0.f : x[b * d.L + pos];
       }
     }
+    if (d.bf16()) round_to_bf16_float(xw, n * Kp, xw);  // in place
     const float* y = dy + rb * C;  // in place, or rounded as read
     if (d.bf16()) {
       round_to_bf16_float(y, n * C, buf.data());
